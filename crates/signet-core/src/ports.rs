@@ -1,0 +1,194 @@
+//! The narrow traits behind which all I/O lives: store, keys, clock, randomness.
+//! The pipeline depends on these and on nothing concrete.
+
+use async_trait::async_trait;
+use signet_model::credential::{Authority, Credential, CredentialStatus};
+use signet_model::event::{Event, NewEvent};
+use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::profile::{KeyAlgorithm, Profile, ProfileSpec};
+use signet_model::request::{Request, RequestState};
+use signet_model::subject::Subject;
+use std::fmt;
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------- clock, rng
+
+/// The time. The only source of "now" in Signet; tests pass a fixed clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// Cryptographically secure randomness. Tests may pass a seeded one.
+pub trait Rng: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+
+    fn bytes16(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        self.fill(&mut b);
+        b
+    }
+}
+
+// ---------------------------------------------------------------- store
+
+/// A store failure. `Conflict` is a client mistake (a unique name taken);
+/// everything else is internal and never shown to clients in detail.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken: `field` is the input field that carried it.
+    #[error("{entity} `{value}` already exists")]
+    Conflict { entity: &'static str, field: &'static str, value: String },
+    /// A stored row could not be read back into a domain type.
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    /// The database failed (connection, I/O, constraint other than uniqueness).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Paging for list calls: newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self { limit: 100, offset: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialFilter {
+    pub subject_id: Option<SubjectId>,
+    pub profile: Option<String>,
+    pub status: Option<CredentialStatus>,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub subject_id: Option<SubjectId>,
+    pub state: Option<RequestState>,
+    pub page: Page,
+}
+
+/// An operator's API token, as stored: only the SHA-256 of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorToken {
+    pub id: TokenId,
+    /// A human label ("bootstrap admin").
+    pub name: String,
+    /// SHA-256 of the secret token string.
+    pub secret_hash: [u8; 32],
+    /// The operator role; `admin` until roles arrive with operator access control.
+    pub role: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+}
+
+/// Written before signing: what is about to be signed, so that a crash
+/// between signing and commit still leaves a trace (see docs/ISSUANCE-CYCLE.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuanceIntent {
+    pub serial: Serial,
+    pub request_id: RequestId,
+    pub subject_id: SubjectId,
+    pub profile: String,
+    pub key_fingerprint: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The recorded end of one request: the request row in its final state, the
+/// credential if one was minted, and the event. Written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuanceOutcome {
+    pub request: Request,
+    pub credential: Option<Credential>,
+    pub event: NewEvent,
+}
+
+/// One write of the issuance path, batched by the group committer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssuanceWrite {
+    Intent(IssuanceIntent),
+    Outcome(IssuanceOutcome),
+}
+
+/// Persistence. Two implementations (SQLite, PostgreSQL) pass one conformance
+/// suite. Every method that changes state writes its event in the SAME
+/// transaction as the change.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the database reachable? (`/readyz`)
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_subject(&self, subject: &Subject, event: &NewEvent) -> Result<(), StoreError>;
+    async fn get_subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError>;
+    async fn list_subjects(&self, page: Page) -> Result<Vec<Subject>, StoreError>;
+
+    /// Insert a profile (version 1) or replace it (version + 1); returns the stored profile.
+    async fn put_profile(&self, spec: &ProfileSpec, now: OffsetDateTime, event: &NewEvent) -> Result<Profile, StoreError>;
+    async fn get_profile(&self, name: &str) -> Result<Option<Profile>, StoreError>;
+    async fn list_profiles(&self) -> Result<Vec<Profile>, StoreError>;
+
+    /// Apply a batch of issuance writes in ONE transaction: all or nothing.
+    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<(), StoreError>;
+    async fn get_intent(&self, serial: &Serial) -> Result<Option<IssuanceIntent>, StoreError>;
+    async fn get_request(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
+    async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError>;
+    async fn get_credential(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError>;
+    async fn get_credential_by_serial(&self, serial: &Serial) -> Result<Option<Credential>, StoreError>;
+    async fn list_credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError>;
+
+    /// Events with index > `after`, oldest first.
+    async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Insert authorities (first start, rollover) with their events, in one transaction.
+    async fn insert_authorities(&self, authorities: &[Authority], events: &[NewEvent]) -> Result<(), StoreError>;
+    async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError>;
+
+    async fn insert_token(&self, token: &OperatorToken, event: &NewEvent) -> Result<(), StoreError>;
+    async fn find_token(&self, secret_hash: &[u8; 32]) -> Result<Option<OperatorToken>, StoreError>;
+}
+
+// ---------------------------------------------------------------- keys
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key `{0}` not found in the keystore")]
+    NotFound(String),
+    #[error("key `{0}` already exists in the keystore")]
+    Exists(String),
+    #[error("key algorithm {0} is not supported for authority keys")]
+    Unsupported(KeyAlgorithm),
+    #[error("keystore failure: {0}")]
+    Backend(String),
+}
+
+/// A private key held by a [`KeyStore`]. Callers get signatures, never the key.
+pub trait AuthoritySigner: Send + Sync {
+    fn algorithm(&self) -> KeyAlgorithm;
+    /// The DER SubjectPublicKeyInfo of the key.
+    fn public_key_spki_der(&self) -> &[u8];
+    /// Sign `message` with the algorithm's X.509 signature scheme: ECDSA with
+    /// SHA-256 (P-256) or SHA-384 (P-384), DER-encoded; Ed25519; RSA PKCS#1
+    /// v1.5 with SHA-256.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
+}
+
+impl fmt::Debug for dyn AuthoritySigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthoritySigner({})", self.algorithm())
+    }
+}
+
+/// Where authority keys live. Implementations: a software keystore (files,
+/// later sealed), PKCS#11 (later).
+pub trait KeyStore: Send + Sync {
+    /// Generate a new key named `key_ref`; refuses to overwrite.
+    fn generate(&self, key_ref: &str, algorithm: KeyAlgorithm) -> Result<std::sync::Arc<dyn AuthoritySigner>, KeyError>;
+    fn load(&self, key_ref: &str) -> Result<std::sync::Arc<dyn AuthoritySigner>, KeyError>;
+}

@@ -1,0 +1,78 @@
+//! Events: the append-only record of every state change.
+
+use crate::ids::{CredentialId, RequestId, SubjectId};
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum EventType {
+    #[serde(rename = "authority.created")]
+    AuthorityCreated,
+    #[serde(rename = "token.created")]
+    TokenCreated,
+    #[serde(rename = "subject.created")]
+    SubjectCreated,
+    #[serde(rename = "profile.applied")]
+    ProfileApplied,
+    #[serde(rename = "request.denied")]
+    RequestDenied,
+    #[serde(rename = "credential.issued")]
+    CredentialIssued,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] =
+        [Self::AuthorityCreated, Self::TokenCreated, Self::SubjectCreated, Self::ProfileApplied, Self::RequestDenied, Self::CredentialIssued];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorityCreated => "authority.created",
+            Self::TokenCreated => "token.created",
+            Self::SubjectCreated => "subject.created",
+            Self::ProfileApplied => "profile.applied",
+            Self::RequestDenied => "request.denied",
+            Self::CredentialIssued => "credential.issued",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| FieldError::new(field, format!("`{}` is not an event type", crate::names::shorten(s))))
+    }
+}
+
+/// An event before the store gives it its index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    /// Who caused it: `token:tok_…`, or `system`.
+    pub actor: String,
+    pub subject_id: Option<SubjectId>,
+    pub request_id: Option<RequestId>,
+    pub credential_id: Option<CredentialId>,
+    /// Why (for denials).
+    pub reason: Option<String>,
+    /// Type-specific facts (serial, fingerprint, validity...). Never key material.
+    pub details: serde_json::Value,
+    /// The id of the HTTP request that caused it, for correlation with logs.
+    pub trace_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// One recorded event, with its position in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub index: i64,
+    pub event_type: EventType,
+    pub actor: String,
+    pub subject_id: Option<SubjectId>,
+    pub request_id: Option<RequestId>,
+    pub credential_id: Option<CredentialId>,
+    pub reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub trace_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}

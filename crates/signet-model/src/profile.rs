@@ -1,0 +1,413 @@
+//! Profiles: templates of what may be issued and under which constraints.
+
+use crate::names::{shorten, IpRange, NamePattern, NameRules};
+use crate::subject::{parse_subject_name, AssuranceLevel, SubjectKind};
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// Credential types. Only X.509 exists so far; each later type is a new variant
+/// and a new module in the mint layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialType {
+    X509,
+}
+
+impl CredentialType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X509 => "x509",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "x509" => Ok(Self::X509),
+            _ => Err(FieldError::new(field, format!("`{}` is not a supported credential type; expected x509", shorten(s)))),
+        }
+    }
+}
+
+/// Public key algorithms a subject key (or an authority key) may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum KeyAlgorithm {
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub const ALL: [KeyAlgorithm; 6] = [Self::EcdsaP256, Self::EcdsaP384, Self::Ed25519, Self::Rsa2048, Self::Rsa3072, Self::Rsa4096];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::EcdsaP384 => "ecdsa-p384",
+            Self::Ed25519 => "ed25519",
+            Self::Rsa2048 => "rsa-2048",
+            Self::Rsa3072 => "rsa-3072",
+            Self::Rsa4096 => "rsa-4096",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            FieldError::new(field, format!("`{}` is not a key algorithm; expected one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096", shorten(s)))
+        })
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Extended key usages a profile may put in a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtendedKeyUsage {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+    EmailProtection,
+    TimeStamping,
+    OcspSigning,
+}
+
+impl ExtendedKeyUsage {
+    pub const ALL: [ExtendedKeyUsage; 6] =
+        [Self::ServerAuth, Self::ClientAuth, Self::CodeSigning, Self::EmailProtection, Self::TimeStamping, Self::OcspSigning];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServerAuth => "server_auth",
+            Self::ClientAuth => "client_auth",
+            Self::CodeSigning => "code_signing",
+            Self::EmailProtection => "email_protection",
+            Self::TimeStamping => "time_stamping",
+            Self::OcspSigning => "ocsp_signing",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            FieldError::new(field, format!("`{}` is not an extended key usage; expected one of server_auth, client_auth, code_signing, email_protection, time_stamping, ocsp_signing", shorten(s)))
+        })
+    }
+}
+
+/// Parse a duration: an integer number of seconds, or a number with a unit
+/// suffix `s`, `m`, `h` or `d` (`90s`, `15m`, `24h`, `30d`).
+pub fn parse_duration_secs(field: &str, s: &str) -> Result<i64, FieldError> {
+    let bad = || FieldError::new(field, format!("`{}` is not a duration: use seconds or a number with s, m, h or d (`24h`)", shorten(s)));
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86400),
+        _ => (s, 1),
+    };
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(FieldError::new(field, format!("`{}` must be positive", shorten(s))));
+    }
+    n.checked_mul(mult).filter(|v| *v <= 100 * 365 * 86400).ok_or_else(|| FieldError::new(field, format!("`{}` is longer than 100 years", shorten(s))))
+}
+
+/// Format seconds back into the shortest exact unit form.
+pub fn format_duration_secs(secs: i64) -> String {
+    if secs % 86400 == 0 {
+        format!("{}d", secs / 86400)
+    } else if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// What may be issued and under which rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub credential_type: CredentialType,
+    /// Key algorithms a subject key may use.
+    pub key_algorithms: Vec<KeyAlgorithm>,
+    pub default_ttl_seconds: i64,
+    pub max_ttl_seconds: i64,
+    pub names: NameRules,
+    /// Must a request name at least one SAN? (True for TLS server profiles.)
+    pub require_names: bool,
+    pub ext_key_usages: Vec<ExtendedKeyUsage>,
+    /// A sub-CA profile: certificates get `CA:true`. Off for every end-entity profile.
+    pub is_ca: bool,
+    /// For sub-CA profiles: the path length constraint.
+    pub path_len: Option<u8>,
+    pub required_assurance: AssuranceLevel,
+    /// Subject kinds this profile serves; empty means every kind.
+    pub subject_kinds: Vec<SubjectKind>,
+    /// Increases by one on every change.
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The wire and file form of a profile (`signet profile apply -f profile.toml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Only `x509` so far.
+    #[serde(default = "default_type")]
+    pub credential_type: String,
+    /// Default: `["ecdsa-p256", "ecdsa-p384", "ed25519"]`.
+    #[serde(default)]
+    pub key_algorithms: Vec<String>,
+    /// A duration such as `24h`; default 24h (or max_ttl if shorter).
+    #[serde(default)]
+    pub default_ttl: Option<String>,
+    /// A duration such as `30d`.
+    pub max_ttl: String,
+    #[serde(default)]
+    pub names: NamesInput,
+    #[serde(default)]
+    pub require_names: bool,
+    #[serde(default)]
+    pub ext_key_usages: Vec<String>,
+    #[serde(default)]
+    pub is_ca: bool,
+    #[serde(default)]
+    pub path_len: Option<u8>,
+    #[serde(default)]
+    pub required_assurance: Option<String>,
+    #[serde(default)]
+    pub subject_kinds: Vec<String>,
+}
+
+fn default_type() -> String {
+    "x509".into()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamesInput {
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub ip: Vec<String>,
+    #[serde(default)]
+    pub uri: Vec<String>,
+    #[serde(default)]
+    pub email: Vec<String>,
+    #[serde(default)]
+    pub allow_wildcards: bool,
+}
+
+/// A validated profile definition, without version and timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSpec {
+    pub name: String,
+    pub description: String,
+    pub credential_type: CredentialType,
+    pub key_algorithms: Vec<KeyAlgorithm>,
+    pub default_ttl_seconds: i64,
+    pub max_ttl_seconds: i64,
+    pub names: NameRules,
+    pub require_names: bool,
+    pub ext_key_usages: Vec<ExtendedKeyUsage>,
+    pub is_ca: bool,
+    pub path_len: Option<u8>,
+    pub required_assurance: AssuranceLevel,
+    pub subject_kinds: Vec<SubjectKind>,
+}
+
+impl ProfileSpec {
+    pub fn into_profile(self, version: i64, created_at: OffsetDateTime, updated_at: OffsetDateTime) -> Profile {
+        Profile {
+            name: self.name,
+            description: self.description,
+            credential_type: self.credential_type,
+            key_algorithms: self.key_algorithms,
+            default_ttl_seconds: self.default_ttl_seconds,
+            max_ttl_seconds: self.max_ttl_seconds,
+            names: self.names,
+            require_names: self.require_names,
+            ext_key_usages: self.ext_key_usages,
+            is_ca: self.is_ca,
+            path_len: self.path_len,
+            required_assurance: self.required_assurance,
+            subject_kinds: self.subject_kinds,
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+impl Profile {
+    pub fn spec(&self) -> ProfileSpec {
+        ProfileSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            credential_type: self.credential_type,
+            key_algorithms: self.key_algorithms.clone(),
+            default_ttl_seconds: self.default_ttl_seconds,
+            max_ttl_seconds: self.max_ttl_seconds,
+            names: self.names.clone(),
+            require_names: self.require_names,
+            ext_key_usages: self.ext_key_usages.clone(),
+            is_ca: self.is_ca,
+            path_len: self.path_len,
+            required_assurance: self.required_assurance,
+            subject_kinds: self.subject_kinds.clone(),
+        }
+    }
+}
+
+/// The longest lifetime any profile may grant: 10 years (for sub-CA profiles).
+pub const MAX_PROFILE_TTL_SECONDS: i64 = 10 * 365 * 86400;
+
+impl ProfileInput {
+    pub fn parse(&self) -> Result<ProfileSpec, FieldError> {
+        let name = parse_subject_name("name", &self.name)?;
+        if self.description.chars().count() > 1024 {
+            return Err(FieldError::new("description", "longer than 1024 characters"));
+        }
+        let credential_type = CredentialType::parse("credential_type", &self.credential_type)?;
+        let mut key_algorithms = Vec::new();
+        for (i, a) in self.key_algorithms.iter().enumerate() {
+            let alg = KeyAlgorithm::parse(&format!("key_algorithms[{i}]"), a)?;
+            if !key_algorithms.contains(&alg) {
+                key_algorithms.push(alg);
+            }
+        }
+        if key_algorithms.is_empty() {
+            key_algorithms = vec![KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Ed25519];
+        }
+        let max_ttl_seconds = parse_duration_secs("max_ttl", &self.max_ttl)?;
+        if max_ttl_seconds > MAX_PROFILE_TTL_SECONDS {
+            return Err(FieldError::new("max_ttl", "longer than the 10-year limit"));
+        }
+        let default_ttl_seconds = match &self.default_ttl {
+            Some(d) => parse_duration_secs("default_ttl", d)?,
+            None => max_ttl_seconds.min(86400),
+        };
+        if default_ttl_seconds > max_ttl_seconds {
+            return Err(FieldError::new("default_ttl", format!("`{}` is longer than max_ttl `{}`", format_duration_secs(default_ttl_seconds), self.max_ttl)));
+        }
+        let pat = |kind: &str, v: &[String]| -> Result<Vec<NamePattern>, FieldError> {
+            v.iter().enumerate().map(|(i, p)| NamePattern::parse(&format!("names.{kind}[{i}]"), p)).collect()
+        };
+        let names = NameRules {
+            dns: pat("dns", &self.names.dns)?,
+            ip: self.names.ip.iter().enumerate().map(|(i, r)| IpRange::parse(&format!("names.ip[{i}]"), r)).collect::<Result<_, _>>()?,
+            uri: pat("uri", &self.names.uri)?,
+            email: pat("email", &self.names.email)?,
+            allow_wildcards: self.names.allow_wildcards,
+        };
+        let mut ext_key_usages = Vec::new();
+        for (i, e) in self.ext_key_usages.iter().enumerate() {
+            let eku = ExtendedKeyUsage::parse(&format!("ext_key_usages[{i}]"), e)?;
+            if !ext_key_usages.contains(&eku) {
+                ext_key_usages.push(eku);
+            }
+        }
+        if self.path_len.is_some() && !self.is_ca {
+            return Err(FieldError::new("path_len", "only a sub-CA profile (`is_ca = true`) has a path length"));
+        }
+        if self.require_names && names.dns.is_empty() && names.ip.is_empty() && names.uri.is_empty() && names.email.is_empty() {
+            return Err(FieldError::new("require_names", "the profile requires names but allows none"));
+        }
+        let required_assurance = match &self.required_assurance {
+            None => AssuranceLevel::Ial1,
+            Some(s) => AssuranceLevel::parse("required_assurance", s)?,
+        };
+        let mut subject_kinds = Vec::new();
+        for (i, k) in self.subject_kinds.iter().enumerate() {
+            let kind = SubjectKind::parse(&format!("subject_kinds[{i}]"), k)?;
+            if !subject_kinds.contains(&kind) {
+                subject_kinds.push(kind);
+            }
+        }
+        Ok(ProfileSpec {
+            name,
+            description: self.description.clone(),
+            credential_type,
+            key_algorithms,
+            default_ttl_seconds,
+            max_ttl_seconds,
+            names,
+            require_names: self.require_names,
+            ext_key_usages,
+            is_ca: self.is_ca,
+            path_len: self.path_len,
+            required_assurance,
+            subject_kinds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("t", "90").unwrap(), 90);
+        assert_eq!(parse_duration_secs("t", "15m").unwrap(), 900);
+        assert_eq!(parse_duration_secs("t", "24h").unwrap(), 86400);
+        assert_eq!(parse_duration_secs("t", "30d").unwrap(), 30 * 86400);
+        assert!(parse_duration_secs("t", "-1h").is_err());
+        assert!(parse_duration_secs("t", "0").is_err());
+        assert!(parse_duration_secs("t", "1w").is_err());
+        assert!(parse_duration_secs("t", "999999999999d").is_err());
+        assert_eq!(format_duration_secs(86400), "1d");
+        assert_eq!(format_duration_secs(5400), "90m");
+    }
+
+    #[test]
+    fn profile_input_is_checked_field_by_field() {
+        let base = ProfileInput { name: "p".into(), max_ttl: "30d".into(), ..Default::default() };
+        let spec = base.parse().unwrap();
+        assert_eq!(spec.default_ttl_seconds, 86400);
+        assert_eq!(spec.key_algorithms.len(), 3);
+
+        let mut p = base.clone();
+        p.default_ttl = Some("31d".into());
+        assert_eq!(p.parse().unwrap_err().field, "default_ttl");
+        let mut p = base.clone();
+        p.key_algorithms = vec!["dsa".into()];
+        assert_eq!(p.parse().unwrap_err().field, "key_algorithms[0]");
+        let mut p = base.clone();
+        p.names.ip = vec!["10.0.0.0/99".into()];
+        assert_eq!(p.parse().unwrap_err().field, "names.ip[0]");
+        let mut p = base.clone();
+        p.path_len = Some(0);
+        assert_eq!(p.parse().unwrap_err().field, "path_len");
+        let mut p = base.clone();
+        p.credential_type = "pgp".into();
+        assert_eq!(p.parse().unwrap_err().field, "credential_type");
+        let mut p = base;
+        p.require_names = true;
+        assert_eq!(p.parse().unwrap_err().field, "require_names");
+    }
+}

@@ -1,0 +1,93 @@
+//! Requests (one ask for one credential) and grants (what was allowed).
+
+use crate::ids::{CredentialId, RequestId, SubjectId};
+use crate::names::SanSet;
+use crate::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A request's life: `submitted → approved → issued`, or `denied`, `expired`,
+/// `cancelled`. (`pending_approval` arrives with approvals.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Submitted,
+    PendingApproval,
+    Approved,
+    Issued,
+    Denied,
+    Expired,
+    Cancelled,
+}
+
+impl RequestState {
+    pub const ALL: [RequestState; 7] =
+        [Self::Submitted, Self::PendingApproval, Self::Approved, Self::Issued, Self::Denied, Self::Expired, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Issued => "issued",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| FieldError::new(field, format!("`{}` is not a request state", crate::names::shorten(s))))
+    }
+
+    /// No further transition leaves these states.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Issued | Self::Denied | Self::Expired | Self::Cancelled)
+    }
+}
+
+/// One ask for one credential, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Request {
+    pub id: RequestId,
+    pub subject_id: SubjectId,
+    pub profile: String,
+    pub profile_version: i64,
+    pub credential_type: CredentialType,
+    pub requested_names: SanSet,
+    pub requested_ttl_seconds: Option<i64>,
+    /// The algorithm of the key to bind, once the key's proof of possession was checked.
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex.
+    pub key_fingerprint: Option<String>,
+    /// Who asked: the authenticated caller (`token:tok_…`).
+    pub requested_by: String,
+    pub state: RequestState,
+    /// Why it was denied (for `denied`), as a `field: reason` sentence.
+    pub reason: Option<String>,
+    pub credential_id: Option<CredentialId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What was actually allowed: the intersection of what was asked and what the
+/// profile permits. The mint layer builds a credential from a grant and from
+/// nothing else, so nothing a requester sent can reach the signature unchecked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub credential_type: CredentialType,
+    /// The name put in the certificate subject (CN).
+    pub common_name: String,
+    pub names: SanSet,
+    pub key_algorithm: KeyAlgorithm,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub ext_key_usages: Vec<ExtendedKeyUsage>,
+    pub is_ca: bool,
+    pub path_len: Option<u8>,
+}
