@@ -1,1 +1,383 @@
-fn main() {}
+//! `signet`: the server (`signet serve`) and its command-line client.
+
+mod bench;
+mod client;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use client::{Client, ClientError};
+use output::Format;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "signet", version, about = "Signet issuance authority: turns verified requests into live credentials")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The Signet server to talk to.
+    #[arg(long, global = true, env = "SIGNET_SERVER", default_value = "https://127.0.0.1:8443")]
+    pub server: String,
+    /// Operator API token (`signet_…`); the bootstrap one is in DATA/admin-token.
+    #[arg(long, global = true, env = "SIGNET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate(s) to trust for the server, PEM. Default: ./signet-data/ca.pem when it exists.
+    #[arg(long, global = true, env = "SIGNET_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub output: Format,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the authority (creates ./signet-data on first start).
+    Serve(ServeArgs),
+    /// Enrol and inspect subjects.
+    #[command(subcommand)]
+    Subject(SubjectCmd),
+    /// Create, change and inspect profiles.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// Ask for a credential.
+    #[command(subcommand)]
+    Issue(IssueCmd),
+    /// Inspect issued certificates.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Inspect requests.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// TOML configuration file; environment variables and flags override it.
+    #[arg(long, env = "SIGNET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (embedded store, keys, admin-token, ca.pem). Default ./signet-data.
+    #[arg(long = "data", env = "SIGNET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// ADDR:PORT to listen on. Default 127.0.0.1:8443.
+    #[arg(long, env = "SIGNET_LISTEN")]
+    listen: Option<String>,
+    /// PostgreSQL URL (`postgres://…`); default: embedded SQLite in the data directory.
+    #[arg(long, env = "SIGNET_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// Serve plain HTTP instead of HTTPS (refused on non-loopback addresses).
+    #[arg(long, env = "SIGNET_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// The URL clients reach this server at (used in certificate AIA/CRL URLs).
+    #[arg(long, env = "SIGNET_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// CA key algorithm at first start: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-3072.
+    #[arg(long, env = "SIGNET_CA_KEY_ALGORITHM")]
+    ca_key_algorithm: Option<String>,
+    /// Log format: text (default) or json.
+    #[arg(long, env = "SIGNET_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Most issuance writes committed per transaction (default 512).
+    #[arg(long, env = "SIGNET_COMMIT_BATCH")]
+    commit_batch: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum SubjectCmd {
+    /// Enrol a subject.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// person, device, workload, service_account, api_client, pipeline, ai_agent
+        #[arg(long)]
+        kind: String,
+        /// Accountable person or team (required for non-person subjects).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Why the subject exists (required for non-person subjects).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// ial1 (default), ial2, ial3
+        #[arg(long)]
+        assurance: Option<String>,
+        /// An attribute, `key=value`; repeatable.
+        #[arg(long = "attr", value_name = "KEY=VALUE")]
+        attributes: Vec<String>,
+    },
+    /// List subjects.
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        offset: Option<u32>,
+    },
+    /// Show one subject.
+    Show { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCmd {
+    /// Create or replace a profile from a TOML (or JSON) file.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// List profiles.
+    List,
+    /// Show one profile.
+    Show { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum IssueCmd {
+    /// Issue an X.509 certificate from a PKCS#10 CSR; prints the chain PEM.
+    X509 {
+        /// Subject id (`sub_…`).
+        #[arg(long)]
+        subject: String,
+        /// Profile name.
+        #[arg(long)]
+        profile: String,
+        /// CSR file, PEM or DER (`-` for standard input).
+        #[arg(long)]
+        csr: PathBuf,
+        /// DNS names to request instead of the CSR's (repeatable).
+        #[arg(long)]
+        dns: Vec<String>,
+        #[arg(long)]
+        ip: Vec<String>,
+        #[arg(long)]
+        uri: Vec<String>,
+        #[arg(long)]
+        email: Vec<String>,
+        /// Lifetime, e.g. `24h` (default: the profile's).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Write the chain PEM here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCmd {
+    /// Show one certificate by credential id or serial.
+    Show {
+        id: String,
+        /// Print only the certificate PEM.
+        #[arg(long)]
+        pem: bool,
+    },
+    /// List certificates.
+    List {
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+        /// active, suspended, revoked
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        offset: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RequestCmd {
+    /// List requests.
+    List {
+        #[arg(long)]
+        subject: Option<String>,
+        /// submitted, approved, issued, denied, …
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one request.
+    Show { id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), ClientError> {
+    let g = cli.global;
+    match cli.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
+        Command::Subject(c) => {
+            let client = Client::new(&g)?;
+            match c {
+                SubjectCmd::Create { name, kind, owner, purpose, assurance, attributes } => {
+                    let mut attrs = serde_json::Map::new();
+                    for a in attributes {
+                        let (k, v) = a.split_once('=').ok_or_else(|| ClientError::Usage(format!("--attr: `{a}` is not KEY=VALUE")))?;
+                        attrs.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+                    }
+                    let body = serde_json::json!({
+                        "name": name, "kind": kind, "owner": owner, "purpose": purpose, "assurance": assurance, "attributes": attrs,
+                    });
+                    let v = client.post("/v1/subjects", &body).await?;
+                    output::subject(g.output, &v);
+                }
+                SubjectCmd::List { limit, offset } => {
+                    let v = client.get(&format!("/v1/subjects{}", client::query(&[("limit", limit.map(|x| x.to_string())), ("offset", offset.map(|x| x.to_string()))]))).await?;
+                    output::subjects(g.output, &v);
+                }
+                SubjectCmd::Show { id } => {
+                    let v = client.get(&format!("/v1/subjects/{}", client::path_segment(&id))).await?;
+                    output::subject(g.output, &v);
+                }
+            }
+            Ok(())
+        }
+        Command::Profile(c) => {
+            let client = Client::new(&g)?;
+            match c {
+                ProfileCmd::Apply { file } => {
+                    let body = client::read_profile_file(&file)?;
+                    let name = body.get("name").and_then(|n| n.as_str()).ok_or_else(|| ClientError::Usage(format!("{}: the profile has no `name`", file.display())))?.to_string();
+                    let v = client.put(&format!("/v1/profiles/{}", client::path_segment(&name)), &body).await?;
+                    output::profile(g.output, &v);
+                }
+                ProfileCmd::List => output::profiles(g.output, &client.get("/v1/profiles").await?),
+                ProfileCmd::Show { name } => output::profile(g.output, &client.get(&format!("/v1/profiles/{}", client::path_segment(&name))).await?),
+            }
+            Ok(())
+        }
+        Command::Issue(IssueCmd::X509 { subject, profile, csr, dns, ip, uri, email, ttl, out }) => {
+            let client = Client::new(&g)?;
+            let csr_text = client::read_input(&csr)?;
+            let names = if dns.is_empty() && ip.is_empty() && uri.is_empty() && email.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!({ "dns": dns, "ip": ip, "uri": uri, "email": email })
+            };
+            let body = serde_json::json!({ "subject": subject, "profile": profile, "csr": csr_text, "names": names, "ttl": ttl });
+            let v = client.post("/v1/requests", &body).await?;
+            let chain = v.get("chain_pem").and_then(|c| c.as_str()).unwrap_or_default();
+            match (out, g.output) {
+                (Some(path), _) => {
+                    std::fs::write(&path, chain).map_err(|e| ClientError::Usage(format!("--out: cannot write `{}`: {e}", path.display())))?;
+                    output::issued(g.output, &v);
+                }
+                (None, Format::Json) => output::json(&v),
+                (None, Format::Table) => print!("{chain}"),
+            }
+            Ok(())
+        }
+        Command::Cert(c) => {
+            let client = Client::new(&g)?;
+            match c {
+                CertCmd::Show { id, pem } => {
+                    let v = client.get(&format!("/v1/credentials/{}", client::path_segment(&id))).await?;
+                    if pem {
+                        print!("{}", v.get("certificate_pem").and_then(|c| c.as_str()).unwrap_or_default());
+                    } else {
+                        output::credential(g.output, &v);
+                    }
+                }
+                CertCmd::List { subject, profile, status, limit, offset } => {
+                    let q = client::query(&[
+                        ("subject", subject),
+                        ("profile", profile),
+                        ("status", status),
+                        ("limit", limit.map(|x| x.to_string())),
+                        ("offset", offset.map(|x| x.to_string())),
+                    ]);
+                    output::credentials(g.output, &client.get(&format!("/v1/credentials{q}")).await?);
+                }
+            }
+            Ok(())
+        }
+        Command::Request(c) => {
+            let client = Client::new(&g)?;
+            match c {
+                RequestCmd::List { subject, state, limit } => {
+                    let q = client::query(&[("subject", subject), ("state", state), ("limit", limit.map(|x| x.to_string()))]);
+                    output::requests(g.output, &client.get(&format!("/v1/requests{q}")).await?);
+                }
+                RequestCmd::Show { id } => output::request(g.output, &client.get(&format!("/v1/requests/{}", client::path_segment(&id))).await?),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(a: ServeArgs) -> Result<(), ClientError> {
+    use signet_server::config::{ConfigFile, LogFormat, ServerConfig};
+    let file = match &a.config {
+        Some(p) => ConfigFile::load(p).map_err(|e| ClientError::Usage(e.to_string()))?,
+        None => ConfigFile::default(),
+    };
+    let overrides = ConfigFile {
+        data_dir: a.data_dir,
+        listen: a.listen,
+        database: a.database,
+        insecure_http: a.insecure_http.then_some(true),
+        public_url: a.public_url,
+        ca_key_algorithm: a.ca_key_algorithm,
+        log_format: a.log_format,
+        commit_batch: a.commit_batch,
+    };
+    let config = ServerConfig::resolve(overrides.or(file)).map_err(|e| ClientError::Usage(e.to_string()))?;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+    }
+
+    let started = signet_server::bootstrap::start(&config).await.map_err(|e| ClientError::Usage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ClientError::Usage(format!("listen: cannot bind `{}`: {e}", config.listen)))?;
+    let scheme = if config.insecure_http { "http" } else { "https" };
+    println!("Signet is serving {scheme}://{}", config.listen);
+    println!("  store:     {}", started.database);
+    println!("  CA chain:  {}", started.ca_pem_path.display());
+    match &started.admin_token_path {
+        Some(p) => println!("  admin token (created now, keep it secret): {}", p.display()),
+        None => println!("  admin token: created at first start in {}", config.data_dir.join("admin-token").display()),
+    }
+    if config.insecure_http {
+        println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
+    }
+    let app = signet_server::router(started.state.clone());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    let result = if config.insecure_http {
+        signet_server::serve::serve_plain(listener, app, shutdown).await
+    } else {
+        tokio::spawn(signet_server::bootstrap::renew_server_cert(started.server_cert.clone(), started.state.clone(), config.clone()));
+        let tls = signet_server::serve::tls_config(started.server_cert.clone()).map_err(ClientError::Usage)?;
+        signet_server::serve::serve_tls(listener, app, tls, shutdown).await
+    };
+    result.map_err(|e| ClientError::Usage(format!("server: {e}")))
+}

@@ -1,1 +1,68 @@
+//! Group commit: many issuance writes, one transaction, one fsync.
+//!
+//! Each request hands its write to the committer and waits. One task drains
+//! whatever has queued up while the previous transaction was committing and
+//! writes it all in the next one, so the fsync cost is shared by every
+//! request in the batch and the batch grows by itself under load. A write is
+//! acknowledged only after its transaction committed: durability is never
+//! traded for speed.
 
+use crate::error::CoreError;
+use crate::ports::{IssuanceWrite, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+type Job = (IssuanceWrite, oneshot::Sender<Result<(), StoreError>>);
+
+#[derive(Debug, Clone)]
+pub struct GroupCommitter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl GroupCommitter {
+    /// Start the committer task on the current Tokio runtime. `max_batch`
+    /// bounds one transaction; the queue holds `4 × max_batch` waiting writes.
+    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> Self {
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel::<Job>(max_batch * 4);
+        tokio::spawn(run(store, rx, max_batch));
+        Self { tx }
+    }
+
+    /// Write `w` durably; returns once its transaction has committed.
+    pub async fn write(&self, w: IssuanceWrite) -> Result<(), CoreError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.tx.send((w, done_tx)).await.map_err(|_| CoreError::Internal("the group committer has stopped".into()))?;
+        match done_rx.await {
+            Ok(result) => result.map_err(CoreError::from),
+            Err(_) => Err(CoreError::Internal("the group committer dropped a write".into())),
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (writes, dones): (Vec<IssuanceWrite>, Vec<_>) = jobs.drain(..).unzip();
+        match store.apply_issuance_batch(&writes).await {
+            Ok(()) => {
+                for done in dones {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) if writes.len() == 1 => {
+                if let Some(done) = dones.into_iter().next() {
+                    let _ = done.send(Err(e));
+                }
+            }
+            Err(e) => {
+                // One bad write must not fail its neighbours: retry each alone.
+                tracing::warn!(error = %e, batch = writes.len(), "batch commit failed; retrying writes one by one");
+                for (w, done) in writes.iter().zip(dones) {
+                    let r = store.apply_issuance_batch(std::slice::from_ref(w)).await;
+                    let _ = done.send(r);
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,44 @@
+//! The core's error: a stable kind that the HTTP edge maps to problem+json
+//! once, and the CLI to a one-line message.
 
+use crate::ports::StoreError;
+use signet_model::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The input is malformed or names something that does not exist (400).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The input is well-formed but policy refuses it (422). Recorded as a denial.
+    #[error("{0}")]
+    Denied(FieldError),
+    /// A resource addressed by the path does not exist (404).
+    #[error("{entity} `{id}` not found")]
+    NotFound { entity: &'static str, id: String },
+    /// A unique value is already taken (409).
+    #[error("{0}")]
+    Conflict(FieldError),
+    /// No valid credentials were presented (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Our fault (500): the detail is logged, never sent to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { field, value, entity } => {
+                CoreError::Conflict(FieldError::new(field, format!("{entity} `{value}` already exists")))
+            }
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::mint::MintError> for CoreError {
+    fn from(e: crate::mint::MintError) -> Self {
+        CoreError::Internal(e.to_string())
+    }
+}

@@ -23,3 +23,5 @@ pub mod ports;
 
 
 
+pub use authority::Authority;
+pub use error::CoreError;

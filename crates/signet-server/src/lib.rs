@@ -1,1 +1,149 @@
+//! Signet's HTTP adapter: routes, problem+json, TLS, first-start bootstrap.
+//!
+//! A request's path: [`router`] → request-id middleware → an extractor that
+//! authenticates ([`extract::Authed`]) and one that parses the body
+//! ([`extract::JsonBody`]) → a handler in [`api`] → `signet_core::Authority`
+//! → response, or a [`problem::Problem`].
 
+pub mod api;
+pub mod bootstrap;
+pub mod config;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod serve;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use extract::RequestIdExt;
+use problem::Problem;
+use signet_core::ports::Rng;
+use signet_core::Authority;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub authority: Arc<Authority>,
+    pub rng: Arc<dyn Rng>,
+    /// The CA chain, PEM (issuing CA, root), served at `/ca.pem`.
+    pub ca_pem: String,
+    pub issuing_der: Vec<u8>,
+    pub root_der: Vec<u8>,
+    /// The OpenAPI document, rendered once at start.
+    pub openapi_json: String,
+}
+
+/// All routes. Public by nature: health, readiness, the OpenAPI document and
+/// the CA certificates. Everything under `/v1` needs an operator token.
+pub fn router(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route("/subjects", post(api::create_subject).get(api::list_subjects))
+        .route("/subjects/{id}", get(api::get_subject))
+        .route("/profiles", get(api::list_profiles))
+        .route("/profiles/{name}", get(api::get_profile).put(api::put_profile))
+        .route("/requests", post(api::create_request).get(api::list_requests))
+        .route("/requests/{id}", get(api::get_request))
+        .route("/credentials", get(api::list_credentials))
+        .route("/credentials/{id}", get(api::get_credential))
+        .route("/events", get(api::list_events))
+        .route("/openapi.json", get(openapi_json));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/ca.pem", get(ca_pem))
+        .route("/ca/issuing.der", get(issuing_der))
+        .route("/ca/root.der", get(root_der))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .with_state(state)
+}
+
+/// Give every request an id (`x-request-id`), a tracing span, security
+/// headers, and put the id into problem bodies.
+async fn request_context(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let rid = format!("r{}", signet_core::authority::hex(&state.rng.bytes16()[..8]));
+    req.extensions_mut().insert(RequestIdExt(rid.clone()));
+    let span = tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path());
+    let _enter = span.enter();
+    let started = std::time::Instant::now();
+    drop(_enter);
+    let mut resp = {
+        use tracing::Instrument;
+        next.run(req).instrument(span.clone()).await
+    };
+    let status = resp.status();
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "done"));
+    let is_problem = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == problem::PROBLEM_JSON.as_bytes());
+    if is_problem {
+        resp = add_request_id(resp, &rid).await;
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert("x-request-id", v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    resp
+}
+
+async fn add_request_id(resp: Response, rid: &str) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("request_id".into(), serde_json::Value::String(rid.to_string()));
+    }
+    let body = serde_json::to_vec(&v).unwrap_or_else(|_| bytes.to_vec());
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such endpoint; see /v1/openapi.json")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "method not allowed", "this endpoint does not accept that method; see /v1/openapi.json")
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    match s.authority.store().ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "not ready", "the store is unreachable").into_response()
+        }
+    }
+}
+
+async fn openapi_json(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], s.openapi_json.clone()).into_response()
+}
+
+async fn ca_pem(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/pem-certificate-chain")], s.ca_pem.clone()).into_response()
+}
+
+async fn issuing_der(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/pkix-cert")], s.issuing_der.clone()).into_response()
+}
+
+async fn root_der(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/pkix-cert")], s.root_der.clone()).into_response()
+}

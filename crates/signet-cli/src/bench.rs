@@ -1,0 +1,251 @@
+//! `signet bench issue`: a load generator for end-to-end certificate issuance.
+//!
+//! It pre-generates one distinct P-256 key and CSR per request before the
+//! clock starts (so no request can be served from a cache of verified CSRs),
+//! then runs N concurrent keep-alive HTTPS clients against `POST
+//! /v1/requests` for a fixed duration, and reports certificates/s with
+//! p50/p99 latency. In the same run it measures the machine's raw P-256 sign
+//! and verify rates (aws-lc, the library the server signs with), the
+//! reference figure for docs/BENCHMARKS.md.
+
+use crate::client::path_segment;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Issue P-256 certificates from distinct CSRs as fast as the server allows.
+    Issue(IssueBench),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IssueBench {
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds to run (after the CSRs are generated).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// How many distinct CSRs to pre-generate; the run stops early if it uses them all.
+    #[arg(long, default_value_t = 150_000)]
+    csrs: usize,
+    /// Profile to issue under.
+    #[arg(long, default_value = "tls-server")]
+    profile: String,
+    /// Subject to issue to; default: enrol a fresh `bench-…` workload subject.
+    #[arg(long)]
+    subject: Option<String>,
+    /// PID of the server process, to report its peak resident memory (VmHWM).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+pub async fn run(cmd: BenchCmd, g: &crate::Global) -> Result<(), String> {
+    match cmd {
+        BenchCmd::Issue(b) => issue(b, g).await,
+    }
+}
+
+struct Sample {
+    latency: Duration,
+    ok: bool,
+}
+
+async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
+    if b.clients == 0 || b.duration == 0 || b.csrs == 0 {
+        return Err("--clients, --duration and --csrs must be positive".into());
+    }
+    let token = g.token.clone().ok_or("no token: pass --token or set SIGNET_TOKEN")?;
+    let http = http_client(g.ca_file.clone(), b.clients)?;
+    let base = g.server.trim_end_matches('/').to_string();
+
+    let subject = match b.subject {
+        Some(s) => s,
+        None => enrol_subject(&http, &base, &token).await?,
+    };
+
+    eprintln!("generating {} distinct P-256 keys and CSRs…", b.csrs);
+    let started = Instant::now();
+    let bodies = Arc::new(generate_bodies(b.csrs, &subject, &b.profile).await?);
+    eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+
+    eprintln!("measuring raw P-256 sign/verify rates (aws-lc, one core)…");
+    let (sign_rate, verify_rate) = tokio::task::spawn_blocking(raw_p256_rates).await.map_err(|e| e.to_string())??;
+
+    // Warm up the connections: one request per client.
+    let next = Arc::new(AtomicUsize::new(0));
+    eprintln!("running {} clients for {}s against {base}…", b.clients, b.duration);
+    let deadline = Instant::now() + Duration::from_secs(b.duration);
+    let url = format!("{base}/v1/requests");
+    let run_started = Instant::now();
+    let mut tasks = Vec::with_capacity(b.clients);
+    for _ in 0..b.clients {
+        let (http, url, token, bodies, next) = (http.clone(), url.clone(), token.clone(), bodies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(4096);
+            let mut first_error: Option<String> = None;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let resp = http.post(&url).bearer_auth(&token).header("content-type", "application/json").body(body.clone()).send().await;
+                let ok = match resp {
+                    Ok(r) if r.status() == reqwest::StatusCode::CREATED => r.bytes().await.is_ok(),
+                    Ok(r) => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        first_error.get_or_insert_with(|| format!("HTTP {status}: {text}"));
+                        false
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert_with(|| e.to_string());
+                        false
+                    }
+                };
+                samples.push(Sample { latency: t.elapsed(), ok });
+            }
+            (samples, first_error)
+        }));
+    }
+    let mut samples = Vec::new();
+    let mut first_error = None;
+    for t in tasks {
+        let (s, e) = t.await.map_err(|e| e.to_string())?;
+        samples.extend(s);
+        if first_error.is_none() {
+            first_error = e;
+        }
+    }
+    let elapsed = run_started.elapsed().as_secs_f64();
+    let exhausted = next.load(Ordering::Relaxed) >= bodies.len();
+
+    let ok: Vec<Duration> = samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
+    let errors = samples.len() - ok.len();
+    let mut lat = ok.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let idx = ((lat.len() as f64 - 1.0) * p).round() as usize;
+        lat[idx.min(lat.len() - 1)].as_secs_f64() * 1000.0
+    };
+    let rate = ok.len() as f64 / elapsed;
+    println!("signet bench issue: {} clients, {:.1}s{}", b.clients, elapsed, if exhausted { " (stopped early: all CSRs used)" } else { "" });
+    println!("  certificates issued   {}", ok.len());
+    println!("  errors                {errors}");
+    println!("  certificates/s        {rate:.0}");
+    println!("  latency p50           {:.2} ms", pct(0.50));
+    println!("  latency p99           {:.2} ms", pct(0.99));
+    println!("  latency max           {:.2} ms", pct(1.0));
+    println!("  raw P-256 sign/s      {sign_rate:.0}  (aws-lc, one core, same run)");
+    println!("  raw P-256 verify/s    {verify_rate:.0}  (aws-lc, one core, same run)");
+    if let Some(pid) = b.server_pid {
+        match peak_rss_mib(pid) {
+            Some(mib) => println!("  server peak RSS       {mib:.1} MiB (VmHWM of pid {pid})"),
+            None => println!("  server peak RSS       unknown (cannot read /proc/{pid}/status)"),
+        }
+    }
+    if let Some(e) = first_error {
+        println!("  first error           {e}");
+    }
+    if ok.is_empty() {
+        return Err("no certificate was issued".into());
+    }
+    Ok(())
+}
+
+fn http_client(ca_file: Option<PathBuf>, clients: usize) -> Result<reqwest::Client, String> {
+    let ca_file = ca_file.or_else(|| {
+        let d = PathBuf::from("signet-data/ca.pem");
+        d.exists().then_some(d)
+    });
+    let mut builder = reqwest::Client::builder().pool_max_idle_per_host(clients).timeout(Duration::from_secs(30));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(&path).map_err(|e| format!("--ca-file: cannot read `{}`: {e}", path.display()))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("--ca-file: {e}"))? {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+async fn enrol_subject(http: &reqwest::Client, base: &str, token: &str) -> Result<String, String> {
+    let mut suffix = [0u8; 4];
+    signet_core::ports::Rng::fill(&signet_core::clock::SystemRng, &mut suffix);
+    let name = format!("bench-{}", signet_core::authority::hex(&suffix));
+    let body = serde_json::json!({ "name": name, "kind": "workload", "owner": "signet-bench", "purpose": "load test" });
+    let resp = http.post(format!("{base}/v1/subjects")).bearer_auth(token).json(&body).send().await.map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("cannot enrol the bench subject: HTTP {status}: {v}"));
+    }
+    let id = v.get("id").and_then(|i| i.as_str()).ok_or("no subject id in the answer")?;
+    eprintln!("enrolled subject {name} ({})", path_segment(id));
+    Ok(id.to_string())
+}
+
+/// One JSON request body per CSR, generated on every core.
+async fn generate_bodies(n: usize, subject: &str, profile: &str) -> Result<Vec<bytes::Bytes>, String> {
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2);
+    let per = n.div_ceil(workers);
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let (subject, profile) = (subject.to_string(), profile.to_string());
+        let range = (w * per)..((w + 1) * per).min(n);
+        handles.push(tokio::task::spawn_blocking(move || -> Result<Vec<bytes::Bytes>, String> {
+            let mut out = Vec::with_capacity(range.len());
+            for i in range {
+                let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+                let params = rcgen::CertificateParams::new(vec![format!("bench-{i}.internal")]).map_err(|e| e.to_string())?;
+                let csr = params.serialize_request(&key).map_err(|e| e.to_string())?.pem().map_err(|e| e.to_string())?;
+                let body = serde_json::json!({ "subject": subject, "profile": profile, "csr": csr, "ttl": "1h" });
+                out.push(bytes::Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?));
+            }
+            Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for h in handles {
+        all.extend(h.await.map_err(|e| e.to_string())??);
+    }
+    Ok(all)
+}
+
+/// Raw ECDSA P-256 (SHA-256) sign and verify operations per second, one core.
+fn raw_p256_rates() -> Result<(f64, f64), String> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING};
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| e.to_string())?;
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    let msg = [0x5au8; 512];
+    let window = Duration::from_secs(1);
+    let t = Instant::now();
+    let mut signs = 0u64;
+    let mut sig = key.sign(&rng, &msg).map_err(|e| e.to_string())?;
+    while t.elapsed() < window {
+        sig = key.sign(&rng, &msg).map_err(|e| e.to_string())?;
+        signs += 1;
+    }
+    let sign_rate = signs as f64 / t.elapsed().as_secs_f64();
+    let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.public_key().as_ref().to_vec());
+    let t = Instant::now();
+    let mut verifies = 0u64;
+    while t.elapsed() < window {
+        public.verify(&msg, sig.as_ref()).map_err(|_| "verify failed")?;
+        verifies += 1;
+    }
+    Ok((sign_rate, verifies as f64 / t.elapsed().as_secs_f64()))
+}
+
+/// Peak resident set size of a process, MiB (Linux `VmHWM`).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,302 @@
+//! The REST API under `/v1`: wire types and handlers. Handlers parse, call
+//! the authority, and shape the answer; they hold no business rules.
+
+use crate::extract::{Authed, JsonBody, RequestIdExt};
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use signet_core::authority::{Ctx, X509Issue};
+use signet_core::ports::{CredentialFilter, Page, RequestFilter};
+use signet_model::credential::{Credential, CredentialStatus};
+use signet_model::event::Event;
+use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
+use signet_model::names::SanSet;
+use signet_model::profile::{parse_duration_secs, Profile, ProfileInput};
+use signet_model::request::{Request, RequestState};
+use signet_model::subject::{Subject, SubjectInput};
+use signet_model::FieldError;
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+fn ctx<'a>(caller: &'a Authed, rid: &'a RequestIdExt) -> Ctx<'a> {
+    Ctx { caller: &caller.0, trace_id: Some(rid.0.as_str()) }
+}
+
+// ------------------------------------------------------------ paging
+
+/// Paging: `limit` (1–1000, default 100) and `offset`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, Problem> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(Problem::invalid(&FieldError::new("limit", format!("`{limit}` is out of range: use 1 to 1000"))));
+    }
+    Ok(Page { limit, offset: offset.unwrap_or(0) })
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
+    q.map(|Query(v)| v).map_err(|e| Problem::invalid(&FieldError::new("query", e.body_text())))
+}
+
+// ------------------------------------------------------------ subjects
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubjectList {
+    pub items: Vec<Subject>,
+}
+
+/// Enrol a subject.
+#[utoipa::path(post, path = "/v1/subjects", tag = "subjects", request_body = SubjectInput,
+    responses((status = 201, body = Subject), (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_subject(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, JsonBody(input): JsonBody<SubjectInput>) -> ApiResult<(StatusCode, Json<Subject>)> {
+    let subject = s.authority.create_subject(ctx(&caller, &rid), &input).await?;
+    Ok((StatusCode::CREATED, Json(subject)))
+}
+
+/// List subjects, newest first.
+#[utoipa::path(get, path = "/v1/subjects", tag = "subjects", params(PageQuery),
+    responses((status = 200, body = SubjectList), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn list_subjects(State(s): St, _caller: Authed, q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<SubjectList>> {
+    let q = query(q)?;
+    Ok(Json(SubjectList { items: s.authority.list_subjects(page(q.limit, q.offset)?).await? }))
+}
+
+/// Show one subject.
+#[utoipa::path(get, path = "/v1/subjects/{id}", tag = "subjects", params(("id" = String, Path, description = "subject id, `sub_…`")),
+    responses((status = 200, body = Subject), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_subject(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<Subject>> {
+    let id = SubjectId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
+    Ok(Json(s.authority.get_subject(&id).await?))
+}
+
+// ------------------------------------------------------------ profiles
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileList {
+    pub items: Vec<Profile>,
+}
+
+/// Create or replace a profile (its version increases by one on every change).
+#[utoipa::path(put, path = "/v1/profiles/{name}", tag = "profiles", request_body = ProfileInput,
+    params(("name" = String, Path, description = "profile name; must equal the body's `name`")),
+    responses((status = 200, body = Profile), (status = 400, body = Problem), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn put_profile(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, Path(name): Path<String>, JsonBody(input): JsonBody<ProfileInput>) -> ApiResult<Json<Profile>> {
+    if input.name != name {
+        return Err(Problem::invalid(&FieldError::new("name", format!("`{}` does not match the profile named in the path, `{}`", signet_model::names::shorten(&input.name), signet_model::names::shorten(&name)))));
+    }
+    Ok(Json(s.authority.apply_profile(ctx(&caller, &rid), &input).await?))
+}
+
+/// List profiles.
+#[utoipa::path(get, path = "/v1/profiles", tag = "profiles", responses((status = 200, body = ProfileList)), security(("bearer" = [])))]
+pub async fn list_profiles(State(s): St, _caller: Authed) -> ApiResult<Json<ProfileList>> {
+    Ok(Json(ProfileList { items: s.authority.list_profiles().await? }))
+}
+
+/// Show one profile.
+#[utoipa::path(get, path = "/v1/profiles/{name}", tag = "profiles", params(("name" = String, Path)),
+    responses((status = 200, body = Profile), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_profile(State(s): St, _caller: Authed, Path(name): Path<String>) -> ApiResult<Json<Profile>> {
+    Ok(Json(s.authority.get_profile(&name).await?))
+}
+
+// ------------------------------------------------------------ requests (issuance)
+
+/// Names to put in the certificate, replacing the CSR's requested names.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamesBody {
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub ip: Vec<String>,
+    #[serde(default)]
+    pub uri: Vec<String>,
+    #[serde(default)]
+    pub email: Vec<String>,
+}
+
+/// Ask for a credential. Today: an X.509 certificate from a PKCS#10 CSR.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequestBody {
+    /// The subject id (`sub_…`).
+    pub subject: String,
+    /// The profile name.
+    pub profile: String,
+    /// The PKCS#10 CSR, PEM. Its signature proves possession of the key.
+    pub csr: String,
+    /// Names for the certificate; when absent, the CSR's requested SANs are used.
+    #[serde(default)]
+    pub names: Option<NamesBody>,
+    /// Lifetime: seconds, or a number with s/m/h/d (`24h`). Default: the profile's.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// A certificate as returned by the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialView {
+    #[serde(flatten)]
+    pub credential: Credential,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+}
+
+impl CredentialView {
+    fn new(c: Credential) -> Self {
+        let certificate_pem = signet_x509::pem::pem_encode("CERTIFICATE", &c.der);
+        Self { credential: c, certificate_pem }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IssueResponse {
+    pub request: Request,
+    pub credential: CredentialView,
+    /// The certificate followed by its issuer chain (issuing CA, root), PEM.
+    pub chain_pem: String,
+}
+
+/// Submit a request; a permitted request is issued at once.
+#[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = IssueRequestBody,
+    responses((status = 201, body = IssueResponse), (status = 400, body = Problem, description = "malformed input"),
+        (status = 401, body = Problem), (status = 422, body = Problem, description = "refused by the profile; recorded as a denied request")),
+    security(("bearer" = [])))]
+pub async fn create_request(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, JsonBody(body): JsonBody<IssueRequestBody>) -> ApiResult<(StatusCode, Json<IssueResponse>)> {
+    let subject_id = SubjectId::parse("subject", &body.subject).map_err(|e| Problem::invalid(&e))?;
+    if body.profile.is_empty() {
+        return Err(Problem::invalid(&FieldError::new("profile", "is empty")));
+    }
+    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(|e| Problem::invalid(&e))?;
+    let names = match &body.names {
+        None => None,
+        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email).map_err(|e| Problem::invalid(&e))?),
+    };
+    let ttl_seconds = match &body.ttl {
+        None => None,
+        Some(t) => Some(parse_duration_secs("ttl", t).map_err(|e| Problem::invalid(&e))?),
+    };
+    let ask = X509Issue { subject_id, profile: body.profile, key: csr.key, csr_names: csr.names, names, ttl_seconds };
+    let issued = s.authority.issue_x509(ctx(&caller, &rid), ask).await?;
+    let mut chain = vec![issued.credential.der.clone()];
+    chain.extend(issued.chain_der.iter().cloned());
+    Ok((
+        StatusCode::CREATED,
+        Json(IssueResponse { request: issued.request, chain_pem: signet_x509::pem::chain_pem(&chain), credential: CredentialView::new(issued.credential) }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RequestQuery {
+    pub subject: Option<String>,
+    /// submitted, pending_approval, approved, issued, denied, expired or cancelled.
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RequestList {
+    pub items: Vec<Request>,
+}
+
+/// List requests, newest first.
+#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(RequestQuery), responses((status = 200, body = RequestList)), security(("bearer" = [])))]
+pub async fn list_requests(State(s): St, _caller: Authed, q: Result<Query<RequestQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<RequestList>> {
+    let q = query(q)?;
+    let filter = RequestFilter {
+        subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
+        state: q.state.as_deref().map(|v| RequestState::parse("state", v)).transpose().map_err(|e| Problem::invalid(&e))?,
+        page: page(q.limit, q.offset)?,
+    };
+    Ok(Json(RequestList { items: s.authority.list_requests(&filter).await? }))
+}
+
+/// Show one request.
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path, description = "request id, `req_…`")),
+    responses((status = 200, body = Request), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_request(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<Request>> {
+    let id = RequestId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
+    Ok(Json(s.authority.get_request(&id).await?))
+}
+
+// ------------------------------------------------------------ credentials
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialQuery {
+    pub subject: Option<String>,
+    pub profile: Option<String>,
+    /// active, suspended or revoked.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialList {
+    pub items: Vec<Credential>,
+}
+
+/// List credentials, newest first.
+#[utoipa::path(get, path = "/v1/credentials", tag = "credentials", params(CredentialQuery), responses((status = 200, body = CredentialList)), security(("bearer" = [])))]
+pub async fn list_credentials(State(s): St, _caller: Authed, q: Result<Query<CredentialQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<CredentialList>> {
+    let q = query(q)?;
+    let filter = CredentialFilter {
+        subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
+        profile: q.profile,
+        status: q.status.as_deref().map(|v| CredentialStatus::parse("status", v)).transpose().map_err(|e| Problem::invalid(&e))?,
+        page: page(q.limit, q.offset)?,
+    };
+    Ok(Json(CredentialList { items: s.authority.list_credentials(&filter).await? }))
+}
+
+/// Show one credential, by id (`crd_…`) or by certificate serial (hex).
+#[utoipa::path(get, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id `crd_…` or serial in hex")),
+    responses((status = 200, body = CredentialView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_credential(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<CredentialView>> {
+    let credential = if id.starts_with(CredentialId::PREFIX) {
+        let id = CredentialId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
+        s.authority.get_credential(&id).await?
+    } else {
+        let serial = Serial::parse_hex("id", &id).map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
+        s.authority.get_credential_by_serial(&serial).await?
+    };
+    Ok(Json(CredentialView::new(credential)))
+}
+
+// ------------------------------------------------------------ events
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Return events with an index greater than this (default 0).
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub items: Vec<Event>,
+}
+
+/// Read the event record, oldest first.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = EventList)), security(("bearer" = [])))]
+pub async fn list_events(State(s): St, _caller: Authed, q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<EventList>> {
+    let q = query(q)?;
+    let p = page(q.limit, None)?;
+    Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(0), p.limit).await? }))
+}

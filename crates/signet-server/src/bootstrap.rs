@@ -1,0 +1,266 @@
+//! First start and every start: open the store and keystore, create the CAs,
+//! the default profile and the bootstrap admin token when the store is empty,
+//! and assemble the authority.
+
+use crate::config::ServerConfig;
+use crate::serve::ServerCert;
+use crate::AppState;
+use signet_core::authority::{Caller, Ctx};
+use signet_core::clock::{SystemClock, SystemRng};
+use signet_core::mint::X509Issuer;
+use signet_core::ports::{Clock, KeyStore, Rng, Store};
+use signet_core::Authority;
+use signet_keys::SoftwareKeyStore;
+use signet_model::credential::{Authority as CaRecord, AuthorityRole};
+use signet_model::event::{EventType, NewEvent};
+use signet_model::ids::{AuthorityId, Serial};
+use signet_model::names::SanSet;
+use signet_model::profile::{NamesInput, ProfileInput};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BootError(pub String);
+
+fn boot<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> BootError + '_ {
+    move |e| BootError(format!("{what}: {e}"))
+}
+
+/// The running authority and what `signet serve` prints at start.
+pub struct Started {
+    pub state: Arc<AppState>,
+    pub server_cert: Arc<ServerCert>,
+    /// Where the bootstrap admin token was written, when this start created it.
+    pub admin_token_path: Option<PathBuf>,
+    pub ca_pem_path: PathBuf,
+    pub database: String,
+}
+
+const ROOT_VALIDITY: Duration = Duration::days(3650);
+const ISSUING_VALIDITY: Duration = Duration::days(1825);
+/// The server's own TLS certificate: short-lived, renewed by [`renew_server_cert`].
+pub const SERVER_CERT_TTL: Duration = Duration::days(2);
+
+/// The default profile, so the quick start needs no profile file.
+pub fn default_tls_server_profile() -> ProfileInput {
+    ProfileInput {
+        name: "tls-server".into(),
+        description: "TLS server certificates for services on internal names (localhost, *.internal, *.test) and loopback addresses".into(),
+        credential_type: "x509".into(),
+        key_algorithms: vec!["ecdsa-p256".into(), "ecdsa-p384".into(), "ed25519".into(), "rsa-3072".into()],
+        default_ttl: Some("24h".into()),
+        max_ttl: "30d".into(),
+        names: NamesInput {
+            dns: vec!["localhost".into(), "**.localhost".into(), "**.internal".into(), "**.test".into()],
+            ip: vec!["127.0.0.0/8".into(), "::1".into()],
+            uri: vec![],
+            email: vec![],
+            allow_wildcards: false,
+        },
+        require_names: true,
+        ext_key_usages: vec!["server_auth".into()],
+        is_ca: false,
+        path_len: None,
+        required_assurance: None,
+        subject_kinds: vec![],
+    }
+}
+
+/// Create a directory (and parents) readable only by us.
+fn private_dir(dir: &Path) -> Result<(), BootError> {
+    std::fs::create_dir_all(dir).map_err(boot("cannot create the data directory"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(boot("cannot restrict the data directory"))?;
+    }
+    Ok(())
+}
+
+/// Write a file readable only by us (mode 0600), replacing any old one.
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(boot("cannot write a private file"))?;
+    f.write_all(contents).map_err(boot("cannot write a private file"))?;
+    f.sync_all().map_err(boot("cannot sync a private file"))
+}
+
+pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
+    private_dir(&config.data_dir)?;
+    let database = match &config.database {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", config.data_dir.join("signet.db").display()),
+    };
+    let store: Arc<dyn Store> = signet_store::open_store(&database).await.map_err(boot("cannot open the store"))?;
+    let keys = SoftwareKeyStore::new(config.data_dir.join("keys")).map_err(boot("cannot open the keystore"))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rng: Arc<dyn Rng> = Arc::new(SystemRng);
+
+    let mut cas = store.list_authorities().await.map_err(boot("cannot read the authorities"))?;
+    let first_start = cas.is_empty();
+    if first_start {
+        cas = create_authorities(store.as_ref(), &keys, clock.as_ref(), rng.as_ref(), config).await?;
+    }
+    let root = cas.iter().find(|a| a.role == AuthorityRole::Root && a.active).ok_or_else(|| BootError("the store has no active root CA".into()))?;
+    let issuing = cas.iter().find(|a| a.role == AuthorityRole::Issuing && a.active).ok_or_else(|| BootError("the store has no active issuing CA".into()))?;
+    let signer = keys.load(&issuing.key_ref).map_err(boot("cannot load the issuing CA key"))?;
+    let x509: Arc<dyn X509Issuer> = Arc::new(
+        signet_x509::X509Authority::new(
+            issuing.id.clone(),
+            issuing.certificate_der.clone(),
+            signer,
+            vec![issuing.certificate_der.clone(), root.certificate_der.clone()],
+            config.public_url.clone(),
+        )
+        .map_err(boot("cannot load the issuing CA"))?,
+    );
+
+    let authority = Arc::new(Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch));
+    let system = Caller::system();
+    let ctx = Ctx { caller: &system, trace_id: None };
+
+    let mut admin_token_path = None;
+    if first_start {
+        authority.apply_profile(ctx, &default_tls_server_profile()).await.map_err(boot("cannot create the default profile"))?;
+        let (_, secret) = authority.create_token(ctx, "bootstrap admin", "admin", None).await.map_err(boot("cannot create the admin token"))?;
+        let path = config.data_dir.join("admin-token");
+        write_private(&path, format!("{secret}\n").as_bytes())?;
+        admin_token_path = Some(path);
+    }
+
+    let ca_pem = signet_x509::pem::chain_pem(&[issuing.certificate_der.clone(), root.certificate_der.clone()]);
+    let ca_pem_path = config.data_dir.join("ca.pem");
+    std::fs::write(&ca_pem_path, &ca_pem).map_err(boot("cannot write ca.pem"))?;
+
+    let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.as_ref())?;
+    let server_cert = Arc::new(ServerCert::new(&identity.chain_der, &identity.key_pkcs8_der).map_err(BootError)?);
+
+    let state = Arc::new(AppState {
+        authority,
+        rng,
+        ca_pem,
+        issuing_der: issuing.certificate_der.clone(),
+        root_der: root.certificate_der.clone(),
+        openapi_json: crate::openapi::document_json(),
+    });
+    Ok(Started { state, server_cert, admin_token_path, ca_pem_path, database: redact_url(&database) })
+}
+
+/// Create the root and issuing CA keys and certificates, and record them.
+async fn create_authorities(store: &dyn Store, keys: &dyn KeyStore, clock: &dyn Clock, rng: &dyn Rng, config: &ServerConfig) -> Result<Vec<CaRecord>, BootError> {
+    let now = clock.now();
+    let alg = config.ca_key_algorithm;
+    let root_id = AuthorityId::from_random(rng.bytes16());
+    let issuing_id = AuthorityId::from_random(rng.bytes16());
+    let root_ref = format!("root-{}", &root_id.as_str()[3..15]);
+    let issuing_ref = format!("issuing-{}", &issuing_id.as_str()[3..15]);
+    let (root_der, root_signer) = signet_x509::ca::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::from_random(rng.bytes16()), now, ROOT_VALIDITY)
+        .map_err(boot("cannot create the root CA"))?;
+    let (issuing_der, _) = signet_x509::ca::create_issuing(
+        keys,
+        &issuing_ref,
+        alg,
+        "Signet Issuing CA",
+        &Serial::from_random(rng.bytes16()),
+        now,
+        ISSUING_VALIDITY,
+        &root_der,
+        root_signer.as_ref(),
+    )
+    .map_err(boot("cannot create the issuing CA"))?;
+    let records = vec![
+        CaRecord { id: root_id, role: AuthorityRole::Root, key_algorithm: alg, key_ref: root_ref, certificate_der: root_der, active: true, created_at: now },
+        CaRecord { id: issuing_id, role: AuthorityRole::Issuing, key_algorithm: alg, key_ref: issuing_ref, certificate_der: issuing_der, active: true, created_at: now },
+    ];
+    let events: Vec<NewEvent> = records
+        .iter()
+        .map(|r| NewEvent {
+            event_type: EventType::AuthorityCreated,
+            actor: "system".into(),
+            subject_id: None,
+            request_id: None,
+            credential_id: None,
+            reason: None,
+            details: serde_json::json!({
+                "authority_id": r.id, "role": r.role, "key_algorithm": r.key_algorithm, "key_ref": r.key_ref,
+                "certificate_sha256": signet_core::authority::hex(&signet_core::authority::sha256(&r.certificate_der)),
+            }),
+            trace_id: None,
+            time: now,
+        })
+        .collect();
+    store.insert_authorities(&records, &events).await.map_err(boot("cannot record the authorities"))?;
+    Ok(records)
+}
+
+/// The names the server's own certificate carries: loopback, plus the host
+/// of the public URL.
+fn server_names(config: &ServerConfig) -> SanSet {
+    let mut dns = vec!["localhost".to_string()];
+    let mut ip = vec!["127.0.0.1".to_string(), "::1".to_string()];
+    let host = config.public_url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        if !ip.iter().any(|i| i == host) {
+            ip.push(host.to_string());
+        }
+    } else if !host.is_empty() && !dns.iter().any(|d| d == host) {
+        dns.push(host.to_string());
+    }
+    if !config.listen.ip().is_unspecified() {
+        let l = config.listen.ip().to_string();
+        if !ip.contains(&l) {
+            ip.push(l);
+        }
+    }
+    SanSet::parse("public_url", &dns, &ip, &[], &[]).unwrap_or_default()
+}
+
+pub fn server_identity(x509: &dyn X509Issuer, config: &ServerConfig, rng: &dyn Rng, clock: &dyn Clock) -> Result<signet_x509::tls::ServerIdentity, BootError> {
+    signet_x509::tls::server_identity(x509, &server_names(config), &Serial::from_random(rng.bytes16()), clock.now(), SERVER_CERT_TTL)
+        .map_err(boot("cannot issue the server's TLS certificate"))
+}
+
+/// Renew the server's TLS certificate every half of its lifetime.
+pub async fn renew_server_cert(cert: Arc<ServerCert>, state: Arc<AppState>, config: ServerConfig) {
+    let period = std::time::Duration::from_secs((SERVER_CERT_TTL.whole_seconds() / 2).unsigned_abs());
+    loop {
+        tokio::time::sleep(period).await;
+        let a = &state.authority;
+        let clock = SystemClock;
+        match server_identity(a.issuer().as_ref(), &config, state.rng.as_ref(), &clock) {
+            Ok(id) => match cert.replace(&id.chain_der, &id.key_pkcs8_der) {
+                Ok(()) => tracing::info!("renewed the server's TLS certificate"),
+                Err(e) => tracing::error!(error = %e, "cannot install the renewed TLS certificate"),
+            },
+            Err(e) => tracing::error!(error = %e, "cannot renew the server's TLS certificate"),
+        }
+    }
+}
+
+/// Hide a password in a database URL before printing it.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,101 @@
+//! Request extractors that turn raw HTTP into typed, checked input, with a
+//! problem+json naming the field on failure: the JSON body, the caller.
+
+use crate::problem::Problem;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use signet_core::authority::Caller;
+use signet_model::FieldError;
+use std::sync::Arc;
+
+/// The largest request body accepted (a CSR is at most 64 KiB).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// A JSON body, deserialised with the path of the first bad field.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !(mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "unsupported media type",
+                format!("the body must be `application/json`, not `{}`", signet_model::names::shorten(ct)),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "request body too large", format!("the body exceeds {MAX_BODY} bytes"))
+            } else {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-body", "unreadable body", "the request body could not be read")
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Deserialise JSON; on failure name the field (`names.dns[0]`) and the reason.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut field = if path == "." { String::new() } else { path };
+        // serde names a missing field only in its message: put it in the path.
+        let msg = inner.to_string();
+        if let Some(name) = msg.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+        }
+        let reason = if inner.is_syntax() || inner.is_eof() {
+            format!("malformed JSON: {inner}")
+        } else {
+            // serde's message ends with " at line L column C"; the field path says more.
+            let msg = inner.to_string();
+            match msg.rfind(" at line ") {
+                Some(i) => msg[..i].to_string(),
+                None => msg,
+            }
+        };
+        Problem::invalid(&FieldError::new(if field.is_empty() { "body".to_string() } else { field }, reason))
+    })?;
+    de.end().map_err(|_| Problem::invalid(&FieldError::new("body", "trailing characters after the JSON value")))?;
+    Ok(value)
+}
+
+/// The authenticated caller (`Authorization: Bearer signet_…`).
+#[derive(Debug, Clone)]
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Problem::unauthenticated("no `Authorization: Bearer` header"))?
+            .to_str()
+            .map_err(|_| Problem::unauthenticated("the Authorization header is not ASCII"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| Problem::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+        let caller = state.authority.authenticate(token.trim()).await.map_err(Problem::from)?;
+        Ok(Authed(caller))
+    }
+}
+
+/// The id of this HTTP request, set by the request-id middleware.
+#[derive(Debug, Clone)]
+pub struct RequestIdExt(pub String);

@@ -1,0 +1,234 @@
+//! Test harness: a real Signet server (TLS, real store) on a random loopback
+//! port, a client that trusts its CA, and helpers for openssl-made CSRs.
+#![allow(dead_code)]
+
+use signet_server::config::{ConfigFile, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A throwaway PostgreSQL database, dropped on `Drop`.
+pub struct PgDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop on a separate thread with its own runtime: Drop may run inside one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `None` when PostgreSQL is not configured (and not required).
+pub async fn pg_database() -> Option<PgDb> {
+    let Ok(admin_url) = std::env::var("SIGNET_TEST_DATABASE_URL") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("SIGNET_TEST_DATABASE_URL must be set under CI");
+        }
+        eprintln!("SIGNET_TEST_DATABASE_URL not set: skipping the PostgreSQL variant");
+        return None;
+    };
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL at SIGNET_TEST_DATABASE_URL is unreachable");
+    let mut rnd = [0u8; 8];
+    signet_core::ports::Rng::fill(&signet_core::clock::SystemRng, &mut rnd);
+    let name = format!("signet_srv_{}", signet_core::authority::hex(&rnd));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    let url = format!("{base}/{name}");
+    Some(PgDb { admin_url, name, url })
+}
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub config: ServerConfig,
+    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub pg: Option<Arc<PgDb>>,
+}
+
+impl TestServer {
+    /// Start on SQLite, or on a fresh PostgreSQL database. `None`: PG not configured.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(Arc::new(pg_database().await?)),
+        };
+        Some(Self::start_in(dir, pg).await)
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServerConfig::resolve(ConfigFile {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some(addr.to_string()),
+            database: pg.as_ref().map(|p| p.url.clone()),
+            commit_batch: Some(64),
+            ..Default::default()
+        })
+        .unwrap();
+        let started = signet_server::bootstrap::start(&config).await.unwrap();
+        let app = signet_server::router(started.state.clone());
+        let tls = signet_server::serve::tls_config(started.server_cert.clone()).unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = signet_server::serve::serve_tls(listener, app, tls, async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
+        let http = client_trusting(&config.data_dir.join("ca.pem"));
+        Self { dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg }
+    }
+
+    /// Stop serving and hand back the data directory (and database) for a restart.
+    pub async fn stop(mut self) -> (tempfile::TempDir, Option<Arc<PgDb>>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+        (self.dir, self.pg)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(&self.token).send().await.unwrap();
+        decode(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.http.post(self.url(path)).bearer_auth(&self.token).json(body).send().await.unwrap();
+        decode(r).await
+    }
+
+    pub async fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.http.put(self.url(path)).bearer_auth(&self.token).json(body).send().await.unwrap();
+        decode(r).await
+    }
+
+    pub async fn create_subject(&self, name: &str) -> String {
+        let (status, v) = self
+            .post("/v1/subjects", &serde_json::json!({ "name": name, "kind": "workload", "owner": "team-web", "purpose": "serves the shop" }))
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Rows the store holds, to prove that a refused input wrote nothing.
+    pub async fn counts(&self) -> (usize, usize, usize) {
+        let (_, c) = self.get("/v1/credentials?limit=1000").await;
+        let (_, r) = self.get("/v1/requests?limit=1000").await;
+        let (_, s) = self.get("/v1/subjects?limit=1000").await;
+        (c["items"].as_array().unwrap().len(), r["items"].as_array().unwrap().len(), s["items"].as_array().unwrap().len())
+    }
+}
+
+pub async fn decode(r: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = r.bytes().await.unwrap();
+    if status >= 400 {
+        assert_eq!(ct, "application/problem+json", "error responses are problem+json: {}", String::from_utf8_lossy(&bytes));
+    }
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+pub fn client_trusting(ca_pem: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_pem).unwrap();
+    let mut b = reqwest::Client::builder();
+    for c in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
+        b = b.add_root_certificate(c);
+    }
+    b.build().unwrap()
+}
+
+/// Is openssl here? Under CI its absence is a failure, elsewhere a skip.
+pub fn have_openssl() -> bool {
+    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required under CI");
+        eprintln!("openssl not found: skipping");
+    }
+    ok
+}
+
+/// Make a key and CSR with openssl. `newkey` is an `openssl req -newkey`
+/// argument (`ec`, `ed25519`, `rsa:2048`); `extra` are more `-addext` values.
+pub fn openssl_csr(dir: &Path, name: &str, newkey: &str, san: &str, extra: &[&str]) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-nodes", "-newkey", newkey]);
+    if newkey == "ec" {
+        cmd.args(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    cmd.arg("-keyout").arg(&key).arg("-out").arg(&csr).args(["-subj", &format!("/CN={name}")]);
+    if !san.is_empty() {
+        cmd.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    for e in extra {
+        cmd.args(["-addext", e]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    (key, std::fs::read_to_string(&csr).unwrap())
+}
+
+/// `openssl verify` the leaf of a chain PEM against the root in `ca.pem`.
+pub fn openssl_verify(dir: &Path, chain_pem: &str, ca_pem: &Path) -> (bool, String) {
+    let blocks: Vec<&str> = chain_pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    assert_eq!(blocks.len(), 3, "leaf, issuing, root");
+    let leaf = dir.join("leaf.pem");
+    let issuing = dir.join("issuing.pem");
+    let root = dir.join("root.pem");
+    std::fs::write(&leaf, blocks[0]).unwrap();
+    std::fs::write(&issuing, blocks[1]).unwrap();
+    std::fs::write(&root, blocks[2]).unwrap();
+    // The root in the response must be the one in ca.pem.
+    assert!(std::fs::read_to_string(ca_pem).unwrap().contains(blocks[2].trim()));
+    let out = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"])
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(&issuing)
+        .arg(&leaf)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+pub fn openssl_text(dir: &Path, cert_pem: &str) -> String {
+    let p = dir.join("cert.pem");
+    std::fs::write(&p, cert_pem).unwrap();
+    let out = Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&p).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
