@@ -293,6 +293,7 @@ impl Authority {
             names_field,
             ttl_seconds: ask.ttl_seconds,
             now,
+            issuer_not_before: self.x509.issuer_not_before(),
             issuer_not_after: self.x509.issuer_not_after(),
         });
 

@@ -29,12 +29,13 @@ pub struct X509Ask<'a> {
     pub names_field: &'a str,
     pub ttl_seconds: Option<i64>,
     pub now: OffsetDateTime,
+    pub issuer_not_before: OffsetDateTime,
     pub issuer_not_after: OffsetDateTime,
 }
 
 /// Decide an X.509 request. `Err` is a refusal: the field and the reason.
 pub fn decide_x509(ask: &X509Ask<'_>) -> Result<Grant, FieldError> {
-    let X509Ask { subject, profile, key, names, names_field, ttl_seconds, now, issuer_not_after } = *ask;
+    let X509Ask { subject, profile, key, names, names_field, ttl_seconds, now, issuer_not_before, issuer_not_after } = *ask;
 
     // The subject: enrolled, active, accountable, proven enough.
     match subject.status {
@@ -106,7 +107,8 @@ pub fn decide_x509(ask: &X509Ask<'_>) -> Result<Grant, FieldError> {
         common_name,
         names: names.clone(),
         key_algorithm: key.algorithm,
-        not_before: now - BACKDATE,
+        // Backdated for clock skew, but never before the issuer itself.
+        not_before: (now - BACKDATE).max(issuer_not_before),
         not_after,
         ext_key_usages: profile.ext_key_usages.clone(),
         is_ca: profile.is_ca,
@@ -174,7 +176,7 @@ mod tests {
     }
 
     fn ask<'a>(s: &'a Subject, p: &'a Profile, k: &'a BoundKey, n: &'a SanSet, ttl: Option<i64>) -> X509Ask<'a> {
-        X509Ask { subject: s, profile: p, key: k, names: n, names_field: "names", ttl_seconds: ttl, now: NOW, issuer_not_after: NOW + Duration::days(365) }
+        X509Ask { subject: s, profile: p, key: k, names: n, names_field: "names", ttl_seconds: ttl, now: NOW, issuer_not_before: NOW - Duration::days(1), issuer_not_after: NOW + Duration::days(365) }
     }
 
     #[test]
@@ -216,6 +218,14 @@ mod tests {
         let mut a = ask(&s, &p, &k, &n, None);
         a.issuer_not_after = NOW + Duration::seconds(60);
         assert_eq!(decide_x509(&a).unwrap_err().field, "ttl");
+    }
+
+    #[test]
+    fn never_valid_before_the_issuer() {
+        let (s, p, k, n) = (subject(SubjectKind::Workload), profile(), key(KeyAlgorithm::EcdsaP256), names(&["a.internal"]));
+        let mut a = ask(&s, &p, &k, &n, None);
+        a.issuer_not_before = NOW - Duration::seconds(5);
+        assert_eq!(decide_x509(&a).unwrap().not_before, NOW - Duration::seconds(5));
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub enum MintError {
 /// end-entity (or sub-CA) certificate from a grant.
 pub trait X509Issuer: Send + Sync {
     fn issuer_id(&self) -> &AuthorityId;
-    /// Certificates are never valid past the issuer's own expiry.
+    /// Certificates are never valid before the issuer's own start…
+    fn issuer_not_before(&self) -> OffsetDateTime;
+    /// …nor past its expiry.
     fn issuer_not_after(&self) -> OffsetDateTime;
     /// The chain to return with each certificate: issuing CA first, root last.
     fn chain_der(&self) -> &[Vec<u8>];

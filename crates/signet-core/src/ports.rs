@@ -111,6 +111,9 @@ pub struct IssuanceOutcome {
 }
 
 /// One write of the issuance path, batched by the group committer.
+// Outcomes are moved through the committer's channel once each; boxing them
+// would add an allocation per request to save a memcpy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IssuanceWrite {
     Intent(IssuanceIntent),

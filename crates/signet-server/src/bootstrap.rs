@@ -163,9 +163,9 @@ async fn create_authorities(store: &dyn Store, keys: &dyn KeyStore, clock: &dyn 
     let issuing_id = AuthorityId::from_random(rng.bytes16());
     let root_ref = format!("root-{}", &root_id.as_str()[3..15]);
     let issuing_ref = format!("issuing-{}", &issuing_id.as_str()[3..15]);
-    let (root_der, root_signer) = signet_x509::ca::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::from_random(rng.bytes16()), now, ROOT_VALIDITY)
+    let (root_der, root_signer) = signet_x509::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::from_random(rng.bytes16()), now, ROOT_VALIDITY)
         .map_err(boot("cannot create the root CA"))?;
-    let (issuing_der, _) = signet_x509::ca::create_issuing(
+    let (issuing_der, _) = signet_x509::create_issuing(
         keys,
         &issuing_ref,
         alg,

@@ -103,8 +103,8 @@ both_backends!(a_csr_asking_for_ca_true_gets_an_end_entity_certificate, |srv| {
     assert!(!text.contains("Certificate Sign"), "{text}");
 });
 
-/// Every refused input: a problem naming the field, and nothing written
-/// except, for policy refusals, the denied request and its event.
+// Every refused input: a problem naming the field, and nothing written
+// except, for policy refusals, the denied request and its event.
 both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
     if !have_openssl() {
         return;
@@ -136,7 +136,7 @@ both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": ["a.internal", "A.internal"] } }), "names.dns[1]"),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "ip": ["300.1.1.1"] } }), "names.ip[0]"),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "ttl": "forever" }), "ttl"),
-        (json!({ "subject": subject, "profile": "tls-server", "csr": good, "colour": "blue" }), "body"),
+        (json!({ "subject": subject, "profile": "tls-server", "csr": good, "colour": "blue" }), "colour"),
         (json!({ "subject": subject, "profile": "tls-server" }), "csr"),
         (json!({ "subject": 7, "profile": "tls-server", "csr": good }), "subject"),
     ];

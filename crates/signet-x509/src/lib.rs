@@ -1,1 +1,39 @@
+//! X.509 for Signet: CSR intake, certificate minting, CA bootstrap.
+//!
+//! ```text
+//!  untrusted CSR ──▶ csr::parse_csr ──▶ ParsedCsr { BoundKey, SanSet, CN }     (proof of possession checked;
+//!                                                                              requested extensions ignored)
+//!  Grant + BoundKey + Serial
+//!        │
+//!        ▼
+//!  X509Authority::prepare ── Template (from the grant ONLY) ──▶ rcgen builds the TBS ──▶ lint the TBS
+//!        │                                                                                     │
+//!        ▼                                                                                     ▼
+//!  PreparedCertificate::sign(self) ── AuthoritySigner signs the linted bytes ──▶ SignedCertificate
+//!        │
+//!        ▼
+//!  SignedCertificate::verify_back(self) ── parse, check signature + every field ──▶ DER (or MintError::VerifyBack)
+//! ```
+//!
+//! Where is the key used? [`certificate::PreparedCertificate::sign`]. Where is
+//! a certificate's content decided? The private `template` module, from a
+//! [`signet_model::request::Grant`] (never from CSR extensions).
+//! [`bootstrap`] creates the root and issuing CAs through the same path;
+//! [`tls::server_identity`] issues the server's own HTTPS certificate.
 
+pub mod bootstrap;
+pub mod ca;
+pub mod certificate;
+pub mod csr;
+mod der;
+mod key;
+pub mod pem;
+mod template;
+pub mod tls;
+
+pub use bootstrap::{create_issuing, create_root};
+pub use ca::{X509Authority, bind_own_key};
+pub use certificate::{PreparedCertificate, SignedCertificate};
+pub use csr::{ParsedCsr, parse_csr};
+pub use pem::{chain_pem, pem_encode};
+pub use tls::{ServerIdentity, server_identity};

@@ -30,7 +30,7 @@ impl Drop for PgDb {
             rt.block_on(async {
                 use sqlx::Connection;
                 if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut c).await;
                 }
             });
         })
@@ -52,7 +52,7 @@ pub async fn pg_database() -> Option<PgDb> {
     let mut rnd = [0u8; 8];
     signet_core::ports::Rng::fill(&signet_core::clock::SystemRng, &mut rnd);
     let name = format!("signet_srv_{}", signet_core::authority::hex(&rnd));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
     let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
     let url = format!("{base}/{name}");
     Some(PgDb { admin_url, name, url })

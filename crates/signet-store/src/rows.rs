@@ -1,0 +1,357 @@
+//! Rows as stored, and their conversion back into the model.
+//!
+//! Every column holds a portable value (TEXT, BIGINT, BLOB/BYTEA, BOOLEAN),
+//! so one row struct serves both backends. Reading a row parses every value
+//! again: a row that does not parse is [`StoreError::Corrupt`], never a panic.
+
+use serde::de::DeserializeOwned;
+use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError};
+use signet_model::FieldError;
+use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus};
+use signet_model::event::{Event, EventType};
+use signet_model::ids::{AuthorityId, CredentialId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::profile::{CredentialType, KeyAlgorithm, Profile};
+use signet_model::request::{Request, RequestState};
+use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
+use time::OffsetDateTime;
+
+/// A time as stored: unix seconds. Model times are whole seconds in UTC;
+/// anything finer is cut off.
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// A value encoded as JSON text for a structured column.
+pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("cannot encode a JSON column: {e}")))
+}
+
+/// Reads the columns of one row of `table`, naming the table in every error.
+struct Parse {
+    table: &'static str,
+}
+
+impl Parse {
+    fn corrupt(&self, column: &str, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { table: self.table, reason: format!("{column}: {reason}") }
+    }
+
+    fn field(&self, e: FieldError) -> StoreError {
+        self.corrupt(&e.field, e.reason)
+    }
+
+    /// Parse a value with the model's own parser (`SubjectId::parse`, `KeyAlgorithm::parse`...).
+    fn parse<T>(&self, parser: impl Fn(&str, &str) -> Result<T, FieldError>, column: &str, v: &str) -> Result<T, StoreError> {
+        parser(column, v).map_err(|e| self.field(e))
+    }
+
+    fn time(&self, column: &str, v: i64) -> Result<OffsetDateTime, StoreError> {
+        OffsetDateTime::from_unix_timestamp(v).map_err(|e| self.corrupt(column, e))
+    }
+
+    fn opt_time(&self, column: &str, v: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+        v.map(|v| self.time(column, v)).transpose()
+    }
+
+    fn json<T: DeserializeOwned>(&self, column: &str, v: &str) -> Result<T, StoreError> {
+        serde_json::from_str(v).map_err(|e| self.corrupt(column, e))
+    }
+
+    fn serial(&self, column: &str, v: &[u8]) -> Result<Serial, StoreError> {
+        if v.len() != 16 {
+            return Err(self.corrupt(column, format!("{} bytes, expected 16", v.len())));
+        }
+        let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+        Serial::parse_hex(column, &hex).map_err(|e| self.field(e))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SubjectRow {
+    id: String,
+    name: String,
+    kind: String,
+    owner: Option<String>,
+    purpose: Option<String>,
+    assurance: String,
+    attributes: String,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<SubjectRow> for Subject {
+    type Error = StoreError;
+
+    fn try_from(r: SubjectRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "subjects" };
+        Ok(Subject {
+            id: p.parse(SubjectId::parse, "id", &r.id)?,
+            name: r.name,
+            kind: p.parse(SubjectKind::parse, "kind", &r.kind)?,
+            owner: r.owner,
+            purpose: r.purpose,
+            assurance: p.parse(AssuranceLevel::parse, "assurance", &r.assurance)?,
+            attributes: p.json("attributes", &r.attributes)?,
+            status: p.parse(SubjectStatus::parse, "status", &r.status)?,
+            created_at: p.time("created_at", r.created_at)?,
+            updated_at: p.time("updated_at", r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    name: String,
+    description: String,
+    credential_type: String,
+    key_algorithms: String,
+    default_ttl_seconds: i64,
+    max_ttl_seconds: i64,
+    names: String,
+    require_names: bool,
+    ext_key_usages: String,
+    is_ca: bool,
+    path_len: Option<i64>,
+    required_assurance: String,
+    subject_kinds: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ProfileRow> for Profile {
+    type Error = StoreError;
+
+    fn try_from(r: ProfileRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "profiles" };
+        let path_len = r.path_len.map(|v| u8::try_from(v).map_err(|e| p.corrupt("path_len", e))).transpose()?;
+        Ok(Profile {
+            name: r.name,
+            description: r.description,
+            credential_type: p.parse(CredentialType::parse, "credential_type", &r.credential_type)?,
+            key_algorithms: p.json("key_algorithms", &r.key_algorithms)?,
+            default_ttl_seconds: r.default_ttl_seconds,
+            max_ttl_seconds: r.max_ttl_seconds,
+            names: p.json("names", &r.names)?,
+            require_names: r.require_names,
+            ext_key_usages: p.json("ext_key_usages", &r.ext_key_usages)?,
+            is_ca: r.is_ca,
+            path_len,
+            required_assurance: p.parse(AssuranceLevel::parse, "required_assurance", &r.required_assurance)?,
+            subject_kinds: p.json("subject_kinds", &r.subject_kinds)?,
+            version: r.version,
+            created_at: p.time("created_at", r.created_at)?,
+            updated_at: p.time("updated_at", r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RequestRow {
+    id: String,
+    subject_id: String,
+    profile: String,
+    profile_version: i64,
+    credential_type: String,
+    requested_names: String,
+    requested_ttl_seconds: Option<i64>,
+    key_algorithm: Option<String>,
+    key_fingerprint: Option<String>,
+    requested_by: String,
+    state: String,
+    reason: Option<String>,
+    credential_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<RequestRow> for Request {
+    type Error = StoreError;
+
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "requests" };
+        Ok(Request {
+            id: p.parse(RequestId::parse, "id", &r.id)?,
+            subject_id: p.parse(SubjectId::parse, "subject_id", &r.subject_id)?,
+            profile: r.profile,
+            profile_version: r.profile_version,
+            credential_type: p.parse(CredentialType::parse, "credential_type", &r.credential_type)?,
+            requested_names: p.json("requested_names", &r.requested_names)?,
+            requested_ttl_seconds: r.requested_ttl_seconds,
+            key_algorithm: r.key_algorithm.as_deref().map(|v| p.parse(KeyAlgorithm::parse, "key_algorithm", v)).transpose()?,
+            key_fingerprint: r.key_fingerprint,
+            requested_by: r.requested_by,
+            state: p.parse(RequestState::parse, "state", &r.state)?,
+            reason: r.reason,
+            credential_id: r.credential_id.as_deref().map(|v| p.parse(CredentialId::parse, "credential_id", v)).transpose()?,
+            created_at: p.time("created_at", r.created_at)?,
+            updated_at: p.time("updated_at", r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialRow {
+    id: String,
+    credential_type: String,
+    serial: Vec<u8>,
+    subject_id: String,
+    profile: String,
+    request_id: String,
+    issuer_id: String,
+    key_algorithm: String,
+    key_fingerprint: String,
+    names: String,
+    not_before: i64,
+    not_after: i64,
+    status: String,
+    der: Vec<u8>,
+    created_at: i64,
+}
+
+impl TryFrom<CredentialRow> for Credential {
+    type Error = StoreError;
+
+    fn try_from(r: CredentialRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "credentials" };
+        Ok(Credential {
+            id: p.parse(CredentialId::parse, "id", &r.id)?,
+            credential_type: p.parse(CredentialType::parse, "credential_type", &r.credential_type)?,
+            serial: p.serial("serial", &r.serial)?,
+            subject_id: p.parse(SubjectId::parse, "subject_id", &r.subject_id)?,
+            profile: r.profile,
+            request_id: p.parse(RequestId::parse, "request_id", &r.request_id)?,
+            issuer_id: p.parse(AuthorityId::parse, "issuer_id", &r.issuer_id)?,
+            key_algorithm: p.parse(KeyAlgorithm::parse, "key_algorithm", &r.key_algorithm)?,
+            key_fingerprint: r.key_fingerprint,
+            names: p.json("names", &r.names)?,
+            not_before: p.time("not_before", r.not_before)?,
+            not_after: p.time("not_after", r.not_after)?,
+            status: p.parse(CredentialStatus::parse, "status", &r.status)?,
+            der: r.der,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IntentRow {
+    serial: Vec<u8>,
+    request_id: String,
+    subject_id: String,
+    profile: String,
+    key_fingerprint: String,
+    created_at: i64,
+}
+
+impl TryFrom<IntentRow> for IssuanceIntent {
+    type Error = StoreError;
+
+    fn try_from(r: IntentRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "issuance_intents" };
+        Ok(IssuanceIntent {
+            serial: p.serial("serial", &r.serial)?,
+            request_id: p.parse(RequestId::parse, "request_id", &r.request_id)?,
+            subject_id: p.parse(SubjectId::parse, "subject_id", &r.subject_id)?,
+            profile: r.profile,
+            key_fingerprint: r.key_fingerprint,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    event_index: i64,
+    event_type: String,
+    actor: String,
+    subject_id: Option<String>,
+    request_id: Option<String>,
+    credential_id: Option<String>,
+    reason: Option<String>,
+    details: String,
+    trace_id: Option<String>,
+    event_time: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "events" };
+        Ok(Event {
+            index: r.event_index,
+            event_type: p.parse(EventType::parse, "event_type", &r.event_type)?,
+            actor: r.actor,
+            subject_id: r.subject_id.as_deref().map(|v| p.parse(SubjectId::parse, "subject_id", v)).transpose()?,
+            request_id: r.request_id.as_deref().map(|v| p.parse(RequestId::parse, "request_id", v)).transpose()?,
+            credential_id: r.credential_id.as_deref().map(|v| p.parse(CredentialId::parse, "credential_id", v)).transpose()?,
+            reason: r.reason,
+            details: p.json("details", &r.details)?,
+            trace_id: r.trace_id,
+            time: p.time("event_time", r.event_time)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthorityRow {
+    id: String,
+    role: String,
+    key_algorithm: String,
+    key_ref: String,
+    certificate_der: Vec<u8>,
+    active: bool,
+    created_at: i64,
+}
+
+impl TryFrom<AuthorityRow> for Authority {
+    type Error = StoreError;
+
+    fn try_from(r: AuthorityRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "authorities" };
+        Ok(Authority {
+            id: p.parse(AuthorityId::parse, "id", &r.id)?,
+            role: p.parse(AuthorityRole::parse, "role", &r.role)?,
+            key_algorithm: p.parse(KeyAlgorithm::parse, "key_algorithm", &r.key_algorithm)?,
+            key_ref: r.key_ref,
+            certificate_der: r.certificate_der,
+            active: r.active,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: String,
+    name: String,
+    secret_hash: Vec<u8>,
+    role: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked: bool,
+}
+
+impl TryFrom<TokenRow> for OperatorToken {
+    type Error = StoreError;
+
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "operator_tokens" };
+        let secret_hash: [u8; 32] = r
+            .secret_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| p.corrupt("secret_hash", format!("{} bytes, expected 32", r.secret_hash.len())))?;
+        Ok(OperatorToken {
+            id: p.parse(TokenId::parse, "id", &r.id)?,
+            name: r.name,
+            secret_hash,
+            role: r.role,
+            created_at: p.time("created_at", r.created_at)?,
+            expires_at: p.opt_time("expires_at", r.expires_at)?,
+            revoked: r.revoked,
+        })
+    }
+}

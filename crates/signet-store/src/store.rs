@@ -1,0 +1,699 @@
+//! The one implementation of [`Store`], shared by both backends.
+//!
+//! The SQL is portable (`$n` placeholders, `ON CONFLICT ... DO UPDATE`,
+//! `RETURNING`, `LIMIT/OFFSET`), the column types are portable, and the few
+//! real differences live in [`Backend`]. So both backends run the same code,
+//! and the conformance suite checks the same behaviour twice.
+
+use crate::backend::{Backend, UniqueKey, backend_error, unique_violation};
+use crate::multi_insert::{MultiInsert, Placeholders};
+use crate::rows::{AuthorityRow, CredentialRow, EventRow, IntentRow, ProfileRow, RequestRow, SubjectRow, TokenRow, json, unix};
+use async_trait::async_trait;
+use signet_core::ports::{CredentialFilter, IssuanceIntent, IssuanceWrite, OperatorToken, Page, RequestFilter, Store, StoreError};
+use signet_model::credential::{Authority, Credential};
+use signet_model::event::{Event, NewEvent};
+use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
+use signet_model::profile::{Profile, ProfileSpec};
+use signet_model::request::Request;
+use signet_model::subject::Subject;
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use time::OffsetDateTime;
+
+/// A [`Store`] over one SQL database. Use [`crate::SqliteStore`] or [`crate::PgStore`].
+#[derive(Debug, Clone)]
+pub struct SqlStore<DB: Database> {
+    /// Write transactions. For SQLite, a single connection: SQLite has one
+    /// writer anyway, and queueing here is fair and cheap where queueing on
+    /// SQLite's lock would sleep and poll.
+    pub(crate) writer: Pool<DB>,
+    /// Reads. For SQLite, separate connections that read in parallel with the
+    /// writer (WAL); for PostgreSQL, the same pool as `writer`.
+    pub(crate) reader: Pool<DB>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// Close every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+// ---------------------------------------------------------------- SQL text
+
+macro_rules! subject_columns {
+    () => {
+        "id, name, kind, owner, purpose, assurance, attributes, status, created_at, updated_at"
+    };
+}
+macro_rules! profile_columns {
+    () => {
+        "name, description, credential_type, key_algorithms, default_ttl_seconds, max_ttl_seconds, names, \
+         require_names, ext_key_usages, is_ca, path_len, required_assurance, subject_kinds, version, created_at, updated_at"
+    };
+}
+macro_rules! request_columns {
+    () => {
+        "id, subject_id, profile, profile_version, credential_type, requested_names, requested_ttl_seconds, \
+         key_algorithm, key_fingerprint, requested_by, state, reason, credential_id, created_at, updated_at"
+    };
+}
+macro_rules! credential_columns {
+    () => {
+        "id, credential_type, serial, subject_id, profile, request_id, issuer_id, key_algorithm, key_fingerprint, \
+         names, not_before, not_after, status, der, created_at"
+    };
+}
+macro_rules! intent_columns {
+    () => {
+        "serial, request_id, subject_id, profile, key_fingerprint, created_at"
+    };
+}
+macro_rules! event_columns {
+    () => {
+        "event_type, actor, subject_id, request_id, credential_id, reason, details, trace_id, event_time"
+    };
+}
+macro_rules! authority_columns {
+    () => {
+        "id, role, key_algorithm, key_ref, certificate_der, active, created_at"
+    };
+}
+macro_rules! token_columns {
+    () => {
+        "id, name, secret_hash, role, created_at, expires_at, revoked"
+    };
+}
+
+fn column_count(columns: &str) -> usize {
+    columns.split(',').count()
+}
+
+/// Newest first; the id breaks ties between rows created in the same second.
+const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC LIMIT $%limit OFFSET $%offset";
+
+/// The hot path's many-row statements, for one placeholder style.
+struct HotStatements {
+    intents: MultiInsert,
+    /// A request is written with its outcome; if it was written before (in
+    /// an earlier state), the row takes its final state. `created_at` is kept.
+    requests: MultiInsert,
+    credentials: MultiInsert,
+    events: MultiInsert,
+}
+
+impl HotStatements {
+    fn new(placeholders: Placeholders) -> Self {
+        Self {
+            intents: MultiInsert::new(
+                concat!("INSERT INTO issuance_intents (", intent_columns!(), ")"),
+                column_count(intent_columns!()),
+                "",
+                placeholders,
+            ),
+            requests: MultiInsert::new(
+                concat!("INSERT INTO requests (", request_columns!(), ")"),
+                column_count(request_columns!()),
+                "ON CONFLICT (id) DO UPDATE SET subject_id = excluded.subject_id, profile = excluded.profile, \
+                 profile_version = excluded.profile_version, credential_type = excluded.credential_type, \
+                 requested_names = excluded.requested_names, requested_ttl_seconds = excluded.requested_ttl_seconds, \
+                 key_algorithm = excluded.key_algorithm, key_fingerprint = excluded.key_fingerprint, \
+                 requested_by = excluded.requested_by, state = excluded.state, reason = excluded.reason, \
+                 credential_id = excluded.credential_id, updated_at = excluded.updated_at",
+                placeholders,
+            ),
+            credentials: MultiInsert::new(
+                concat!("INSERT INTO credentials (", credential_columns!(), ")"),
+                column_count(credential_columns!()),
+                "",
+                placeholders,
+            ),
+            events: MultiInsert::new(
+                concat!("INSERT INTO events (", event_columns!(), ")"),
+                column_count(event_columns!()),
+                "",
+                placeholders,
+            ),
+        }
+    }
+
+    fn get(placeholders: Placeholders) -> &'static Self {
+        static NUMBERED: LazyLock<HotStatements> = LazyLock::new(|| HotStatements::new(Placeholders::Numbered));
+        static ANONYMOUS: LazyLock<HotStatements> = LazyLock::new(|| HotStatements::new(Placeholders::Anonymous));
+        match placeholders {
+            Placeholders::Numbered => &NUMBERED,
+            Placeholders::Anonymous => &ANONYMOUS,
+        }
+    }
+}
+
+/// The largest group of rows in one statement; 1 would mean a statement per row.
+const MAX_GROUP: usize = 64;
+
+type Q<DB> = Query<'static, DB, <DB as Database>::Arguments>;
+
+/// A `SELECT` with optional `column = $n` filters and newest-first paging.
+/// Only the fixed fragments given here reach the SQL text; values are bound.
+struct Filtered {
+    sql: String,
+    params: usize,
+}
+
+impl Filtered {
+    fn new(select: &str) -> Self {
+        Self { sql: select.to_string(), params: 0 }
+    }
+
+    fn filter(&mut self, column: &'static str, present: bool) {
+        if !present {
+            return;
+        }
+        self.params += 1;
+        self.sql.push_str(if self.params == 1 { " WHERE " } else { " AND " });
+        self.sql.push_str(column);
+        self.sql.push_str(" = $");
+        self.sql.push_str(&self.params.to_string());
+    }
+
+    fn newest_first(mut self) -> AssertSqlSafe<String> {
+        let tail = NEWEST_FIRST.replace("%limit", &(self.params + 1).to_string()).replace("%offset", &(self.params + 2).to_string());
+        self.sql.push_str(&tail);
+        AssertSqlSafe(self.sql)
+    }
+}
+
+fn page_params(page: Page) -> (i64, i64) {
+    (i64::from(page.limit), i64::from(page.offset))
+}
+
+// ---------------------------------------------------------------- shared helpers
+
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t [u8]: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> bool: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
+    async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, DB>, StoreError> {
+        self.writer.begin_with(statement).await.map_err(backend_error("transaction"))
+    }
+
+    async fn commit(tx: Transaction<'static, DB>) -> Result<(), StoreError> {
+        tx.commit().await.map_err(backend_error("transaction"))
+    }
+
+    /// Insert `rows` in groups of up to `max_group` rows per statement.
+    async fn insert_rows<T>(
+        conn: &mut DB::Connection,
+        insert: &MultiInsert,
+        rows: &[T],
+        max_group: usize,
+        bind: impl Fn(Q<DB>, &T) -> Q<DB> + Send,
+    ) -> Result<(), sqlx::Error>
+    where
+        T: Sync,
+    {
+        let mut start = 0;
+        for (size, sql) in insert.groups(rows.len(), max_group) {
+            let mut q: Q<DB> = sqlx::query(sql);
+            for row in &rows[start..start + size] {
+                q = bind(q, row);
+            }
+            q.execute(&mut *conn).await?;
+            start += size;
+        }
+        Ok(())
+    }
+
+    /// Append events in the caller's transaction, in order: the database
+    /// assigns ascending indexes.
+    async fn append_events(conn: &mut DB::Connection, events: &[&NewEvent]) -> Result<(), StoreError> {
+        let rows = events.iter().map(|e| Ok((*e, json(&e.details)?))).collect::<Result<Vec<_>, StoreError>>()?;
+        Self::insert_rows(conn, &HotStatements::get(DB::PLACEHOLDERS).events, &rows, MAX_GROUP, |q, (e, details)| {
+            q.bind(e.event_type.as_str())
+                .bind(e.actor.as_str())
+                .bind(e.subject_id.as_ref().map(|v| v.as_str()))
+                .bind(e.request_id.as_ref().map(|v| v.as_str()))
+                .bind(e.credential_id.as_ref().map(|v| v.as_str()))
+                .bind(e.reason.as_deref())
+                .bind(details.as_str())
+                .bind(e.trace_id.as_deref())
+                .bind(unix(e.time))
+        })
+        .await
+        .map_err(backend_error("events"))
+    }
+
+    /// The writes of one issuance batch, in the caller's transaction.
+    async fn write_issuance_batch(conn: &mut DB::Connection, batch: &[IssuanceWrite]) -> Result<(), BatchError> {
+        let hot = HotStatements::get(DB::PLACEHOLDERS);
+        let mut intents = Vec::new();
+        let mut requests = Vec::new();
+        let mut credentials = Vec::new();
+        let mut events = Vec::new();
+        for write in batch {
+            match write {
+                IssuanceWrite::Intent(i) => intents.push(i),
+                IssuanceWrite::Outcome(o) => {
+                    requests.push((&o.request, json(&o.request.requested_names)?));
+                    if let Some(c) = &o.credential {
+                        credentials.push((c, json(&c.names)?));
+                    }
+                    events.push(&o.event);
+                }
+            }
+        }
+
+        Self::insert_rows(conn, &hot.intents, &intents, MAX_GROUP, |q, i| {
+            q.bind(i.serial.as_bytes().as_slice())
+                .bind(i.request_id.as_str())
+                .bind(i.subject_id.as_str())
+                .bind(i.profile.as_str())
+                .bind(i.key_fingerprint.as_str())
+                .bind(unix(i.created_at))
+        })
+        .await?;
+
+        // PostgreSQL refuses an upsert that touches one row twice in one
+        // statement: should a batch carry one request twice, go row by row.
+        let mut seen = HashSet::with_capacity(requests.len());
+        let request_group = if requests.iter().all(|(r, _)| seen.insert(&r.id)) { MAX_GROUP } else { 1 };
+        Self::insert_rows(conn, &hot.requests, &requests, request_group, |q, (r, names)| {
+            q.bind(r.id.as_str())
+                .bind(r.subject_id.as_str())
+                .bind(r.profile.as_str())
+                .bind(r.profile_version)
+                .bind(r.credential_type.as_str())
+                .bind(names.as_str())
+                .bind(r.requested_ttl_seconds)
+                .bind(r.key_algorithm.map(|a| a.as_str()))
+                .bind(r.key_fingerprint.as_deref())
+                .bind(r.requested_by.as_str())
+                .bind(r.state.as_str())
+                .bind(r.reason.as_deref())
+                .bind(r.credential_id.as_ref().map(|v| v.as_str()))
+                .bind(unix(r.created_at))
+                .bind(unix(r.updated_at))
+        })
+        .await?;
+
+        Self::insert_rows(conn, &hot.credentials, &credentials, MAX_GROUP, |q, (c, names)| {
+            q.bind(c.id.as_str())
+                .bind(c.credential_type.as_str())
+                .bind(c.serial.as_bytes().as_slice())
+                .bind(c.subject_id.as_str())
+                .bind(c.profile.as_str())
+                .bind(c.request_id.as_str())
+                .bind(c.issuer_id.as_str())
+                .bind(c.key_algorithm.as_str())
+                .bind(c.key_fingerprint.as_str())
+                .bind(names.as_str())
+                .bind(unix(c.not_before))
+                .bind(unix(c.not_after))
+                .bind(c.status.as_str())
+                .bind(c.der.as_slice())
+                .bind(unix(c.created_at))
+        })
+        .await?;
+
+        Self::append_events(conn, &events).await?;
+        Ok(())
+    }
+
+    /// After a batch failed on a taken serial: which serial? A duplicate
+    /// within the batch, else one already stored. Only on the error path.
+    async fn find_taken_serial(&self, key: UniqueKey, batch: &[IssuanceWrite]) -> String {
+        let serials: Vec<&Serial> = batch
+            .iter()
+            .filter_map(|w| match (key, w) {
+                (UniqueKey::IntentSerial, IssuanceWrite::Intent(i)) => Some(&i.serial),
+                (UniqueKey::CredentialSerial, IssuanceWrite::Outcome(o)) => o.credential.as_ref().map(|c| &c.serial),
+                _ => None,
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        if let Some(dup) = serials.iter().find(|s| !seen.insert(**s)) {
+            return dup.to_hex();
+        }
+        let sql = match key {
+            UniqueKey::IntentSerial => "SELECT 1 FROM issuance_intents WHERE serial = $1",
+            _ => "SELECT 1 FROM credentials WHERE serial = $1",
+        };
+        for serial in &serials {
+            let found = sqlx::query(sql).bind(serial.as_bytes().as_slice()).fetch_optional(&self.reader).await;
+            if let Ok(Some(_)) = found {
+                return serial.to_hex();
+            }
+        }
+        match serials.as_slice() {
+            [only] => only.to_hex(),
+            _ => "unknown".to_string(),
+        }
+    }
+}
+
+/// A failure inside the batch transaction, before it is mapped for the caller.
+enum BatchError {
+    Sql(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<StoreError> for BatchError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+// ---------------------------------------------------------------- the Store
+
+#[async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t [u8]: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> bool: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'r> (i64, i64): FromRow<'r, DB::Row>,
+    for<'r> SubjectRow: FromRow<'r, DB::Row>,
+    for<'r> ProfileRow: FromRow<'r, DB::Row>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> CredentialRow: FromRow<'r, DB::Row>,
+    for<'r> IntentRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> AuthorityRow: FromRow<'r, DB::Row>,
+    for<'r> TokenRow: FromRow<'r, DB::Row>,
+{
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend_error("ping"))?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ subjects
+
+    async fn insert_subject(&self, subject: &Subject, event: &NewEvent) -> Result<(), StoreError> {
+        let attributes = json(&subject.attributes)?;
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        sqlx::query(concat!("INSERT INTO subjects (", subject_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(subject.id.as_str())
+            .bind(subject.name.as_str())
+            .bind(subject.kind.as_str())
+            .bind(subject.owner.as_deref())
+            .bind(subject.purpose.as_deref())
+            .bind(subject.assurance.as_str())
+            .bind(attributes.as_str())
+            .bind(subject.status.as_str())
+            .bind(unix(subject.created_at))
+            .bind(unix(subject.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                Some(key @ UniqueKey::SubjectName) => key.conflict(subject.name.clone()),
+                _ => backend_error("subjects")(e),
+            })?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn get_subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError> {
+        let row: Option<SubjectRow> = sqlx::query_as(concat!("SELECT ", subject_columns!(), " FROM subjects WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("subjects"))?;
+        row.map(Subject::try_from).transpose()
+    }
+
+    async fn list_subjects(&self, page: Page) -> Result<Vec<Subject>, StoreError> {
+        let (limit, offset) = page_params(page);
+        let rows: Vec<SubjectRow> =
+            sqlx::query_as(concat!("SELECT ", subject_columns!(), " FROM subjects ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("subjects"))?;
+        rows.into_iter().map(Subject::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ profiles
+
+    async fn put_profile(&self, spec: &ProfileSpec, now: OffsetDateTime, event: &NewEvent) -> Result<Profile, StoreError> {
+        let key_algorithms = json(&spec.key_algorithms)?;
+        let names = json(&spec.names)?;
+        let ext_key_usages = json(&spec.ext_key_usages)?;
+        let subject_kinds = json(&spec.subject_kinds)?;
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let (version, created_at): (i64, i64) = sqlx::query_as(concat!(
+            "INSERT INTO profiles (",
+            profile_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
+             credential_type = excluded.credential_type, key_algorithms = excluded.key_algorithms, \
+             default_ttl_seconds = excluded.default_ttl_seconds, max_ttl_seconds = excluded.max_ttl_seconds, \
+             names = excluded.names, require_names = excluded.require_names, \
+             ext_key_usages = excluded.ext_key_usages, is_ca = excluded.is_ca, path_len = excluded.path_len, \
+             required_assurance = excluded.required_assurance, subject_kinds = excluded.subject_kinds, \
+             version = profiles.version + 1, updated_at = excluded.updated_at \
+             RETURNING version, created_at"
+        ))
+        .bind(spec.name.as_str())
+        .bind(spec.description.as_str())
+        .bind(spec.credential_type.as_str())
+        .bind(key_algorithms.as_str())
+        .bind(spec.default_ttl_seconds)
+        .bind(spec.max_ttl_seconds)
+        .bind(names.as_str())
+        .bind(spec.require_names)
+        .bind(ext_key_usages.as_str())
+        .bind(spec.is_ca)
+        .bind(spec.path_len.map(i64::from))
+        .bind(spec.required_assurance.as_str())
+        .bind(subject_kinds.as_str())
+        .bind(unix(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend_error("profiles"))?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        let created_at = OffsetDateTime::from_unix_timestamp(created_at)
+            .map_err(|e| StoreError::Corrupt { table: "profiles", reason: format!("created_at: {e}") })?;
+        let updated_at = OffsetDateTime::from_unix_timestamp(unix(now))
+            .map_err(|e| StoreError::Corrupt { table: "profiles", reason: format!("updated_at: {e}") })?;
+        Ok(spec.clone().into_profile(version, created_at, updated_at))
+    }
+
+    async fn get_profile(&self, name: &str) -> Result<Option<Profile>, StoreError> {
+        let row: Option<ProfileRow> = sqlx::query_as(concat!("SELECT ", profile_columns!(), " FROM profiles WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("profiles"))?;
+        row.map(Profile::try_from).transpose()
+    }
+
+    async fn list_profiles(&self) -> Result<Vec<Profile>, StoreError> {
+        let rows: Vec<ProfileRow> =
+            sqlx::query_as(concat!("SELECT ", profile_columns!(), " FROM profiles ORDER BY created_at DESC, name DESC"))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("profiles"))?;
+        rows.into_iter().map(Profile::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ issuance
+
+    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let appends = batch.iter().any(|w| matches!(w, IssuanceWrite::Outcome(_)));
+        let mut tx = self.begin(if appends { DB::BEGIN_APPEND } else { DB::BEGIN_WRITE }).await?;
+        match Self::write_issuance_batch(&mut tx, batch).await {
+            Ok(()) => Self::commit(tx).await,
+            Err(failure) => {
+                // Roll back before looking for the culprit: nothing of the batch stays.
+                let _ = tx.rollback().await;
+                Err(match failure {
+                    BatchError::Store(e) => e,
+                    BatchError::Sql(e) => match unique_violation::<DB>(&e) {
+                        Some(key @ (UniqueKey::CredentialSerial | UniqueKey::IntentSerial)) => {
+                            key.conflict(self.find_taken_serial(key, batch).await)
+                        }
+                        _ => backend_error("issuance batch")(e),
+                    },
+                })
+            }
+        }
+    }
+
+    async fn get_intent(&self, serial: &Serial) -> Result<Option<IssuanceIntent>, StoreError> {
+        let row: Option<IntentRow> = sqlx::query_as(concat!("SELECT ", intent_columns!(), " FROM issuance_intents WHERE serial = $1"))
+            .bind(serial.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("issuance_intents"))?;
+        row.map(IssuanceIntent::try_from).transpose()
+    }
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        let row: Option<RequestRow> = sqlx::query_as(concat!("SELECT ", request_columns!(), " FROM requests WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("requests"))?;
+        row.map(Request::try_from).transpose()
+    }
+
+    async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError> {
+        let mut sql = Filtered::new(concat!("SELECT ", request_columns!(), " FROM requests"));
+        sql.filter("subject_id", filter.subject_id.is_some());
+        sql.filter("state", filter.state.is_some());
+        let mut q = sqlx::query_as(sql.newest_first());
+        if let Some(s) = &filter.subject_id {
+            q = q.bind(s.as_str());
+        }
+        if let Some(s) = filter.state {
+            q = q.bind(s.as_str());
+        }
+        let (limit, offset) = page_params(filter.page);
+        let rows: Vec<RequestRow> = q.bind(limit).bind(offset).fetch_all(&self.reader).await.map_err(backend_error("requests"))?;
+        rows.into_iter().map(Request::try_from).collect()
+    }
+
+    async fn get_credential(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
+        let row: Option<CredentialRow> = sqlx::query_as(concat!("SELECT ", credential_columns!(), " FROM credentials WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("credentials"))?;
+        row.map(Credential::try_from).transpose()
+    }
+
+    async fn get_credential_by_serial(&self, serial: &Serial) -> Result<Option<Credential>, StoreError> {
+        let row: Option<CredentialRow> = sqlx::query_as(concat!("SELECT ", credential_columns!(), " FROM credentials WHERE serial = $1"))
+            .bind(serial.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("credentials"))?;
+        row.map(Credential::try_from).transpose()
+    }
+
+    async fn list_credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
+        let mut sql = Filtered::new(concat!("SELECT ", credential_columns!(), " FROM credentials"));
+        sql.filter("subject_id", filter.subject_id.is_some());
+        sql.filter("profile", filter.profile.is_some());
+        sql.filter("status", filter.status.is_some());
+        let mut q = sqlx::query_as(sql.newest_first());
+        if let Some(s) = &filter.subject_id {
+            q = q.bind(s.as_str());
+        }
+        if let Some(p) = &filter.profile {
+            q = q.bind(p.as_str());
+        }
+        if let Some(s) = filter.status {
+            q = q.bind(s.as_str());
+        }
+        let (limit, offset) = page_params(filter.page);
+        let rows: Vec<CredentialRow> = q.bind(limit).bind(offset).fetch_all(&self.reader).await.map_err(backend_error("credentials"))?;
+        rows.into_iter().map(Credential::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ events
+
+    async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT event_index, ",
+            event_columns!(),
+            " FROM events WHERE event_index > $1 ORDER BY event_index LIMIT $2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend_error("events"))?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ authorities
+
+    async fn insert_authorities(&self, authorities: &[Authority], events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        for a in authorities {
+            sqlx::query(concat!("INSERT INTO authorities (", authority_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                .bind(a.id.as_str())
+                .bind(a.role.as_str())
+                .bind(a.key_algorithm.as_str())
+                .bind(a.key_ref.as_str())
+                .bind(a.certificate_der.as_slice())
+                .bind(a.active)
+                .bind(unix(a.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error("authorities"))?;
+        }
+        let events: Vec<&NewEvent> = events.iter().collect();
+        Self::append_events(&mut tx, &events).await?;
+        Self::commit(tx).await
+    }
+
+    async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError> {
+        let rows: Vec<AuthorityRow> =
+            sqlx::query_as(concat!("SELECT ", authority_columns!(), " FROM authorities ORDER BY created_at DESC, id DESC"))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("authorities"))?;
+        rows.into_iter().map(Authority::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    async fn insert_token(&self, token: &OperatorToken, event: &NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        sqlx::query(concat!("INSERT INTO operator_tokens (", token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(token.id.as_str())
+            .bind(token.name.as_str())
+            .bind(token.secret_hash.as_slice())
+            .bind(token.role.as_str())
+            .bind(unix(token.created_at))
+            .bind(token.expires_at.map(unix))
+            .bind(token.revoked)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                // Never echo a secret, nor its hash.
+                Some(key @ UniqueKey::TokenSecret) => key.conflict("[redacted]".to_string()),
+                _ => backend_error("operator_tokens")(e),
+            })?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn find_token(&self, secret_hash: &[u8; 32]) -> Result<Option<OperatorToken>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM operator_tokens WHERE secret_hash = $1"))
+            .bind(secret_hash.as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("operator_tokens"))?;
+        row.map(OperatorToken::try_from).transpose()
+    }
+}

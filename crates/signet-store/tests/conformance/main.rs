@@ -1,0 +1,561 @@
+//! The store conformance suite: every test here runs against SQLite and
+//! against PostgreSQL (see `harness.rs` for how each gets its own database).
+
+// A test crate: failing loudly is the point. (The workspace denies these in
+// library code; clippy only exempts `#[test]` functions, not their helpers.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fixtures;
+mod harness;
+
+use fixtures::*;
+use harness::Db;
+use serde_json::json;
+use signet_core::ports::{CredentialFilter, IssuanceWrite, Page, RequestFilter, Store, StoreError};
+use signet_model::credential::{Authority, AuthorityRole, CredentialStatus};
+use signet_model::event::{Event, EventType, NewEvent};
+use signet_model::ids::{CredentialId, RequestId, SubjectId};
+use signet_model::request::RequestState;
+use signet_model::subject::Subject;
+use std::sync::Arc;
+
+/// Generates, for each test function `f(db: Db)`, one `#[tokio::test]` per backend.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::harness::run_sqlite(|db| Box::pin(crate::$test(db))).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::harness::run_postgres(|db| Box::pin(crate::$test(db))).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ping_answers,
+    subjects_insert_get_list,
+    duplicate_subject_name_is_a_conflict_and_writes_nothing,
+    profiles_are_versioned,
+    issuance_batch_round_trips_every_field,
+    duplicate_serial_fails_the_whole_batch,
+    duplicate_serial_within_one_batch_fails_it,
+    outcome_upserts_its_request,
+    credential_filters_and_paging,
+    request_filters_and_paging,
+    events_are_ascending_and_paged,
+    authorities_round_trip,
+    tokens_round_trip,
+    migrations_are_idempotent,
+    empty_batch_is_a_no_op,
+);
+
+// ---------------------------------------------------------------- helpers
+
+async fn all_events(store: &dyn Store) -> Vec<Event> {
+    store.list_events(0, 10_000).await.expect("list events")
+}
+
+/// The rows every issuance needs: two subjects, two profiles, an authority.
+struct World {
+    web: Subject,
+    db: Subject,
+    issuer: Authority,
+}
+
+const TLS: &str = "tls-server";
+const MTLS: &str = "mtls-client";
+
+async fn world(store: &dyn Store) -> World {
+    let web = subject(1, "web", at(0));
+    let db = subject(2, "db", at(1));
+    store.insert_subject(&web, &subject_created(&web)).await.expect("insert web");
+    store.insert_subject(&db, &subject_created(&db)).await.expect("insert db");
+    for name in [TLS, MTLS] {
+        store.put_profile(&profile_spec(name), at(2), &profile_applied(name, at(2))).await.expect("put profile");
+    }
+    let issuer = authority(9, AuthorityRole::Issuing, at(3));
+    store.insert_authorities(std::slice::from_ref(&issuer), &[event(EventType::AuthorityCreated, at(3))]).await.expect("authority");
+    World { web, db, issuer }
+}
+
+// ---------------------------------------------------------------- tests
+
+async fn ping_answers(db: Db) {
+    db.open().await.ping().await.expect("ping");
+}
+
+async fn subjects_insert_get_list(db: Db) {
+    let store = db.open().await;
+    let a = subject(1, "alpha", at(10));
+    let b = person(2, "bravo", at(20));
+    // Same second as `b`: the id breaks the tie (0x03.. > 0x02..).
+    let c = subject(3, "charlie", at(20));
+    for s in [&a, &b, &c] {
+        store.insert_subject(s, &subject_created(s)).await.expect("insert subject");
+    }
+
+    assert_eq!(store.get_subject(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_subject(&b.id).await.unwrap(), Some(b.clone()), "optional fields and an empty attribute map survive");
+    assert_eq!(store.get_subject(&SubjectId::from_random([0x7e; 16])).await.unwrap(), None);
+
+    let all = store.list_subjects(Page::default()).await.unwrap();
+    assert_eq!(all, vec![c.clone(), b.clone(), a.clone()], "newest first, then by id");
+    assert_eq!(store.list_subjects(Page { limit: 2, offset: 0 }).await.unwrap(), vec![c.clone(), b.clone()]);
+    assert_eq!(store.list_subjects(Page { limit: 2, offset: 2 }).await.unwrap(), vec![a.clone()]);
+    assert_eq!(store.list_subjects(Page { limit: 2, offset: 3 }).await.unwrap(), vec![]);
+
+    let events = all_events(&*store).await;
+    let expected: Vec<Event> = [&a, &b, &c].iter().zip(&events).map(|(s, e)| recorded(e.index, &subject_created(s))).collect();
+    assert_eq!(events, expected);
+}
+
+async fn duplicate_subject_name_is_a_conflict_and_writes_nothing(db: Db) {
+    let store = db.open().await;
+    let first = subject(1, "web", at(0));
+    store.insert_subject(&first, &subject_created(&first)).await.unwrap();
+
+    let second = subject(2, "web", at(5));
+    match store.insert_subject(&second, &subject_created(&second)).await {
+        Err(StoreError::Conflict { entity, field, value }) => {
+            assert_eq!((entity, field, value.as_str()), ("subject", "name", "web"));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_subject(&second.id).await.unwrap(), None);
+    assert_eq!(store.list_subjects(Page::default()).await.unwrap(), vec![first.clone()]);
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), 1, "no event for the failed insert: {events:?}");
+    assert_eq!(events[0].subject_id.as_ref(), Some(&first.id));
+}
+
+async fn profiles_are_versioned(db: Db) {
+    let store = db.open().await;
+    let spec = profile_spec("tls-server");
+    let v1 = store.put_profile(&spec, at(100), &profile_applied("tls-server", at(100))).await.unwrap();
+    assert_eq!(v1, spec.clone().into_profile(1, at(100), at(100)));
+    assert_eq!(store.get_profile("tls-server").await.unwrap(), Some(v1.clone()));
+
+    let mut changed = spec.clone();
+    changed.description = "changed".into();
+    changed.max_ttl_seconds = 7 * 86_400;
+    changed.is_ca = true;
+    changed.path_len = Some(0);
+    changed.require_names = false;
+    changed.names.allow_wildcards = false;
+    changed.subject_kinds.clear();
+    let v2 = store.put_profile(&changed, at(200), &profile_applied("tls-server", at(200))).await.unwrap();
+    assert_eq!(v2, changed.clone().into_profile(2, at(100), at(200)), "version bumped, created_at kept");
+    assert_eq!(store.get_profile("tls-server").await.unwrap(), Some(v2.clone()));
+
+    let other = store.put_profile(&profile_spec("mtls"), at(150), &profile_applied("mtls", at(150))).await.unwrap();
+    assert_eq!(other.version, 1);
+    assert_eq!(store.list_profiles().await.unwrap(), vec![other, v2], "newest first by creation");
+    assert_eq!(store.get_profile("nope").await.unwrap(), None);
+
+    let events = all_events(&*store).await;
+    assert_eq!(events.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec![EventType::ProfileApplied; 3]);
+    assert_eq!(events[1], recorded(events[1].index, &profile_applied("tls-server", at(200))));
+}
+
+async fn issuance_batch_round_trips_every_field(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let before = all_events(&*store).await;
+
+    let ok = issued(10, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(1000));
+    let no = denied(11, &w.db, MTLS, at(1001));
+    let cred = ok.credential.clone().unwrap();
+    // An intent for the credential, and one whose signing never finished.
+    let intent = intent_for(&cred);
+    let orphan = fixtures::intent_for(&issued(12, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(1002)).credential.unwrap());
+    let batch = vec![IssuanceWrite::Intent(intent.clone()), IssuanceWrite::Intent(orphan.clone()), outcome(&ok), outcome(&no)];
+    store.apply_issuance_batch(&batch).await.expect("apply batch");
+
+    assert_eq!(store.get_intent(&intent.serial).await.unwrap(), Some(intent));
+    assert_eq!(store.get_intent(&orphan.serial).await.unwrap(), Some(orphan));
+    assert_eq!(store.get_intent(&serial(0x55)).await.unwrap(), None);
+    assert_eq!(store.get_request(&ok.request.id).await.unwrap(), Some(ok.request.clone()));
+    assert_eq!(store.get_request(&no.request.id).await.unwrap(), Some(no.request.clone()));
+    assert_eq!(store.get_request(&RequestId::from_random([0x55; 16])).await.unwrap(), None);
+    assert_eq!(store.get_credential(&cred.id).await.unwrap(), Some(cred.clone()));
+    assert_eq!(store.get_credential_by_serial(&cred.serial).await.unwrap(), Some(cred.clone()));
+    assert_eq!(store.get_credential(&CredentialId::from_random([0x55; 16])).await.unwrap(), None);
+    assert_eq!(store.get_credential_by_serial(&serial(0x55)).await.unwrap(), None);
+
+    let after = all_events(&*store).await;
+    assert_eq!(after.len(), before.len() + 2);
+    let last = before.last().map_or(0, |e| e.index);
+    let new = &after[before.len()..];
+    assert!(new[0].index > last && new[1].index > new[0].index, "ascending: {new:?}");
+    assert_eq!(new, [recorded(new[0].index, &ok.event), recorded(new[1].index, &no.event)]);
+}
+
+async fn duplicate_serial_fails_the_whole_batch(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let first = issued(10, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(1000));
+    store.apply_issuance_batch(&[IssuanceWrite::Intent(intent_for(first.credential.as_ref().unwrap())), outcome(&first)]).await.unwrap();
+    let events_before = all_events(&*store).await;
+
+    // Good writes around one whose credential reuses `first`'s serial.
+    let fresh = issued(20, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(2000));
+    let denial = denied(21, &w.db, TLS, at(2001));
+    let mut clash = issued(22, &w.db, MTLS, &w.issuer, CredentialStatus::Active, at(2002));
+    let reused = first.credential.as_ref().unwrap().serial.clone();
+    if let Some(c) = clash.credential.as_mut() {
+        c.serial = reused.clone();
+    }
+    let fresh_intent = intent_for(fresh.credential.as_ref().unwrap());
+    let batch = vec![IssuanceWrite::Intent(fresh_intent.clone()), outcome(&fresh), outcome(&denial), outcome(&clash)];
+    match store.apply_issuance_batch(&batch).await {
+        Err(StoreError::Conflict { entity, field, value }) => {
+            assert_eq!((entity, field), ("credential", "serial"));
+            assert_eq!(value, reused.to_hex());
+        }
+        other => panic!("expected a serial conflict, got {other:?}"),
+    }
+
+    // Nothing of the batch stayed.
+    assert_eq!(store.get_intent(&fresh_intent.serial).await.unwrap(), None);
+    for o in [&fresh, &denial, &clash] {
+        assert_eq!(store.get_request(&o.request.id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_credential(&fresh.credential.as_ref().unwrap().id).await.unwrap(), None);
+    assert_eq!(store.get_credential(&clash.credential.as_ref().unwrap().id).await.unwrap(), None);
+    assert_eq!(store.get_credential_by_serial(&reused).await.unwrap(), first.credential.clone());
+    assert_eq!(all_events(&*store).await, events_before);
+
+    // A reused intent serial is the same conflict.
+    let again = IssuanceWrite::Intent(intent_for(first.credential.as_ref().unwrap()));
+    match store.apply_issuance_batch(&[IssuanceWrite::Intent(fresh_intent.clone()), again]).await {
+        Err(StoreError::Conflict { entity: "credential", field: "serial", value }) => assert_eq!(value, reused.to_hex()),
+        other => panic!("expected a serial conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_intent(&fresh_intent.serial).await.unwrap(), None);
+
+    // The good writes alone go through (as the group committer retries them).
+    store.apply_issuance_batch(&[IssuanceWrite::Intent(fresh_intent), outcome(&fresh), outcome(&denial)]).await.unwrap();
+    assert_eq!(store.get_credential(&fresh.credential.as_ref().unwrap().id).await.unwrap(), fresh.credential.clone());
+    assert_eq!(all_events(&*store).await.len(), events_before.len() + 2);
+}
+
+async fn duplicate_serial_within_one_batch_fails_it(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let events_before = all_events(&*store).await;
+    let a = issued(30, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(3000));
+    let mut b = issued(31, &w.db, TLS, &w.issuer, CredentialStatus::Active, at(3001));
+    let shared = a.credential.as_ref().unwrap().serial.clone();
+    if let Some(c) = b.credential.as_mut() {
+        c.serial = shared.clone();
+    }
+    match store.apply_issuance_batch(&[outcome(&a), outcome(&b)]).await {
+        Err(StoreError::Conflict { entity: "credential", field: "serial", value }) => assert_eq!(value, shared.to_hex()),
+        other => panic!("expected a serial conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_request(&a.request.id).await.unwrap(), None);
+    assert_eq!(store.get_credential_by_serial(&shared).await.unwrap(), None);
+    assert_eq!(all_events(&*store).await, events_before);
+}
+
+async fn outcome_upserts_its_request(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let done = issued(40, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(4000));
+    let mut pending = done.request.clone();
+    pending.state = RequestState::PendingApproval;
+    pending.credential_id = None;
+    pending.updated_at = pending.created_at;
+    let parked = fixtures::denied(40, &w.web, TLS, at(4000));
+    let parked = signet_core::ports::IssuanceOutcome { request: pending.clone(), credential: None, event: parked.event };
+    store.apply_issuance_batch(&[outcome(&parked)]).await.unwrap();
+    assert_eq!(store.get_request(&pending.id).await.unwrap(), Some(pending.clone()));
+
+    // The final outcome replaces the row; created_at stays as first written.
+    let mut final_request = done.request.clone();
+    final_request.created_at = at(9999);
+    let mut done_later = done.clone();
+    done_later.request = final_request;
+    store.apply_issuance_batch(&[outcome(&done_later)]).await.unwrap();
+    assert_eq!(store.get_request(&done.request.id).await.unwrap(), Some(done.request.clone()));
+
+    // One request twice in one batch: the last write wins.
+    let twice = issued(41, &w.db, TLS, &w.issuer, CredentialStatus::Active, at(4100));
+    let mut first = twice.clone();
+    first.request.state = RequestState::Approved;
+    first.request.credential_id = None;
+    first.credential = None;
+    store.apply_issuance_batch(&[outcome(&first), outcome(&twice)]).await.unwrap();
+    assert_eq!(store.get_request(&twice.request.id).await.unwrap(), Some(twice.request.clone()));
+    assert_eq!(store.list_requests(&RequestFilter::default()).await.unwrap().len(), 2);
+}
+
+async fn credential_filters_and_paging(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    // Ten credentials: alternating subjects, profiles split 6/4, statuses cycling.
+    let statuses = [CredentialStatus::Active, CredentialStatus::Revoked, CredentialStatus::Suspended];
+    let outcomes: Vec<_> = (0..10u8)
+        .map(|i| {
+            let subject = if i % 2 == 0 { &w.web } else { &w.db };
+            let profile = if i < 6 { TLS } else { MTLS };
+            issued(50 + i, subject, profile, &w.issuer, statuses[usize::from(i) % 3], at(5000 + i64::from(i) * 10))
+        })
+        .collect();
+    let writes: Vec<_> = outcomes.iter().map(outcome).collect();
+    store.apply_issuance_batch(&writes).await.unwrap();
+    let creds: Vec<_> = outcomes.iter().rev().map(|o| o.credential.clone().unwrap()).collect(); // newest first
+
+    let list = |f: CredentialFilter| {
+        let store = Arc::clone(&store);
+        async move { store.list_credentials(&f).await.unwrap() }
+    };
+    let expect =
+        |pred: &dyn Fn(&signet_model::credential::Credential) -> bool| creds.iter().filter(|c| pred(c)).cloned().collect::<Vec<_>>();
+
+    assert_eq!(list(CredentialFilter::default()).await, creds);
+    assert_eq!(
+        list(CredentialFilter { subject_id: Some(w.web.id.clone()), ..Default::default() }).await,
+        expect(&|c| c.subject_id == w.web.id)
+    );
+    assert_eq!(list(CredentialFilter { profile: Some(MTLS.into()), ..Default::default() }).await, expect(&|c| c.profile == MTLS));
+    assert_eq!(
+        list(CredentialFilter { status: Some(CredentialStatus::Revoked), ..Default::default() }).await,
+        expect(&|c| c.status == CredentialStatus::Revoked)
+    );
+    let all_three = CredentialFilter {
+        subject_id: Some(w.db.id.clone()),
+        profile: Some(TLS.into()),
+        status: Some(CredentialStatus::Active),
+        page: Page::default(),
+    };
+    let matching = expect(&|c| c.subject_id == w.db.id && c.profile == TLS && c.status == CredentialStatus::Active);
+    assert_eq!(matching.len(), 1);
+    assert_eq!(list(all_three).await, matching);
+    assert_eq!(list(CredentialFilter { profile: Some("unknown".into()), ..Default::default() }).await, vec![]);
+
+    // Paging walks the same order without gaps or repeats.
+    let mut paged = Vec::new();
+    for offset in (0..12).step_by(4) {
+        paged.extend(list(CredentialFilter { page: Page { limit: 4, offset }, ..Default::default() }).await);
+    }
+    assert_eq!(paged, creds);
+    let web_page =
+        list(CredentialFilter { subject_id: Some(w.web.id.clone()), page: Page { limit: 2, offset: 1 }, ..Default::default() }).await;
+    assert_eq!(web_page, expect(&|c| c.subject_id == w.web.id)[1..3].to_vec());
+    assert_eq!(list(CredentialFilter { page: Page { limit: 0, offset: 0 }, ..Default::default() }).await, vec![]);
+}
+
+async fn request_filters_and_paging(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let mut writes = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..8u8 {
+        let subject = if i < 5 { &w.web } else { &w.db };
+        let o = if i % 2 == 0 {
+            issued(60 + i, subject, TLS, &w.issuer, CredentialStatus::Active, at(6000 + i64::from(i)))
+        } else {
+            denied(60 + i, subject, TLS, at(6000 + i64::from(i)))
+        };
+        requests.push(o.request.clone());
+        writes.push(outcome(&o));
+    }
+    store.apply_issuance_batch(&writes).await.unwrap();
+    requests.reverse(); // newest first
+
+    let list = |f: RequestFilter| {
+        let store = Arc::clone(&store);
+        async move { store.list_requests(&f).await.unwrap() }
+    };
+    let expect = |pred: &dyn Fn(&signet_model::request::Request) -> bool| requests.iter().filter(|r| pred(r)).cloned().collect::<Vec<_>>();
+
+    assert_eq!(list(RequestFilter::default()).await, requests);
+    assert_eq!(list(RequestFilter { subject_id: Some(w.db.id.clone()), ..Default::default() }).await, expect(&|r| r.subject_id == w.db.id));
+    assert_eq!(
+        list(RequestFilter { state: Some(RequestState::Denied), ..Default::default() }).await,
+        expect(&|r| r.state == RequestState::Denied)
+    );
+    let both = RequestFilter { subject_id: Some(w.web.id.clone()), state: Some(RequestState::Issued), page: Page { limit: 2, offset: 1 } };
+    assert_eq!(list(both).await, expect(&|r| r.subject_id == w.web.id && r.state == RequestState::Issued)[1..3].to_vec());
+    assert_eq!(list(RequestFilter { state: Some(RequestState::Cancelled), ..Default::default() }).await, vec![]);
+    assert_eq!(list(RequestFilter { page: Page { limit: 3, offset: 6 }, ..Default::default() }).await, requests[6..].to_vec());
+}
+
+async fn events_are_ascending_and_paged(db: Db) {
+    let store = db.open().await;
+    let mut expected: Vec<NewEvent> = Vec::new();
+    let s = subject(1, "web", at(0));
+    store.insert_subject(&s, &subject_created(&s)).await.unwrap();
+    expected.push(subject_created(&s));
+    let roots = [authority(1, AuthorityRole::Root, at(1)), authority(2, AuthorityRole::Issuing, at(2))];
+    let authority_events: Vec<NewEvent> =
+        (0..2).map(|i| NewEvent { details: json!({ "authority": i }), ..event(EventType::AuthorityCreated, at(1 + i)) }).collect();
+    store.insert_authorities(&roots, &authority_events).await.unwrap();
+    expected.extend(authority_events);
+    store.put_profile(&profile_spec(TLS), at(3), &profile_applied(TLS, at(3))).await.unwrap();
+    expected.push(profile_applied(TLS, at(3)));
+    let t = token(5, None, false);
+    let token_event = NewEvent { reason: Some("bootstrap".into()), ..event(EventType::TokenCreated, at(4)) };
+    store.insert_token(&t, &token_event).await.unwrap();
+    expected.push(token_event);
+    let outcomes: Vec<_> = (0..3u8).map(|i| issued(70 + i, &s, TLS, &roots[1], CredentialStatus::Active, at(10 + i64::from(i)))).collect();
+    store.apply_issuance_batch(&outcomes.iter().map(outcome).collect::<Vec<_>>()).await.unwrap();
+    expected.extend(outcomes.iter().map(|o| o.event.clone()));
+
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), expected.len());
+    assert!(events.windows(2).all(|p| p[0].index < p[1].index), "strictly ascending: {events:?}");
+    assert!(events[0].index > 0);
+    let want: Vec<Event> = events.iter().zip(&expected).map(|(got, e)| recorded(got.index, e)).collect();
+    assert_eq!(events, want);
+
+    // Paging by index: each page starts after the last index seen.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.list_events(after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = last.index;
+        paged.extend(page);
+    }
+    assert_eq!(paged, events);
+    assert_eq!(store.list_events(events[2].index, 2).await.unwrap(), events[3..5].to_vec());
+    assert_eq!(store.list_events(events[events.len() - 1].index, 10).await.unwrap(), vec![]);
+    assert_eq!(store.list_events(0, 0).await.unwrap(), vec![]);
+}
+
+async fn authorities_round_trip(db: Db) {
+    let store = db.open().await;
+    assert_eq!(store.list_authorities().await.unwrap(), vec![]);
+    let root = authority(1, AuthorityRole::Root, at(0));
+    let issuing = authority(2, AuthorityRole::Issuing, at(1));
+    let events = [event(EventType::AuthorityCreated, at(0)), event(EventType::AuthorityCreated, at(1))];
+    store.insert_authorities(&[root.clone(), issuing.clone()], &events).await.unwrap();
+    assert_eq!(store.list_authorities().await.unwrap(), vec![issuing.clone(), root.clone()], "newest first");
+    assert_eq!(all_events(&*store).await.len(), 2);
+
+    // A later rollover adds; a failing one (an id taken) adds nothing, events included.
+    let next = authority(3, AuthorityRole::Issuing, at(2));
+    let err = store.insert_authorities(&[next.clone(), root.clone()], &[event(EventType::AuthorityCreated, at(2))]).await;
+    assert!(matches!(err, Err(StoreError::Backend(_))), "{err:?}");
+    assert_eq!(store.list_authorities().await.unwrap().len(), 2);
+    assert_eq!(all_events(&*store).await.len(), 2);
+    store.insert_authorities(std::slice::from_ref(&next), &[event(EventType::AuthorityCreated, at(2))]).await.unwrap();
+    assert_eq!(store.list_authorities().await.unwrap(), vec![next, issuing, root]);
+}
+
+async fn tokens_round_trip(db: Db) {
+    let store = db.open().await;
+    let forever = token(1, None, false);
+    let expiring = token(2, Some(at(86_400)), true);
+    for t in [&forever, &expiring] {
+        store.insert_token(t, &event(EventType::TokenCreated, t.created_at)).await.unwrap();
+    }
+    assert_eq!(store.find_token(&forever.secret_hash).await.unwrap(), Some(forever.clone()));
+    assert_eq!(store.find_token(&expiring.secret_hash).await.unwrap(), Some(expiring.clone()));
+    assert_eq!(store.find_token(&[0x77; 32]).await.unwrap(), None);
+
+    let mut same_secret = token(3, None, false);
+    same_secret.secret_hash = forever.secret_hash;
+    match store.insert_token(&same_secret, &event(EventType::TokenCreated, at(3))).await {
+        Err(StoreError::Conflict { entity, field, value }) => {
+            assert_eq!((entity, field), ("token", "secret"));
+            assert!(!value.contains("0101"), "the conflict must not echo the hash: {value}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.find_token(&forever.secret_hash).await.unwrap(), Some(forever));
+    assert_eq!(all_events(&*store).await.len(), 2);
+}
+
+async fn migrations_are_idempotent(db: Db) {
+    let first = db.open().await;
+    let s = subject(1, "web", at(0));
+    first.insert_subject(&s, &subject_created(&s)).await.unwrap();
+    // A second store on the same database runs the migrations again: a no-op.
+    let second = db.open().await;
+    assert_eq!(second.get_subject(&s.id).await.unwrap(), Some(s.clone()));
+    let t = subject(2, "db", at(1));
+    second.insert_subject(&t, &subject_created(&t)).await.unwrap();
+    assert_eq!(first.list_subjects(Page::default()).await.unwrap(), vec![t, s]);
+    let third = db.open().await;
+    assert_eq!(all_events(&*third).await.len(), 2);
+}
+
+async fn empty_batch_is_a_no_op(db: Db) {
+    let store = db.open().await;
+    store.apply_issuance_batch(&[]).await.unwrap();
+    assert_eq!(all_events(&*store).await, vec![]);
+}
+
+// ---------------------------------------------------------------- SQLite only
+
+mod sqlite_file {
+    use crate::fixtures::*;
+    use signet_core::ports::{IssuanceWrite, Store};
+    use signet_model::credential::{AuthorityRole, CredentialStatus};
+    use signet_model::event::EventType;
+    use signet_store::{SqliteStore, open_store};
+
+    /// Write, close, reopen the file: everything is still there.
+    #[tokio::test]
+    async fn reopen_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.db");
+        let s = subject(1, "web", at(0));
+        let issuer = authority(9, AuthorityRole::Issuing, at(1));
+        let o = issued(10, &s, "tls", &issuer, CredentialStatus::Active, at(10));
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store.insert_subject(&s, &subject_created(&s)).await.unwrap();
+            store.put_profile(&profile_spec("tls"), at(1), &profile_applied("tls", at(1))).await.unwrap();
+            store.insert_authorities(std::slice::from_ref(&issuer), &[event(EventType::AuthorityCreated, at(1))]).await.unwrap();
+            store.apply_issuance_batch(&[IssuanceWrite::Intent(intent_for(o.credential.as_ref().unwrap())), outcome(&o)]).await.unwrap();
+            store.close().await;
+        }
+        // A plain path works as well as `sqlite://`.
+        let store = open_store(path.to_str().unwrap()).await.unwrap();
+        assert_eq!(store.get_subject(&s.id).await.unwrap(), Some(s));
+        assert_eq!(store.get_credential_by_serial(&o.credential.as_ref().unwrap().serial).await.unwrap(), o.credential);
+        assert_eq!(store.get_request(&o.request.id).await.unwrap(), Some(o.request));
+        assert_eq!(store.list_events(0, 100).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn file_is_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.ping().await.unwrap();
+        assert!(dir.path().join("signet.db-wal").exists(), "WAL journal present");
+    }
+
+    #[tokio::test]
+    async fn unusable_locations_are_refused() {
+        for location in ["", "sqlite://", "sqlite::memory:", ":memory:"] {
+            let err = open_store(location).await.err().unwrap_or_else(|| panic!("`{location}` was accepted"));
+            assert!(matches!(err, signet_core::ports::StoreError::Backend(_)), "{err}");
+        }
+        let err = open_store("postgres://nobody:secret@127.0.0.1:1/none").await.err().unwrap();
+        assert!(!err.to_string().contains("secret"), "the password leaked: {err}");
+    }
+
+    #[tokio::test]
+    async fn missing_directory_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SqliteStore::open(&dir.path().join("no/such/dir/signet.db")).await.unwrap_err();
+        assert!(err.to_string().contains("cannot open"), "{err}");
+    }
+}
