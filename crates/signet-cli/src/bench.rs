@@ -10,8 +10,8 @@
 
 use crate::client::path_segment;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand, Debug)]
@@ -133,7 +133,12 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
         lat[idx.min(lat.len() - 1)].as_secs_f64() * 1000.0
     };
     let rate = ok.len() as f64 / elapsed;
-    println!("signet bench issue: {} clients, {:.1}s{}", b.clients, elapsed, if exhausted { " (stopped early: all CSRs used)" } else { "" });
+    println!(
+        "signet bench issue: {} clients, {:.1}s{}",
+        b.clients,
+        elapsed,
+        if exhausted { " (stopped early: all CSRs used)" } else { "" }
+    );
     println!("  certificates issued   {}", ok.len());
     println!("  errors                {errors}");
     println!("  certificates/s        {rate:.0}");
@@ -177,7 +182,13 @@ async fn enrol_subject(http: &reqwest::Client, base: &str, token: &str) -> Resul
     signet_core::ports::Rng::fill(&signet_core::clock::SystemRng, &mut suffix);
     let name = format!("bench-{}", signet_core::authority::hex(&suffix));
     let body = serde_json::json!({ "name": name, "kind": "workload", "owner": "signet-bench", "purpose": "load test" });
-    let resp = http.post(format!("{base}/v1/subjects")).bearer_auth(token).json(&body).send().await.map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let resp = http
+        .post(format!("{base}/v1/subjects"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
     let status = resp.status();
     let v: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
@@ -218,7 +229,7 @@ async fn generate_bodies(n: usize, subject: &str, profile: &str) -> Result<Vec<b
 /// Raw ECDSA P-256 (SHA-256) sign and verify operations per second, one core.
 fn raw_p256_rates() -> Result<(f64, f64), String> {
     use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| e.to_string())?;
     let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).map_err(|e| e.to_string())?;

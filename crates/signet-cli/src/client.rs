@@ -43,10 +43,13 @@ impl Client {
             let default = PathBuf::from("signet-data/ca.pem");
             default.exists().then_some(default)
         });
-        let mut builder = reqwest::Client::builder().user_agent(concat!("signet-cli/", env!("CARGO_PKG_VERSION"))).timeout(std::time::Duration::from_secs(60));
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("signet-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(60));
         if let Some(path) = ca_file {
             let pem = std::fs::read(&path).map_err(|e| ClientError::Usage(format!("--ca-file: cannot read `{}`: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Usage(format!("--ca-file: `{}` is not PEM certificates: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ClientError::Usage(format!("--ca-file: `{}` is not PEM certificates: {e}", path.display())))?;
             if certs.is_empty() {
                 return Err(ClientError::Usage(format!("--ca-file: `{}` holds no certificate", path.display())));
             }
@@ -64,7 +67,9 @@ impl Client {
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, ClientError> {
-        let token = self.token.as_ref().ok_or_else(|| ClientError::Usage("no token: pass --token or set SIGNET_TOKEN (the bootstrap token is in signet-data/admin-token)".into()))?;
+        let token = self.token.as_ref().ok_or_else(|| {
+            ClientError::Usage("no token: pass --token or set SIGNET_TOKEN (the bootstrap token is in signet-data/admin-token)".into())
+        })?;
         Ok(self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token))
     }
 
@@ -132,7 +137,8 @@ pub fn path_segment(s: &str) -> String {
 pub fn read_input(path: &Path) -> Result<String, ClientError> {
     if path == Path::new("-") {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| ClientError::Usage(format!("cannot read standard input: {e}")))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| ClientError::Usage(format!("cannot read standard input: {e}")))?;
         return Ok(s);
     }
     let bytes = std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read `{}`: {e}", path.display())))?;
@@ -149,6 +155,7 @@ pub fn read_profile_file(path: &Path) -> Result<Value, ClientError> {
     if path.extension().is_some_and(|e| e == "json") {
         return serde_json::from_str(&text).map_err(|e| ClientError::Usage(format!("{}: not valid JSON: {e}", path.display())));
     }
-    let v: toml::Value = toml::from_str(&text).map_err(|e| ClientError::Usage(format!("{}: not valid TOML: {}", path.display(), e.message())))?;
+    let v: toml::Value =
+        toml::from_str(&text).map_err(|e| ClientError::Usage(format!("{}: not valid TOML: {}", path.display(), e.message())))?;
     serde_json::to_value(v).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))
 }

@@ -247,7 +247,12 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                     output::subject(g.output, &v);
                 }
                 SubjectCmd::List { limit, offset } => {
-                    let v = client.get(&format!("/v1/subjects{}", client::query(&[("limit", limit.map(|x| x.to_string())), ("offset", offset.map(|x| x.to_string()))]))).await?;
+                    let v = client
+                        .get(&format!(
+                            "/v1/subjects{}",
+                            client::query(&[("limit", limit.map(|x| x.to_string())), ("offset", offset.map(|x| x.to_string()))])
+                        ))
+                        .await?;
                     output::subjects(g.output, &v);
                 }
                 SubjectCmd::Show { id } => {
@@ -262,12 +267,18 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
             match c {
                 ProfileCmd::Apply { file } => {
                     let body = client::read_profile_file(&file)?;
-                    let name = body.get("name").and_then(|n| n.as_str()).ok_or_else(|| ClientError::Usage(format!("{}: the profile has no `name`", file.display())))?.to_string();
+                    let name = body
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .ok_or_else(|| ClientError::Usage(format!("{}: the profile has no `name`", file.display())))?
+                        .to_string();
                     let v = client.put(&format!("/v1/profiles/{}", client::path_segment(&name)), &body).await?;
                     output::profile(g.output, &v);
                 }
                 ProfileCmd::List => output::profiles(g.output, &client.get("/v1/profiles").await?),
-                ProfileCmd::Show { name } => output::profile(g.output, &client.get(&format!("/v1/profiles/{}", client::path_segment(&name))).await?),
+                ProfileCmd::Show { name } => {
+                    output::profile(g.output, &client.get(&format!("/v1/profiles/{}", client::path_segment(&name))).await?)
+                }
             }
             Ok(())
         }
@@ -284,7 +295,8 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
             let chain = v.get("chain_pem").and_then(|c| c.as_str()).unwrap_or_default();
             match (out, g.output) {
                 (Some(path), _) => {
-                    std::fs::write(&path, chain).map_err(|e| ClientError::Usage(format!("--out: cannot write `{}`: {e}", path.display())))?;
+                    std::fs::write(&path, chain)
+                        .map_err(|e| ClientError::Usage(format!("--out: cannot write `{}`: {e}", path.display())))?;
                     output::issued(g.output, &v);
                 }
                 (None, Format::Json) => output::json(&v),
@@ -323,7 +335,9 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                     let q = client::query(&[("subject", subject), ("state", state), ("limit", limit.map(|x| x.to_string()))]);
                     output::requests(g.output, &client.get(&format!("/v1/requests{q}")).await?);
                 }
-                RequestCmd::Show { id } => output::request(g.output, &client.get(&format!("/v1/requests/{}", client::path_segment(&id))).await?),
+                RequestCmd::Show { id } => {
+                    output::request(g.output, &client.get(&format!("/v1/requests/{}", client::path_segment(&id))).await?)
+                }
             }
             Ok(())
         }
@@ -350,12 +364,16 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
 
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).with_writer(std::io::stderr).init()
+        }
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
 
     let started = signet_server::bootstrap::start(&config).await.map_err(|e| ClientError::Usage(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ClientError::Usage(format!("listen: cannot bind `{}`: {e}", config.listen)))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ClientError::Usage(format!("listen: cannot bind `{}`: {e}", config.listen)))?;
     let scheme = if config.insecure_http { "http" } else { "https" };
     println!("Signet is serving {scheme}://{}", config.listen);
     println!("  store:     {}", started.database);

@@ -92,7 +92,9 @@ pub fn profile(f: Format, v: &Value) {
         return json(v);
     }
     let ttl = |k: &str| v.get(k).and_then(|x| x.as_i64()).map(signet_model::profile::format_duration_secs).unwrap_or_else(|| "-".into());
-    let list = |k: &str| v.get(k).and_then(|x| x.as_array()).map(|a| a.iter().filter_map(|e| e.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    let list = |k: &str| {
+        v.get(k).and_then(|x| x.as_array()).map(|a| a.iter().filter_map(|e| e.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    };
     fields(&[
         ("name", s(v, "name")),
         ("version", s(v, "version")),
@@ -112,8 +114,12 @@ pub fn profiles(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);
     }
-    let ttl = |x: &Value| x.get("max_ttl_seconds").and_then(|t| t.as_i64()).map(signet_model::profile::format_duration_secs).unwrap_or_default();
-    table(&["NAME", "VERSION", "TYPE", "MAX TTL", "DESCRIPTION"], items(v).iter().map(|x| vec![s(x, "name"), s(x, "version"), s(x, "credential_type"), ttl(x), s(x, "description")]).collect());
+    let ttl =
+        |x: &Value| x.get("max_ttl_seconds").and_then(|t| t.as_i64()).map(signet_model::profile::format_duration_secs).unwrap_or_default();
+    table(
+        &["NAME", "VERSION", "TYPE", "MAX TTL", "DESCRIPTION"],
+        items(v).iter().map(|x| vec![s(x, "name"), s(x, "version"), s(x, "credential_type"), ttl(x), s(x, "description")]).collect(),
+    );
 }
 
 pub fn credential(f: Format, v: &Value) {
@@ -141,7 +147,19 @@ pub fn credentials(f: Format, v: &Value) {
     }
     table(
         &["ID", "SERIAL", "PROFILE", "NAMES", "NOT AFTER", "STATUS"],
-        items(v).iter().map(|x| vec![s(x, "id"), s(x, "serial"), s(x, "profile"), x.get("names").map(names).unwrap_or_default(), s(x, "not_after"), s(x, "status")]).collect(),
+        items(v)
+            .iter()
+            .map(|x| {
+                vec![
+                    s(x, "id"),
+                    s(x, "serial"),
+                    s(x, "profile"),
+                    x.get("names").map(names).unwrap_or_default(),
+                    s(x, "not_after"),
+                    s(x, "status"),
+                ]
+            })
+            .collect(),
     );
 }
 

@@ -2,12 +2,13 @@
 //! bottom as the steps of the issuance pipeline (DESIGN.md).
 
 use crate::commit::GroupCommitter;
-use crate::decide::{decide_x509, X509Ask};
+use crate::decide::{X509Ask, decide_x509};
 use crate::error::CoreError;
 use crate::mint::{BoundKey, X509Issuer};
 use crate::ports::{
     Clock, CredentialFilter, IssuanceIntent, IssuanceOutcome, IssuanceWrite, OperatorToken, Page, RequestFilter, Rng, Store,
 };
+use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId, TokenId};
@@ -15,7 +16,6 @@ use signet_model::names::SanSet;
 use signet_model::profile::{CredentialType, Profile, ProfileInput};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput, SubjectStatus};
-use signet_model::FieldError;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use time::{Duration, OffsetDateTime};
@@ -163,14 +163,20 @@ impl Authority {
     }
 
     /// Create an operator token; returns its record and the secret (shown once).
-    pub async fn create_token(&self, ctx: Ctx<'_>, name: &str, role: &str, ttl: Option<Duration>) -> Result<(OperatorToken, String), CoreError> {
+    pub async fn create_token(
+        &self,
+        ctx: Ctx<'_>,
+        name: &str,
+        role: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(OperatorToken, String), CoreError> {
         let now = self.clock.now();
         let mut secret_bytes = [0u8; 32];
         self.rng.fill(&mut secret_bytes);
         use base64::Engine as _;
         let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
         let token = OperatorToken {
-            id: TokenId::from_random(self.rng.bytes16()),
+            id: TokenId::generate(now, self.rng.bytes16()),
             name: name.to_string(),
             secret_hash: sha256(secret.as_bytes()),
             role: role.to_string(),
@@ -190,7 +196,7 @@ impl Authority {
         let new = input.parse().map_err(CoreError::Invalid)?;
         let now = self.clock.now();
         let subject = Subject {
-            id: SubjectId::from_random(self.rng.bytes16()),
+            id: SubjectId::generate(now, self.rng.bytes16()),
             name: new.name,
             kind: new.kind,
             owner: new.owner,
@@ -275,10 +281,9 @@ impl Authority {
             .get_subject(&ask.subject_id)
             .await?
             .ok_or_else(|| CoreError::Invalid(FieldError::new("subject", format!("no subject `{}`", ask.subject_id))))?;
-        let profile = self
-            .profile_for_issuance(&ask.profile, now)
-            .await?
-            .ok_or_else(|| CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile)))))?;
+        let profile = self.profile_for_issuance(&ask.profile, now).await?.ok_or_else(|| {
+            CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile))))
+        })?;
 
         // Decide: the grant is what the profile allows of what was asked.
         let (names, names_field) = match &ask.names {
@@ -298,7 +303,7 @@ impl Authority {
         });
 
         let mut request = Request {
-            id: RequestId::from_random(self.rng.bytes16()),
+            id: RequestId::generate(now, self.rng.bytes16()),
             subject_id: subject.id.clone(),
             profile: profile.name.clone(),
             profile_version: profile.version,
@@ -332,7 +337,7 @@ impl Authority {
         request.state = RequestState::Approved;
 
         // Record intent before the key is used.
-        let serial = Serial::from_random(self.rng.bytes16());
+        let serial = Serial::generate(now, self.rng.bytes16());
         self.committer
             .write(IssuanceWrite::Intent(IssuanceIntent {
                 serial: serial.clone(),
@@ -349,7 +354,7 @@ impl Authority {
 
         // Commit the credential, the request's final state and the event together.
         let credential = Credential {
-            id: CredentialId::from_random(self.rng.bytes16()),
+            id: CredentialId::generate(now, self.rng.bytes16()),
             credential_type: CredentialType::X509,
             serial: serial.clone(),
             subject_id: subject.id.clone(),

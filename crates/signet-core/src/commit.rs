@@ -44,7 +44,10 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (writes, dones): (Vec<IssuanceWrite>, Vec<_>) = jobs.drain(..).unzip();
-        match store.apply_issuance_batch(&writes).await {
+        let started = std::time::Instant::now();
+        let result = store.apply_issuance_batch(&writes).await;
+        tracing::debug!(writes = writes.len(), micros = started.elapsed().as_micros() as u64, "group commit");
+        match result {
             Ok(()) => {
                 for done in dones {
                     let _ = done.send(Ok(()));

@@ -7,11 +7,11 @@
 //! alone.
 
 use crate::mint::BoundKey;
+use signet_model::FieldError;
 use signet_model::names::SanSet;
 use signet_model::profile::{CredentialType, Profile};
 use signet_model::request::Grant;
 use signet_model::subject::{Subject, SubjectKind, SubjectStatus};
-use signet_model::FieldError;
 use time::{Duration, OffsetDateTime};
 
 /// Certificates are backdated this much to tolerate clock skew on relying parties.
@@ -51,13 +51,22 @@ pub fn decide_x509(ask: &X509Ask<'_>) -> Result<Grant, FieldError> {
     if subject.assurance < profile.required_assurance {
         return Err(FieldError::new(
             "subject",
-            format!("subject `{}` is proven to {}, profile `{}` requires {}", subject.name, subject.assurance.as_str(), profile.name, profile.required_assurance.as_str()),
+            format!(
+                "subject `{}` is proven to {}, profile `{}` requires {}",
+                subject.name,
+                subject.assurance.as_str(),
+                profile.name,
+                profile.required_assurance.as_str()
+            ),
         ));
     }
 
     // The credential type and the key.
     if profile.credential_type != CredentialType::X509 {
-        return Err(FieldError::new("profile", format!("profile `{}` issues {}, not x509", profile.name, profile.credential_type.as_str())));
+        return Err(FieldError::new(
+            "profile",
+            format!("profile `{}` issues {}, not x509", profile.name, profile.credential_type.as_str()),
+        ));
     }
     if !profile.key_algorithms.contains(&key.algorithm) {
         let allowed: Vec<&str> = profile.key_algorithms.iter().map(|a| a.as_str()).collect();
@@ -176,7 +185,17 @@ mod tests {
     }
 
     fn ask<'a>(s: &'a Subject, p: &'a Profile, k: &'a BoundKey, n: &'a SanSet, ttl: Option<i64>) -> X509Ask<'a> {
-        X509Ask { subject: s, profile: p, key: k, names: n, names_field: "names", ttl_seconds: ttl, now: NOW, issuer_not_before: NOW - Duration::days(1), issuer_not_after: NOW + Duration::days(365) }
+        X509Ask {
+            subject: s,
+            profile: p,
+            key: k,
+            names: n,
+            names_field: "names",
+            ttl_seconds: ttl,
+            now: NOW,
+            issuer_not_before: NOW - Duration::days(1),
+            issuer_not_after: NOW + Duration::days(365),
+        }
     }
 
     #[test]

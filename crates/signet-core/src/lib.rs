@@ -21,7 +21,5 @@ pub mod error;
 pub mod mint;
 pub mod ports;
 
-
-
 pub use authority::Authority;
 pub use error::CoreError;

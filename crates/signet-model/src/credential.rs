@@ -1,9 +1,9 @@
 //! Credentials: what was minted.
 
+use crate::FieldError;
 use crate::ids::{AuthorityId, CredentialId, RequestId, Serial, SubjectId};
 use crate::names::SanSet;
 use crate::profile::{CredentialType, KeyAlgorithm};
-use crate::FieldError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -1,7 +1,7 @@
 //! Events: the append-only record of every state change.
 
-use crate::ids::{CredentialId, RequestId, SubjectId};
 use crate::FieldError;
+use crate::ids::{CredentialId, RequestId, SubjectId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -22,8 +22,14 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] =
-        [Self::AuthorityCreated, Self::TokenCreated, Self::SubjectCreated, Self::ProfileApplied, Self::RequestDenied, Self::CredentialIssued];
+    pub const ALL: [EventType; 6] = [
+        Self::AuthorityCreated,
+        Self::TokenCreated,
+        Self::SubjectCreated,
+        Self::ProfileApplied,
+        Self::RequestDenied,
+        Self::CredentialIssued,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,7 +43,10 @@ impl EventType {
     }
 
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| FieldError::new(field, format!("`{}` is not an event type", crate::names::shorten(s))))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| FieldError::new(field, format!("`{}` is not an event type", crate::names::shorten(s))))
     }
 }
 

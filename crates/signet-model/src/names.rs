@@ -246,8 +246,10 @@ fn segment_match(p: &str, n: &str, ci: bool) -> bool {
     // A `*` in the requested name (a wildcard certificate) matches only a
     // whole-segment `*` in the pattern; whether wildcards may be granted at
     // all is the profile's `allow_wildcards`, checked in `NameRules::check`.
+    // An empty segment (the one between the slashes of `spiffe://`) matches
+    // only an empty one: no wildcard matches nothing.
     if n.is_empty() {
-        return false;
+        return p.is_empty();
     }
     let eq = |a: &str, b: &str| if ci { a.eq_ignore_ascii_case(b) } else { a == b };
     if p == "*" {
@@ -262,9 +264,7 @@ fn segment_match(p: &str, n: &str, ci: bool) -> bool {
             if post.contains('*') {
                 return false;
             }
-            n.len() >= pre.len() + post.len()
-                && eq(&n[..pre.len()], pre)
-                && eq(&n[n.len() - post.len()..], post)
+            n.len() >= pre.len() + post.len() && eq(&n[..pre.len()], pre) && eq(&n[n.len() - post.len()..], post)
         }
     }
 }
@@ -280,7 +280,8 @@ pub struct IpRange {
 
 impl IpRange {
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
-        let bad = || FieldError::new(field, format!("`{}` is not an IP range: expected an address or CIDR such as `10.0.0.0/8`", shorten(s)));
+        let bad =
+            || FieldError::new(field, format!("`{}` is not an IP range: expected an address or CIDR such as `10.0.0.0/8`", shorten(s)));
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
@@ -397,7 +398,10 @@ impl NameRules {
                 _ => false,
             });
             if !ok {
-                return Err(FieldError::new(format!("{field}.email[{i}]"), format!("email `{}` is not allowed by the profile", shorten(e))));
+                return Err(FieldError::new(
+                    format!("{field}.email[{i}]"),
+                    format!("email `{}` is not allowed by the profile", shorten(e)),
+                ));
             }
         }
         Ok(())
@@ -439,6 +443,9 @@ mod tests {
         assert!(!pat("{subject}.svc.internal").matches("db.svc.internal", '.', "api"));
         assert!(pat("spiffe://example.org/ns/*/sa/*").matches("spiffe://example.org/ns/prod/sa/web", '/', "s"));
         assert!(!pat("spiffe://example.org/ns/*/sa/*").matches("spiffe://example.org/ns/prod/sa/web/x", '/', "s"));
+        assert!(!pat("spiffe://example.org/ns/*/sa/*").matches("spiffe://example.org/ns//sa/web", '/', "s"));
+        assert!(!pat("spiffe://example.org/**").matches("spiffe://other.org/x", '/', "s"));
+        assert!(pat("spiffe://example.org/**").matches("spiffe://example.org/a/b", '/', "s"));
         // A wildcard name only matches a whole-segment `*`.
         assert!(pat("*.example.com").matches("*.example.com", '.', "s"));
         assert!(!pat("web-*.example.com").matches("*.example.com", '.', "s"));

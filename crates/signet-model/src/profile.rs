@@ -1,8 +1,8 @@
 //! Profiles: templates of what may be issued and under which constraints.
 
-use crate::names::{shorten, IpRange, NamePattern, NameRules};
-use crate::subject::{parse_subject_name, AssuranceLevel, SubjectKind};
 use crate::FieldError;
+use crate::names::{IpRange, NamePattern, NameRules, shorten};
+use crate::subject::{AssuranceLevel, SubjectKind, parse_subject_name};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
@@ -63,7 +63,13 @@ impl KeyAlgorithm {
 
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
         Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            FieldError::new(field, format!("`{}` is not a key algorithm; expected one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096", shorten(s)))
+            FieldError::new(
+                field,
+                format!(
+                    "`{}` is not a key algorithm; expected one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096",
+                    shorten(s)
+                ),
+            )
         })
     }
 }
@@ -124,7 +130,9 @@ pub fn parse_duration_secs(field: &str, s: &str) -> Result<i64, FieldError> {
     if n <= 0 {
         return Err(FieldError::new(field, format!("`{}` must be positive", shorten(s))));
     }
-    n.checked_mul(mult).filter(|v| *v <= 100 * 365 * 86400).ok_or_else(|| FieldError::new(field, format!("`{}` is longer than 100 years", shorten(s))))
+    n.checked_mul(mult)
+        .filter(|v| *v <= 100 * 365 * 86400)
+        .ok_or_else(|| FieldError::new(field, format!("`{}` is longer than 100 years", shorten(s))))
 }
 
 /// Format seconds back into the shortest exact unit form.
@@ -312,7 +320,10 @@ impl ProfileInput {
             None => max_ttl_seconds.min(86400),
         };
         if default_ttl_seconds > max_ttl_seconds {
-            return Err(FieldError::new("default_ttl", format!("`{}` is longer than max_ttl `{}`", format_duration_secs(default_ttl_seconds), self.max_ttl)));
+            return Err(FieldError::new(
+                "default_ttl",
+                format!("`{}` is longer than max_ttl `{}`", format_duration_secs(default_ttl_seconds), self.max_ttl),
+            ));
         }
         let pat = |kind: &str, v: &[String]| -> Result<Vec<NamePattern>, FieldError> {
             v.iter().enumerate().map(|(i, p)| NamePattern::parse(&format!("names.{kind}[{i}]"), p)).collect()
@@ -386,7 +397,7 @@ mod tests {
 
     #[test]
     fn profile_input_is_checked_field_by_field() {
-        let base = ProfileInput { name: "p".into(), max_ttl: "30d".into(), ..Default::default() };
+        let base = ProfileInput { name: "p".into(), credential_type: "x509".into(), max_ttl: "30d".into(), ..Default::default() };
         let spec = base.parse().unwrap();
         assert_eq!(spec.default_ttl_seconds, 86400);
         assert_eq!(spec.key_algorithms.len(), 3);

@@ -1,9 +1,9 @@
 //! Requests (one ask for one credential) and grants (what was allowed).
 
+use crate::FieldError;
 use crate::ids::{CredentialId, RequestId, SubjectId};
 use crate::names::SanSet;
 use crate::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
-use crate::FieldError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -38,7 +38,10 @@ impl RequestState {
     }
 
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| FieldError::new(field, format!("`{}` is not a request state", crate::names::shorten(s))))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| FieldError::new(field, format!("`{}` is not a request state", crate::names::shorten(s))))
     }
 
     /// No further transition leaves these states.

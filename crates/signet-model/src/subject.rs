@@ -1,8 +1,8 @@
 //! Subjects: who or what receives credentials.
 
+use crate::FieldError;
 use crate::ids::SubjectId;
 use crate::names::shorten;
-use crate::FieldError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,15 +21,8 @@ pub enum SubjectKind {
 }
 
 impl SubjectKind {
-    pub const ALL: [SubjectKind; 7] = [
-        Self::Person,
-        Self::Device,
-        Self::Workload,
-        Self::ServiceAccount,
-        Self::ApiClient,
-        Self::Pipeline,
-        Self::AiAgent,
-    ];
+    pub const ALL: [SubjectKind; 7] =
+        [Self::Person, Self::Device, Self::Workload, Self::ServiceAccount, Self::ApiClient, Self::Pipeline, Self::AiAgent];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,7 +38,13 @@ impl SubjectKind {
 
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
         Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            FieldError::new(field, format!("`{}` is not a subject kind; expected one of person, device, workload, service_account, api_client, pipeline, ai_agent", shorten(s)))
+            FieldError::new(
+                field,
+                format!(
+                    "`{}` is not a subject kind; expected one of person, device, workload, service_account, api_client, pipeline, ai_agent",
+                    shorten(s)
+                ),
+            )
         })
     }
 }
@@ -121,7 +120,13 @@ pub fn parse_subject_name(field: &str, s: &str) -> Result<String, FieldError> {
     if ok {
         Ok(s.to_string())
     } else {
-        Err(FieldError::new(field, format!("`{}` is not a valid name: use 1-64 lower-case letters, digits, `.`, `-` or `_`, starting with a letter or digit", shorten(s))))
+        Err(FieldError::new(
+            field,
+            format!(
+                "`{}` is not a valid name: use 1-64 lower-case letters, digits, `.`, `-` or `_`, starting with a letter or digit",
+                shorten(s)
+            ),
+        ))
     }
 }
 

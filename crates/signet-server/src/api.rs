@@ -1,23 +1,23 @@
 //! The REST API under `/v1`: wire types and handlers. Handlers parse, call
 //! the authority, and shape the answer; they hold no business rules.
 
+use crate::AppState;
 use crate::extract::{Authed, JsonBody, RequestIdExt};
 use crate::problem::{ApiResult, Problem};
-use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use signet_core::authority::{Ctx, X509Issue};
 use signet_core::ports::{CredentialFilter, Page, RequestFilter};
+use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::event::Event;
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
 use signet_model::names::SanSet;
-use signet_model::profile::{parse_duration_secs, Profile, ProfileInput};
+use signet_model::profile::{Profile, ProfileInput, parse_duration_secs};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput};
-use signet_model::FieldError;
 use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
@@ -59,7 +59,12 @@ pub struct SubjectList {
 #[utoipa::path(post, path = "/v1/subjects", tag = "subjects", request_body = SubjectInput,
     responses((status = 201, body = Subject), (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create_subject(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, JsonBody(input): JsonBody<SubjectInput>) -> ApiResult<(StatusCode, Json<Subject>)> {
+pub async fn create_subject(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(input): JsonBody<SubjectInput>,
+) -> ApiResult<(StatusCode, Json<Subject>)> {
     let subject = s.authority.create_subject(ctx(&caller, &rid), &input).await?;
     Ok((StatusCode::CREATED, Json(subject)))
 }
@@ -67,7 +72,11 @@ pub async fn create_subject(State(s): St, caller: Authed, Extension(rid): Extens
 /// List subjects, newest first.
 #[utoipa::path(get, path = "/v1/subjects", tag = "subjects", params(PageQuery),
     responses((status = 200, body = SubjectList), (status = 401, body = Problem)), security(("bearer" = [])))]
-pub async fn list_subjects(State(s): St, _caller: Authed, q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<SubjectList>> {
+pub async fn list_subjects(
+    State(s): St,
+    _caller: Authed,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<SubjectList>> {
     let q = query(q)?;
     Ok(Json(SubjectList { items: s.authority.list_subjects(page(q.limit, q.offset)?).await? }))
 }
@@ -91,9 +100,22 @@ pub struct ProfileList {
 #[utoipa::path(put, path = "/v1/profiles/{name}", tag = "profiles", request_body = ProfileInput,
     params(("name" = String, Path, description = "profile name; must equal the body's `name`")),
     responses((status = 200, body = Profile), (status = 400, body = Problem), (status = 401, body = Problem)), security(("bearer" = [])))]
-pub async fn put_profile(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, Path(name): Path<String>, JsonBody(input): JsonBody<ProfileInput>) -> ApiResult<Json<Profile>> {
+pub async fn put_profile(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(name): Path<String>,
+    JsonBody(input): JsonBody<ProfileInput>,
+) -> ApiResult<Json<Profile>> {
     if input.name != name {
-        return Err(Problem::invalid(&FieldError::new("name", format!("`{}` does not match the profile named in the path, `{}`", signet_model::names::shorten(&input.name), signet_model::names::shorten(&name)))));
+        return Err(Problem::invalid(&FieldError::new(
+            "name",
+            format!(
+                "`{}` does not match the profile named in the path, `{}`",
+                signet_model::names::shorten(&input.name),
+                signet_model::names::shorten(&name)
+            ),
+        )));
     }
     Ok(Json(s.authority.apply_profile(ctx(&caller, &rid), &input).await?))
 }
@@ -174,7 +196,12 @@ pub struct IssueResponse {
     responses((status = 201, body = IssueResponse), (status = 400, body = Problem, description = "malformed input"),
         (status = 401, body = Problem), (status = 422, body = Problem, description = "refused by the profile; recorded as a denied request")),
     security(("bearer" = [])))]
-pub async fn create_request(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>, JsonBody(body): JsonBody<IssueRequestBody>) -> ApiResult<(StatusCode, Json<IssueResponse>)> {
+pub async fn create_request(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(body): JsonBody<IssueRequestBody>,
+) -> ApiResult<(StatusCode, Json<IssueResponse>)> {
     let subject_id = SubjectId::parse("subject", &body.subject).map_err(|e| Problem::invalid(&e))?;
     if body.profile.is_empty() {
         return Err(Problem::invalid(&FieldError::new("profile", "is empty")));
@@ -194,7 +221,11 @@ pub async fn create_request(State(s): St, caller: Authed, Extension(rid): Extens
     chain.extend(issued.chain_der.iter().cloned());
     Ok((
         StatusCode::CREATED,
-        Json(IssueResponse { request: issued.request, chain_pem: signet_x509::pem::chain_pem(&chain), credential: CredentialView::new(issued.credential) }),
+        Json(IssueResponse {
+            request: issued.request,
+            chain_pem: signet_x509::pem::chain_pem(&chain),
+            credential: CredentialView::new(issued.credential),
+        }),
     ))
 }
 
@@ -215,7 +246,11 @@ pub struct RequestList {
 
 /// List requests, newest first.
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(RequestQuery), responses((status = 200, body = RequestList)), security(("bearer" = [])))]
-pub async fn list_requests(State(s): St, _caller: Authed, q: Result<Query<RequestQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<RequestList>> {
+pub async fn list_requests(
+    State(s): St,
+    _caller: Authed,
+    q: Result<Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<RequestList>> {
     let q = query(q)?;
     let filter = RequestFilter {
         subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
@@ -253,7 +288,11 @@ pub struct CredentialList {
 
 /// List credentials, newest first.
 #[utoipa::path(get, path = "/v1/credentials", tag = "credentials", params(CredentialQuery), responses((status = 200, body = CredentialList)), security(("bearer" = [])))]
-pub async fn list_credentials(State(s): St, _caller: Authed, q: Result<Query<CredentialQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<CredentialList>> {
+pub async fn list_credentials(
+    State(s): St,
+    _caller: Authed,
+    q: Result<Query<CredentialQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<CredentialList>> {
     let q = query(q)?;
     let filter = CredentialFilter {
         subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
@@ -272,7 +311,8 @@ pub async fn get_credential(State(s): St, _caller: Authed, Path(id): Path<String
         let id = CredentialId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
         s.authority.get_credential(&id).await?
     } else {
-        let serial = Serial::parse_hex("id", &id).map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
+        let serial = Serial::parse_hex("id", &id)
+            .map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
         s.authority.get_credential_by_serial(&serial).await?
     };
     Ok(Json(CredentialView::new(credential)))
@@ -295,7 +335,11 @@ pub struct EventList {
 
 /// Read the event record, oldest first.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = EventList)), security(("bearer" = [])))]
-pub async fn list_events(State(s): St, _caller: Authed, q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<EventList>> {
+pub async fn list_events(
+    State(s): St,
+    _caller: Authed,
+    q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<EventList>> {
     let q = query(q)?;
     let p = page(q.limit, None)?;
     Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(0), p.limit).await? }))

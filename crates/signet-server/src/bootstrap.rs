@@ -2,14 +2,14 @@
 //! the default profile and the bootstrap admin token when the store is empty,
 //! and assemble the authority.
 
+use crate::AppState;
 use crate::config::ServerConfig;
 use crate::serve::ServerCert;
-use crate::AppState;
+use signet_core::Authority;
 use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
 use signet_core::ports::{Clock, KeyStore, Rng, Store};
-use signet_core::Authority;
 use signet_keys::SoftwareKeyStore;
 use signet_model::credential::{Authority as CaRecord, AuthorityRole};
 use signet_model::event::{EventType, NewEvent};
@@ -110,8 +110,14 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     if first_start {
         cas = create_authorities(store.as_ref(), &keys, clock.as_ref(), rng.as_ref(), config).await?;
     }
-    let root = cas.iter().find(|a| a.role == AuthorityRole::Root && a.active).ok_or_else(|| BootError("the store has no active root CA".into()))?;
-    let issuing = cas.iter().find(|a| a.role == AuthorityRole::Issuing && a.active).ok_or_else(|| BootError("the store has no active issuing CA".into()))?;
+    let root = cas
+        .iter()
+        .find(|a| a.role == AuthorityRole::Root && a.active)
+        .ok_or_else(|| BootError("the store has no active root CA".into()))?;
+    let issuing = cas
+        .iter()
+        .find(|a| a.role == AuthorityRole::Issuing && a.active)
+        .ok_or_else(|| BootError("the store has no active issuing CA".into()))?;
     let signer = keys.load(&issuing.key_ref).map_err(boot("cannot load the issuing CA key"))?;
     let x509: Arc<dyn X509Issuer> = Arc::new(
         signet_x509::X509Authority::new(
@@ -131,7 +137,8 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     let mut admin_token_path = None;
     if first_start {
         authority.apply_profile(ctx, &default_tls_server_profile()).await.map_err(boot("cannot create the default profile"))?;
-        let (_, secret) = authority.create_token(ctx, "bootstrap admin", "admin", None).await.map_err(boot("cannot create the admin token"))?;
+        let (_, secret) =
+            authority.create_token(ctx, "bootstrap admin", "admin", None).await.map_err(boot("cannot create the admin token"))?;
         let path = config.data_dir.join("admin-token");
         write_private(&path, format!("{secret}\n").as_bytes())?;
         admin_token_path = Some(path);
@@ -156,21 +163,28 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
 }
 
 /// Create the root and issuing CA keys and certificates, and record them.
-async fn create_authorities(store: &dyn Store, keys: &dyn KeyStore, clock: &dyn Clock, rng: &dyn Rng, config: &ServerConfig) -> Result<Vec<CaRecord>, BootError> {
+async fn create_authorities(
+    store: &dyn Store,
+    keys: &dyn KeyStore,
+    clock: &dyn Clock,
+    rng: &dyn Rng,
+    config: &ServerConfig,
+) -> Result<Vec<CaRecord>, BootError> {
     let now = clock.now();
     let alg = config.ca_key_algorithm;
-    let root_id = AuthorityId::from_random(rng.bytes16());
-    let issuing_id = AuthorityId::from_random(rng.bytes16());
-    let root_ref = format!("root-{}", &root_id.as_str()[3..15]);
-    let issuing_ref = format!("issuing-{}", &issuing_id.as_str()[3..15]);
-    let (root_der, root_signer) = signet_x509::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::from_random(rng.bytes16()), now, ROOT_VALIDITY)
-        .map_err(boot("cannot create the root CA"))?;
+    let root_id = AuthorityId::generate(now, rng.bytes16());
+    let issuing_id = AuthorityId::generate(now, rng.bytes16());
+    let root_ref = format!("root-{}", &root_id.as_str()[3..]);
+    let issuing_ref = format!("issuing-{}", &issuing_id.as_str()[3..]);
+    let (root_der, root_signer) =
+        signet_x509::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::generate(now, rng.bytes16()), now, ROOT_VALIDITY)
+            .map_err(boot("cannot create the root CA"))?;
     let (issuing_der, _) = signet_x509::create_issuing(
         keys,
         &issuing_ref,
         alg,
         "Signet Issuing CA",
-        &Serial::from_random(rng.bytes16()),
+        &Serial::generate(now, rng.bytes16()),
         now,
         ISSUING_VALIDITY,
         &root_der,
@@ -178,8 +192,24 @@ async fn create_authorities(store: &dyn Store, keys: &dyn KeyStore, clock: &dyn 
     )
     .map_err(boot("cannot create the issuing CA"))?;
     let records = vec![
-        CaRecord { id: root_id, role: AuthorityRole::Root, key_algorithm: alg, key_ref: root_ref, certificate_der: root_der, active: true, created_at: now },
-        CaRecord { id: issuing_id, role: AuthorityRole::Issuing, key_algorithm: alg, key_ref: issuing_ref, certificate_der: issuing_der, active: true, created_at: now },
+        CaRecord {
+            id: root_id,
+            role: AuthorityRole::Root,
+            key_algorithm: alg,
+            key_ref: root_ref,
+            certificate_der: root_der,
+            active: true,
+            created_at: now,
+        },
+        CaRecord {
+            id: issuing_id,
+            role: AuthorityRole::Issuing,
+            key_algorithm: alg,
+            key_ref: issuing_ref,
+            certificate_der: issuing_der,
+            active: true,
+            created_at: now,
+        },
     ];
     let events: Vec<NewEvent> = records
         .iter()
@@ -229,8 +259,14 @@ fn server_names(config: &ServerConfig) -> SanSet {
     SanSet::parse("public_url", &dns, &ip, &[], &[]).unwrap_or_default()
 }
 
-pub fn server_identity(x509: &dyn X509Issuer, config: &ServerConfig, rng: &dyn Rng, clock: &dyn Clock) -> Result<signet_x509::tls::ServerIdentity, BootError> {
-    signet_x509::tls::server_identity(x509, &server_names(config), &Serial::from_random(rng.bytes16()), clock.now(), SERVER_CERT_TTL)
+pub fn server_identity(
+    x509: &dyn X509Issuer,
+    config: &ServerConfig,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+) -> Result<signet_x509::tls::ServerIdentity, BootError> {
+    let now = clock.now();
+    signet_x509::tls::server_identity(x509, &server_names(config), &Serial::generate(now, rng.bytes16()), now, SERVER_CERT_TTL)
         .map_err(boot("cannot issue the server's TLS certificate"))
 }
 

@@ -2,8 +2,8 @@
 //! overridden by environment variables and flags (`SIGNET_*`, `--…`).
 
 use serde::Deserialize;
-use signet_model::profile::KeyAlgorithm;
 use signet_model::FieldError;
+use signet_model::profile::KeyAlgorithm;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -34,8 +34,10 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self, FieldError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FieldError::new("config", format!("cannot read `{}`: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| FieldError::new("config", format!("`{}` is not a valid config file: {}", path.display(), e.message())))
+        let text =
+            std::fs::read_to_string(path).map_err(|e| FieldError::new("config", format!("cannot read `{}`: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| FieldError::new("config", format!("`{}` is not a valid config file: {}", path.display(), e.message())))
     }
 
     /// `self` wins over `other` field by field.
@@ -75,12 +77,18 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn resolve(c: ConfigFile) -> Result<Self, FieldError> {
         let listen_text = c.listen.unwrap_or_else(|| "127.0.0.1:8443".into());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| FieldError::new("listen", format!("`{}` is not an `ADDR:PORT` such as `127.0.0.1:8443`", signet_model::names::shorten(&listen_text))))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            FieldError::new(
+                "listen",
+                format!("`{}` is not an `ADDR:PORT` such as `127.0.0.1:8443`", signet_model::names::shorten(&listen_text)),
+            )
+        })?;
         let insecure_http = c.insecure_http.unwrap_or(false);
         if insecure_http && !listen.ip().is_loopback() {
-            return Err(FieldError::new("insecure_http", format!("plain HTTP is refused on the non-loopback address `{listen}`; serve HTTPS or listen on 127.0.0.1")));
+            return Err(FieldError::new(
+                "insecure_http",
+                format!("plain HTTP is refused on the non-loopback address `{listen}`; serve HTTPS or listen on 127.0.0.1"),
+            ));
         }
         let scheme = if insecure_http { "http" } else { "https" };
         let public_url = match c.public_url {
@@ -98,22 +106,29 @@ impl ServerConfig {
             None => KeyAlgorithm::EcdsaP256,
             Some(s) => match KeyAlgorithm::parse("ca_key_algorithm", s)? {
                 a @ (KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519 | KeyAlgorithm::Rsa3072) => a,
-                other => return Err(FieldError::new("ca_key_algorithm", format!("`{other}` is not offered for CA keys; use ecdsa-p256, ecdsa-p384, ed25519 or rsa-3072"))),
+                other => {
+                    return Err(FieldError::new(
+                        "ca_key_algorithm",
+                        format!("`{other}` is not offered for CA keys; use ecdsa-p256, ecdsa-p384, ed25519 or rsa-3072"),
+                    ));
+                }
             },
         };
         let log_format = match c.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(FieldError::new("log_format", format!("`{}` is not `text` or `json`", signet_model::names::shorten(other)))),
+            Some(other) => {
+                return Err(FieldError::new("log_format", format!("`{}` is not `text` or `json`", signet_model::names::shorten(other))));
+            }
         };
         let commit_batch = c.commit_batch.unwrap_or(512);
         if commit_batch == 0 || commit_batch > 10_000 {
             return Err(FieldError::new("commit_batch", "must be between 1 and 10000"));
         }
-        if let Some(db) = &c.database {
-            if !(db.starts_with("postgres://") || db.starts_with("postgresql://") || db.starts_with("sqlite://")) {
-                return Err(FieldError::new("database", "must be a `postgres://…` or `sqlite://…` URL"));
-            }
+        if let Some(db) = &c.database
+            && !(db.starts_with("postgres://") || db.starts_with("postgresql://") || db.starts_with("sqlite://"))
+        {
+            return Err(FieldError::new("database", "must be a `postgres://…` or `sqlite://…` URL"));
         }
         Ok(Self {
             data_dir: c.data_dir.unwrap_or_else(|| PathBuf::from("signet-data")),

@@ -1,13 +1,13 @@
 //! Request extractors that turn raw HTTP into typed, checked input, with a
 //! problem+json naming the field on failure: the JSON body, the caller.
 
-use crate::problem::Problem;
 use crate::AppState;
+use crate::problem::Problem;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use signet_core::authority::Caller;
 use signet_model::FieldError;
@@ -36,7 +36,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "request body too large", format!("the body exceeds {MAX_BODY} bytes"))
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "request body too large",
+                    format!("the body exceeds {MAX_BODY} bytes"),
+                )
             } else {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-body", "unreadable body", "the request body could not be read")
             }

@@ -5,6 +5,10 @@
 //! ([`extract::JsonBody`]) → a handler in [`api`] → `signet_core::Authority`
 //! → response, or a [`problem::Problem`].
 
+// Handlers return `Result<_, Problem>`; a problem is built only on the error
+// path, where its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
 pub mod bootstrap;
 pub mod config;
@@ -12,18 +16,19 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod serve;
+pub mod status;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use extract::RequestIdExt;
 use problem::Problem;
-use signet_core::ports::Rng;
 use signet_core::Authority;
+use signet_core::ports::Rng;
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -38,8 +43,9 @@ pub struct AppState {
     pub openapi_json: String,
 }
 
-/// All routes. Public by nature: health, readiness, the OpenAPI document and
-/// the CA certificates. Everything under `/v1` needs an operator token.
+/// All routes. Public by nature: health, readiness, the OpenAPI document,
+/// the CA certificates and certificate status (CRL, OCSP: see [`status`]).
+/// Everything under `/v1` needs an operator token.
 pub fn router(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/subjects", post(api::create_subject).get(api::list_subjects))
@@ -59,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ca.pem", get(ca_pem))
         .route("/ca/issuing.der", get(issuing_der))
         .route("/ca/root.der", get(root_der))
+        .merge(status::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
@@ -115,7 +122,12 @@ async fn not_found() -> Problem {
 }
 
 async fn method_not_allowed() -> Problem {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "method not allowed", "this endpoint does not accept that method; see /v1/openapi.json")
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "method not allowed",
+        "this endpoint does not accept that method; see /v1/openapi.json",
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -3,7 +3,7 @@
 //! Core errors carry a stable kind; this module maps each kind to a status,
 //! a `type` URI and a title, and keeps internal detail out of the body.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use signet_core::CoreError;
@@ -65,7 +65,12 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", "the server failed; the request id identifies it in the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+            "the server failed; the request id identifies it in the server log",
+        )
     }
 
     pub fn status(&self) -> StatusCode {

@@ -60,7 +60,12 @@ pub fn tls_config(cert: Arc<ServerCert>) -> Result<rustls::ServerConfig, String>
 }
 
 /// Serve `app` over HTTPS until `shutdown` resolves.
-pub async fn serve_tls(listener: TcpListener, app: Router, tls: rustls::ServerConfig, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: rustls::ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     tokio::pin!(shutdown);
     loop {
@@ -98,6 +103,10 @@ pub async fn serve_tls(listener: TcpListener, app: Router, tls: rustls::ServerCo
 }
 
 /// Serve `app` over plain HTTP (only reachable when `insecure_http` passed the loopback check).
-pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -1,9 +1,10 @@
 //! End-to-end tests of the HTTP API on a real TLS server, run once on SQLite
 //! and once on PostgreSQL. Certificates are checked by openssl, not by us.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod common;
 
-use common::{have_openssl, openssl_csr, openssl_text, openssl_verify, Backend, TestServer};
+use common::{Backend, TestServer, have_openssl, openssl_csr, openssl_text, openssl_verify};
 use serde_json::json;
 
 /// Run `$body` against each backend, as `#[tokio::test]`s named `<name>_sqlite` and `<name>_postgres`.
@@ -80,7 +81,10 @@ both_backends!(csr_names_can_be_replaced_and_other_key_types_work, |srv| {
     for (i, newkey) in ["ed25519", "rsa:3072"].iter().enumerate() {
         let (_, csr) = openssl_csr(tmp.path(), &format!("k{i}"), newkey, "DNS:ignored.internal", &[]);
         let (status, v) = srv
-            .post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": csr, "names": { "dns": [format!("api{i}.internal")] } }))
+            .post(
+                "/v1/requests",
+                &json!({ "subject": subject, "profile": "tls-server", "csr": csr, "names": { "dns": [format!("api{i}.internal")] } }),
+            )
             .await;
         assert_eq!(status, 201, "{newkey}: {v}");
         assert_eq!(v["credential"]["names"]["dns"], json!([format!("api{i}.internal")]));
@@ -95,7 +99,13 @@ both_backends!(a_csr_asking_for_ca_true_gets_an_end_entity_certificate, |srv| {
     }
     let subject = srv.create_subject("sneaky").await;
     let tmp = tempfile::tempdir().unwrap();
-    let (_, csr) = openssl_csr(tmp.path(), "sneaky", "ec", "DNS:sneaky.internal", &["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"]);
+    let (_, csr) = openssl_csr(
+        tmp.path(),
+        "sneaky",
+        "ec",
+        "DNS:sneaky.internal",
+        &["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"],
+    );
     let (status, v) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": csr })).await;
     assert_eq!(status, 201, "{v}");
     let text = openssl_text(tmp.path(), v["credential"]["certificate_pem"].as_str().unwrap());
@@ -128,12 +138,18 @@ both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
     // Malformed input: 400, nothing written at all.
     let malformed: Vec<(serde_json::Value, &str)> = vec![
         (json!({ "subject": subject, "profile": "tls-server", "csr": "not a csr" }), "csr"),
-        (json!({ "subject": subject, "profile": "tls-server", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }), "csr"),
+        (
+            json!({ "subject": subject, "profile": "tls-server", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }),
+            "csr",
+        ),
         (base(&tampered), "csr"),
         (json!({ "subject": subject, "profile": "no-such-profile", "csr": good }), "profile"),
         (json!({ "subject": "sub_00000000000000000000000000000000", "profile": "tls-server", "csr": good }), "subject"),
         (json!({ "subject": "web", "profile": "tls-server", "csr": good }), "subject"),
-        (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": ["a.internal", "A.internal"] } }), "names.dns[1]"),
+        (
+            json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": ["a.internal", "A.internal"] } }),
+            "names.dns[1]",
+        ),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "ip": ["300.1.1.1"] } }), "names.ip[0]"),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "ttl": "forever" }), "ttl"),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "colour": "blue" }), "colour"),
@@ -151,11 +167,20 @@ both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
     assert_eq!(srv.counts().await, before, "malformed input wrote nothing");
 
     // Not JSON at all, wrong content type, too large.
-    let r = srv.http.post(srv.url("/v1/requests")).bearer_auth(&srv.token).header("content-type", "application/json").body("{\"subject\": ").send().await.unwrap();
+    let r = srv
+        .http
+        .post(srv.url("/v1/requests"))
+        .bearer_auth(&srv.token)
+        .header("content-type", "application/json")
+        .body("{\"subject\": ")
+        .send()
+        .await
+        .unwrap();
     let (status, p) = common::decode(r).await;
     assert_eq!(status, 400);
     assert!(p["reason"].as_str().unwrap().contains("malformed JSON"), "{p}");
-    let r = srv.http.post(srv.url("/v1/requests")).bearer_auth(&srv.token).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let r =
+        srv.http.post(srv.url("/v1/requests")).bearer_auth(&srv.token).header("content-type", "text/plain").body("x").send().await.unwrap();
     assert_eq!(common::decode(r).await.0, 415);
     let huge = json!({ "subject": subject, "profile": "tls-server", "csr": "A".repeat(300 * 1024) });
     let (status, _) = srv.post("/v1/requests", &huge).await;
@@ -165,8 +190,16 @@ both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
     // Policy refusals: 422, recorded as a denied request with its event, no credential.
     let denied: Vec<(serde_json::Value, &str, &str)> = vec![
         (base(&outside), "csr.names.dns[0]", "not allowed by the profile"),
-        (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": ["evil.example.com"] } }), "names.dns[0]", "not allowed"),
-        (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "uri": ["spiffe://example.org/web"] } }), "names.uri[0]", "not allowed"),
+        (
+            json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": ["evil.example.com"] } }),
+            "names.dns[0]",
+            "not allowed",
+        ),
+        (
+            json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "uri": ["spiffe://example.org/web"] } }),
+            "names.uri[0]",
+            "not allowed",
+        ),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "ttl": "31d" }), "ttl", "max `30d`"),
         (base(&rsa2048), "csr", "rsa-2048"),
         (json!({ "subject": subject, "profile": "tls-server", "csr": good, "names": { "dns": [] } }), "names", "at least one"),
@@ -235,7 +268,12 @@ both_backends!(subjects_and_profiles_validate_their_fields, |srv| {
 });
 
 both_backends!(operators_must_authenticate, |srv| {
-    for (auth, words) in [(None, "no `Authorization"), (Some("Bearer signet_wrong"), "unknown"), (Some("Bearer nope"), "not a Signet"), (Some("Basic abc"), "Bearer")] {
+    for (auth, words) in [
+        (None, "no `Authorization"),
+        (Some("Bearer signet_wrong"), "unknown"),
+        (Some("Bearer nope"), "not a Signet"),
+        (Some("Basic abc"), "Bearer"),
+    ] {
         let mut rb = srv.http.get(srv.url("/v1/subjects"));
         if let Some(a) = auth {
             rb = rb.header("authorization", a);
@@ -302,7 +340,13 @@ async fn concurrent_issuance_is_batched_and_every_certificate_recorded() {
         let csr = rcgen::CertificateParams::new(vec![format!("n{i}.internal")]).unwrap().serialize_request(&key).unwrap().pem().unwrap();
         let (http, url, token, subject) = (srv.http.clone(), srv.url("/v1/requests"), srv.token.clone(), subject.clone());
         tasks.push(tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(token).json(&json!({ "subject": subject, "profile": "tls-server", "csr": csr })).send().await.unwrap();
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "subject": subject, "profile": "tls-server", "csr": csr }))
+                .send()
+                .await
+                .unwrap();
             r.status().as_u16()
         }));
     }

@@ -92,9 +92,6 @@ fn column_count(columns: &str) -> usize {
     columns.split(',').count()
 }
 
-/// Newest first; the id breaks ties between rows created in the same second.
-const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC LIMIT $%limit OFFSET $%offset";
-
 /// The hot path's many-row statements, for one placeholder style.
 struct HotStatements {
     intents: MultiInsert,
@@ -178,9 +175,10 @@ impl Filtered {
         self.sql.push_str(&self.params.to_string());
     }
 
+    /// Newest first (the id breaks ties within a second), then the page.
     fn newest_first(mut self) -> AssertSqlSafe<String> {
-        let tail = NEWEST_FIRST.replace("%limit", &(self.params + 1).to_string()).replace("%offset", &(self.params + 2).to_string());
-        self.sql.push_str(&tail);
+        let (limit, offset) = (self.params + 1, self.params + 2);
+        self.sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"));
         AssertSqlSafe(self.sql)
     }
 }

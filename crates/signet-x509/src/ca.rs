@@ -2,8 +2,9 @@
 
 use crate::certificate::{PreparedCertificate, parse_issuer_ca, prepare};
 use crate::key::{PublicKeyInfo, SignatureError, sha256_hex, signature_oid, verify_signature};
+use crate::ocsp::IssuerHashes;
 use crate::template::{IssuerCa, IssuerTemplate, Template, Urls, cert_time, key_usages_for};
-use signet_core::mint::{BoundKey, MintError, X509Issuer};
+use signet_core::mint::{BoundKey, CertStatus, MalformedOcspRequest, MintError, OcspRequest, X509Issuer};
 use signet_core::ports::AuthoritySigner;
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::request::Grant;
@@ -14,7 +15,8 @@ use x509_parser::x509::AlgorithmIdentifier;
 
 /// An issuing CA: its certificate, its key (behind an [`AuthoritySigner`]),
 /// the chain to hand out with each certificate and the public URLs written
-/// into each certificate (OCSP, caIssuers, CRL).
+/// into each certificate (OCSP, caIssuers, CRL). The same key signs the
+/// CRL ([`crate::crl`]) and the OCSP responses ([`crate::ocsp`]) served there.
 pub struct X509Authority {
     id: AuthorityId,
     signer: Arc<dyn AuthoritySigner>,
@@ -22,6 +24,8 @@ pub struct X509Authority {
     ca: IssuerCa,
     key: PublicKeyInfo,
     urls: Urls,
+    /// How OCSP CertIDs name this CA.
+    ocsp: IssuerHashes,
 }
 
 impl fmt::Debug for X509Authority {
@@ -68,7 +72,8 @@ impl X509Authority {
             return Err(MintError::Build("the chain must start with the issuing certificate".into()));
         }
         let urls = Urls::from_base(&parse_base_url(&base_url)?);
-        Ok(Self { id, signer, chain: chain_der, ca, key, urls })
+        let ocsp = IssuerHashes::of(&ca.subject_raw, &key);
+        Ok(Self { id, signer, chain: chain_der, ca, key, urls, ocsp })
     }
 
     /// The issuing CA certificate (DER).
@@ -128,6 +133,18 @@ impl X509Issuer for X509Authority {
 
     fn mint(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Vec<u8>, MintError> {
         self.prepare(grant, key, serial)?.sign()?.verify_back()
+    }
+
+    fn crl(&self, revoked: &[(Serial, OffsetDateTime)], now: OffsetDateTime) -> Result<Vec<u8>, MintError> {
+        crate::crl::build_crl(self.signer.as_ref(), &self.key, &self.ca, revoked, now)
+    }
+
+    fn parse_ocsp_request(&self, der: &[u8]) -> Result<OcspRequest, MalformedOcspRequest> {
+        crate::ocsp::parse_request(der, &self.ocsp)
+    }
+
+    fn ocsp_response(&self, request: &OcspRequest, statuses: &[CertStatus], now: OffsetDateTime) -> Result<Vec<u8>, MintError> {
+        crate::ocsp::build_response(self.signer.as_ref(), &self.key, &self.ocsp, request, statuses, now)
     }
 }
 

@@ -1,6 +1,9 @@
 //! The few DER primitives rcgen and x509-parser do not give us: writing a
-//! TLV (for the AIA extension and for assembling a signed certificate) and
-//! splitting one off a buffer.
+//! TLV (for the AIA extension, for assembling a signed certificate, and for
+//! CRLs and OCSP responses, which we write by hand), times, extensions, and
+//! splitting a TLV off a buffer.
+
+use time::{OffsetDateTime, UtcOffset};
 
 /// Encode one DER TLV with a single-byte tag.
 pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -59,6 +62,37 @@ pub(crate) fn positive_integer_content(bytes: &[u8]) -> Vec<u8> {
     }
 }
 
+/// `SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }`: the shape
+/// of a signed certificate, CRL and BasicOCSPResponse (without its certs).
+pub(crate) fn signed(tbs: &[u8], sig_alg: &[u8], signature: &[u8]) -> Vec<u8> {
+    let bits = [&[0u8][..], signature].concat(); // no unused bits
+    tlv(0x30, &[tbs, sig_alg, &tlv(0x03, &bits)].concat())
+}
+
+/// One `Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue }`.
+pub(crate) fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+    let critical: &[u8] = if critical { &[0x01, 0x01, 0xff] } else { &[] };
+    tlv(0x30, &[&tlv(0x06, oid), critical, &tlv(0x04, value)].concat())
+}
+
+/// GeneralizedTime `YYYYMMDDHHMMSSZ` (UTC, whole seconds; fractions dropped).
+pub(crate) fn generalized_time(t: OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(UtcOffset::UTC);
+    let s = format!("{:04}{:02}{:02}{:02}{:02}{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+    tlv(0x18, s.as_bytes())
+}
+
+/// RFC 5280 `Time`: UTCTime `YYMMDDHHMMSSZ` for 1950 through 2049,
+/// GeneralizedTime otherwise (RFC 5280 4.1.2.5, 5.1.2.4).
+pub(crate) fn x509_time(t: OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(UtcOffset::UTC);
+    if !(1950..2050).contains(&t.year()) {
+        return generalized_time(t);
+    }
+    let s = format!("{:02}{:02}{:02}{:02}{:02}{:02}Z", t.year() % 100, u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+    tlv(0x17, s.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +110,15 @@ mod tests {
         assert!(split_tlv(&[0x30, 0x05, 1, 2]).is_none());
         assert!(split_tlv(&[0x30, 0x80]).is_none());
         assert!(split_tlv(&[]).is_none());
+    }
+
+    #[test]
+    fn times() {
+        let t = time::macros::datetime!(2026-03-01 12:34:56.789 UTC);
+        assert_eq!(generalized_time(t), tlv(0x18, b"20260301123456Z"));
+        assert_eq!(x509_time(t), tlv(0x17, b"260301123456Z"));
+        assert_eq!(x509_time(time::macros::datetime!(2050-01-01 00:00:00 UTC)), tlv(0x18, b"20500101000000Z"));
+        assert_eq!(x509_time(time::macros::datetime!(2026-03-01 13:00:00 +01:00)), tlv(0x17, b"260301120000Z"));
     }
 
     #[test]

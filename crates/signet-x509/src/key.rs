@@ -2,6 +2,7 @@
 //! [`KeyAlgorithm`]s, verifying signatures under it (one allow-list for CSRs
 //! and for verify-back), and the rcgen adapters over it.
 
+use crate::der::tlv;
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA384_ASN1, ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ED25519, RSA_PKCS1_2048_8192_SHA256,
@@ -168,6 +169,17 @@ pub(crate) fn signature_oid(alg: KeyAlgorithm) -> Oid<'static> {
         KeyAlgorithm::EcdsaP384 => OID_SIG_ECDSA_WITH_SHA384,
         KeyAlgorithm::Ed25519 => OID_SIG_ED25519,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => OID_PKCS1_SHA256WITHRSA,
+    }
+}
+
+/// The DER AlgorithmIdentifier of [`signature_oid`], as rcgen writes it:
+/// parameters absent for ECDSA and Ed25519 (RFC 5758, 8410), NULL for RSA
+/// (RFC 4055).
+pub(crate) fn signature_algorithm_der(alg: KeyAlgorithm) -> Vec<u8> {
+    let oid = tlv(0x06, signature_oid(alg).as_bytes());
+    match alg {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => tlv(0x30, &[oid.as_slice(), &[0x05, 0x00]].concat()),
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519 => tlv(0x30, &oid),
     }
 }
 

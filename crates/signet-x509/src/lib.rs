@@ -20,13 +20,20 @@
 //! [`signet_model::request::Grant`] (never from CSR extensions).
 //! [`bootstrap`] creates the root and issuing CAs through the same path;
 //! [`tls::server_identity`] issues the server's own HTTPS certificate.
+//!
+//! Status, signed by the same issuing CA key through the same
+//! lint-then-sign-then-verify-back discipline: [`crl`] writes the CRL and
+//! [`ocsp`] parses OCSP requests and writes responses, both by hand in DER,
+//! reached through `X509Issuer::crl` / `parse_ocsp_request` / `ocsp_response`.
 
 pub mod bootstrap;
 pub mod ca;
 pub mod certificate;
+pub mod crl;
 pub mod csr;
 mod der;
 mod key;
+pub mod ocsp;
 pub mod pem;
 mod template;
 pub mod tls;

@@ -136,7 +136,10 @@ impl TestServer {
 
     pub async fn create_subject(&self, name: &str) -> String {
         let (status, v) = self
-            .post("/v1/subjects", &serde_json::json!({ "name": name, "kind": "workload", "owner": "team-web", "purpose": "serves the shop" }))
+            .post(
+                "/v1/subjects",
+                &serde_json::json!({ "name": name, "kind": "workload", "owner": "team-web", "purpose": "serves the shop" }),
+            )
             .await;
         assert_eq!(status, 201, "{v}");
         v["id"].as_str().unwrap().to_string()

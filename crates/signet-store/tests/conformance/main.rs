@@ -57,6 +57,7 @@ conformance!(
     tokens_round_trip,
     migrations_are_idempotent,
     empty_batch_is_a_no_op,
+    concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -500,6 +501,68 @@ async fn empty_batch_is_a_no_op(db: Db) {
     assert_eq!(all_events(&*store).await, vec![]);
 }
 
+async fn concurrent_writers_commit_and_a_tailing_reader_misses_nothing(db: Db) {
+    let store = db.open().await;
+    let w = Arc::new(world(&*store).await);
+    const WRITERS: u8 = 4;
+    const ROUNDS: u8 = 10;
+
+    // A reader follows the log the way a log consumer would, by index. If an
+    // event could commit after one with a higher index, it would skip it.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tail = {
+        let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut seen: Vec<Event> = Vec::new();
+            loop {
+                let done = stop.load(std::sync::atomic::Ordering::SeqCst);
+                let after = seen.last().map_or(0, |e| e.index);
+                let page = store.list_events(after, 50).await.unwrap();
+                let empty = page.is_empty();
+                seen.extend(page);
+                if done && empty {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let (store, w) = (Arc::clone(&store), Arc::clone(&w));
+            tokio::spawn(async move {
+                for r in 0..ROUNDS {
+                    let n = 100 + t * ROUNDS + r; // distinct ids and serials per write
+                    let s = subject(n, &format!("s-{n}"), at(i64::from(n)));
+                    store.insert_subject(&s, &subject_created(&s)).await.unwrap();
+                    let o = issued(n, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(i64::from(n)));
+                    let d = denied(n.wrapping_add(100), &w.db, TLS, at(i64::from(n)));
+                    let i = IssuanceWrite::Intent(intent_for(o.credential.as_ref().unwrap()));
+                    store.apply_issuance_batch(&[i]).await.unwrap();
+                    store.apply_issuance_batch(&[outcome(&o), outcome(&d)]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let tailed = tail.await.unwrap();
+
+    let events = all_events(&*store).await;
+    let writes = usize::from(WRITERS) * usize::from(ROUNDS);
+    assert_eq!(store.list_subjects(Page { limit: 1000, offset: 0 }).await.unwrap().len(), 2 + writes);
+    assert_eq!(
+        store.list_credentials(&CredentialFilter { page: Page { limit: 1000, offset: 0 }, ..Default::default() }).await.unwrap().len(),
+        writes
+    );
+    assert_eq!(events.len(), 5 + 3 * writes);
+    assert!(events.windows(2).all(|p| p[0].index < p[1].index));
+    assert_eq!(tailed, events, "the tailing reader saw every event, in order");
+}
+
 // ---------------------------------------------------------------- SQLite only
 
 mod sqlite_file {
@@ -542,13 +605,30 @@ mod sqlite_file {
         assert!(dir.path().join("signet.db-wal").exists(), "WAL journal present");
     }
 
+    /// The schema itself refuses to rewrite the log.
+    #[tokio::test]
+    async fn events_are_append_only() {
+        use sqlx::{Connection, Executor, SqliteConnection};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let s = subject(1, "web", at(0));
+        store.insert_subject(&s, &subject_created(&s)).await.unwrap();
+        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        for sql in ["UPDATE events SET actor = 'someone else'", "DELETE FROM events"] {
+            let err = conn.execute(sql).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        assert_eq!(store.list_events(0, 10).await.unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn unusable_locations_are_refused() {
         for location in ["", "sqlite://", "sqlite::memory:", ":memory:"] {
             let err = open_store(location).await.err().unwrap_or_else(|| panic!("`{location}` was accepted"));
             assert!(matches!(err, signet_core::ports::StoreError::Backend(_)), "{err}");
         }
-        let err = open_store("postgres://nobody:secret@127.0.0.1:1/none").await.err().unwrap();
+        let err = open_store("postgres://nobody:secret@127.0.0.1:port/none").await.err().unwrap();
         assert!(!err.to_string().contains("secret"), "the password leaked: {err}");
     }
 

@@ -1,0 +1,283 @@
+//! The `signet` binary as a user runs it: `signet serve` with no
+//! configuration in an empty directory, then the client commands against it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_signet");
+
+/// A `signet serve` child process, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Start `signet serve` in `cwd` with `args`; wait until it answers.
+fn serve(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd).arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let port = args
+        .windows(2)
+        .find(|w| w[0] == "--listen")
+        .map(|w| w[1].to_string())
+        .or_else(|| env.iter().find(|(k, _)| *k == "SIGNET_LISTEN").map(|(_, v)| v.to_string()))
+        .unwrap();
+    let server = Server { child, url: format!("https://{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(&port).is_ok() {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "signet serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Run a client command in `cwd` (which holds `signet-data/`).
+fn signet(cwd: &Path, server: &Server, token: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd).env("SIGNET_SERVER", &server.url).env_remove("SIGNET_TOKEN").args(args);
+    if let Some(t) = token {
+        cmd.env("SIGNET_TOKEN", t);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// A failure is one line on standard error and a non-zero exit.
+fn fails(o: &Output) -> String {
+    assert!(!o.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8(o.stderr.clone()).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+fn have_openssl() -> bool {
+    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required under CI");
+        eprintln!("openssl not found: skipping");
+    }
+    ok
+}
+
+fn openssl_csr(dir: &Path, name: &str, san: &str) -> String {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    format!("{name}.csr")
+}
+
+#[test]
+fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = serve(cwd, &["--listen", &listen], &[]);
+
+    // What the first start made.
+    let data = cwd.join("signet-data");
+    let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
+    assert!(token.starts_with("signet_"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(data.join("admin-token")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+    assert!(std::fs::read_to_string(data.join("ca.pem")).unwrap().matches("BEGIN CERTIFICATE").count() == 2);
+
+    // curl-free check that the server's own certificate chains to ca.pem: the CLI trusts only ca.pem.
+    let out = ok(&signet(
+        cwd,
+        &server,
+        Some(&token),
+        &["subject", "create", "--name", "web", "--kind", "workload", "--owner", "team-web", "--purpose", "shop", "--output", "json"],
+    ));
+    let subject: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = subject["id"].as_str().unwrap();
+    let listed = ok(&signet(cwd, &server, Some(&token), &["subject", "list"]));
+    assert!(listed.contains("web") && listed.contains("NAME"), "{listed}");
+    ok(&signet(cwd, &server, Some(&token), &["subject", "show", id]));
+
+    // A profile from a TOML file.
+    std::fs::write(
+        cwd.join("web.toml"),
+        "name = \"web-short\"\nmax_ttl = \"2h\"\nrequire_names = true\next_key_usages = [\"server_auth\"]\n[names]\ndns = [\"{subject}.internal\"]\n",
+    )
+    .unwrap();
+    let applied = ok(&signet(cwd, &server, Some(&token), &["profile", "apply", "-f", "web.toml"]));
+    assert!(applied.contains("web-short"), "{applied}");
+    assert!(ok(&signet(cwd, &server, Some(&token), &["profile", "list"])).contains("tls-server"));
+
+    // Issue to stdout and to a file; openssl accepts the chain.
+    let csr = openssl_csr(cwd, "web", "DNS:web.internal");
+    let chain = ok(&signet(
+        cwd,
+        &server,
+        Some(&token),
+        &["issue", "x509", "--subject", id, "--profile", "web-short", "--csr", &csr, "--ttl", "1h"],
+    ));
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 3, "{chain}");
+    ok(&signet(
+        cwd,
+        &server,
+        Some(&token),
+        &["issue", "x509", "--subject", id, "--profile", "tls-server", "--csr", &csr, "--out", "chain.pem"],
+    ));
+    let chain = std::fs::read_to_string(cwd.join("chain.pem")).unwrap();
+    let parts: Vec<&str> = chain.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    std::fs::write(cwd.join("leaf.pem"), parts[0]).unwrap();
+    std::fs::write(cwd.join("issuing.pem"), parts[1]).unwrap();
+    let v = Command::new("openssl")
+        .current_dir(cwd)
+        .args(["verify", "-CAfile", "signet-data/ca.pem", "-untrusted", "issuing.pem", "leaf.pem"])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+
+    // Listing and showing certificates.
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&signet(cwd, &server, Some(&token), &["cert", "list", "--output", "json"]))).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    // Both were issued within one second, so their order in the list is not
+    // defined: find the one written to chain.pem by its serial.
+    let mut found = None;
+    for item in items {
+        let serial = item["serial"].as_str().unwrap();
+        let pem = ok(&signet(cwd, &server, Some(&token), &["cert", "show", serial, "--pem"]));
+        if pem == parts[0] {
+            found = Some(item);
+        }
+    }
+    let item = found.expect("`cert show --pem` prints the issued certificate");
+    let shown = ok(&signet(cwd, &server, Some(&token), &["cert", "show", item["id"].as_str().unwrap()]));
+    assert!(shown.contains(item["serial"].as_str().unwrap()) && shown.contains("DNS:web.internal"), "{shown}");
+    let reqs = ok(&signet(cwd, &server, Some(&token), &["request", "list", "--state", "issued"]));
+    assert_eq!(reqs.lines().count(), 3, "{reqs}");
+}
+
+#[test]
+fn cli_errors_are_one_line_and_change_nothing() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = serve(cwd, &["--listen", &listen], &[]);
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    let t = Some(token.as_str());
+    let out = ok(&signet(
+        cwd,
+        &server,
+        t,
+        &["subject", "create", "--name", "web", "--kind", "workload", "--owner", "o", "--purpose", "p", "--output", "json"],
+    ));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    let csr = openssl_csr(cwd, "web", "DNS:web.internal");
+
+    let e = fails(&signet(
+        cwd,
+        &server,
+        t,
+        &["issue", "x509", "--subject", &id, "--profile", "tls-server", "--csr", &csr, "--dns", "www.example.com"],
+    ));
+    assert!(e.contains("names.dns[0]") && e.contains("HTTP 422"), "{e}");
+    let e = fails(&signet(cwd, &server, t, &["issue", "x509", "--subject", &id, "--profile", "tls-server", "--csr", &csr, "--ttl", "90d"]));
+    assert!(e.contains("ttl"), "{e}");
+    let e = fails(&signet(cwd, &server, t, &["issue", "x509", "--subject", &id, "--profile", "nope", "--csr", &csr]));
+    assert!(e.contains("profile") && e.contains("HTTP 400"), "{e}");
+    let e = fails(&signet(cwd, &server, t, &["issue", "x509", "--subject", &id, "--profile", "tls-server", "--csr", "missing.csr"]));
+    assert!(e.contains("missing.csr"), "{e}");
+    std::fs::write(cwd.join("junk.csr"), "hello").unwrap();
+    let e = fails(&signet(cwd, &server, t, &["issue", "x509", "--subject", &id, "--profile", "tls-server", "--csr", "junk.csr"]));
+    assert!(e.contains("csr"), "{e}");
+    let e =
+        fails(&signet(cwd, &server, t, &["subject", "create", "--name", "web", "--kind", "workload", "--owner", "o", "--purpose", "p"]));
+    assert!(e.contains("HTTP 409"), "{e}");
+    let e = fails(&signet(cwd, &server, t, &["subject", "create", "--name", "x", "--kind", "workload"]));
+    assert!(e.contains("owner"), "{e}");
+    std::fs::write(cwd.join("bad.toml"), "name = \"p\"\nmax_ttl = \"1h\"\nkey_algorithms = [\"dsa\"]\n").unwrap();
+    let e = fails(&signet(cwd, &server, t, &["profile", "apply", "-f", "bad.toml"]));
+    assert!(e.contains("key_algorithms[0]"), "{e}");
+    std::fs::write(cwd.join("broken.toml"), "name = ").unwrap();
+    let e = fails(&signet(cwd, &server, t, &["profile", "apply", "-f", "broken.toml"]));
+    assert!(e.contains("broken.toml"), "{e}");
+    let e = fails(&signet(cwd, &server, None, &["subject", "list"]));
+    assert!(e.contains("token"), "{e}");
+    let e = fails(&signet(cwd, &server, Some("signet_forged"), &["subject", "list"]));
+    assert!(e.contains("HTTP 401"), "{e}");
+    let e = fails(&signet(cwd, &server, t, &["--server", "ftp://x", "subject", "list"]));
+    assert!(e.contains("--server"), "{e}");
+
+    // None of that wrote a certificate or a subject.
+    let list: serde_json::Value = serde_json::from_str(&ok(&signet(cwd, &server, t, &["cert", "list", "--output", "json"]))).unwrap();
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let subjects: serde_json::Value =
+        serde_json::from_str(&ok(&signet(cwd, &server, t, &["subject", "list", "--output", "json"]))).unwrap();
+    assert_eq!(subjects["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn serve_configuration_is_checked_and_env_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // Plain HTTP off loopback is refused, naming the option.
+    let o = Command::new(BIN).current_dir(cwd).args(["serve", "--insecure-http", "--listen", "0.0.0.0:0"]).output().unwrap();
+    let e = fails(&o);
+    assert!(e.contains("insecure_http"), "{e}");
+    // An unknown key in the config file is refused, naming it.
+    std::fs::write(cwd.join("bad.toml"), "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let e = fails(&Command::new(BIN).current_dir(cwd).args(["serve", "--config", "bad.toml"]).output().unwrap());
+    assert!(e.contains("lisen"), "{e}");
+    // The environment overrides the file: the file names an unusable address.
+    let data = cwd.join("elsewhere");
+    std::fs::write(cwd.join("signet.toml"), format!("listen = \"nowhere\"\ndata_dir = \"{}\"\ninsecure_http = true\n", data.display()))
+        .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = serve(cwd, &["--config", "signet.toml"], &[("SIGNET_LISTEN", listen.as_str())]);
+    assert!(data.join("admin-token").exists(), "data_dir came from the file");
+    let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
+    let plain = Server { child: Command::new("true").spawn().unwrap(), url: format!("http://{listen}") };
+    ok(&signet(cwd, &plain, Some(&token), &["profile", "list"]));
+    drop(server);
+}
