@@ -202,21 +202,43 @@ pub async fn create_request(
     Extension(rid): Extension<RequestIdExt>,
     JsonBody(body): JsonBody<IssueRequestBody>,
 ) -> ApiResult<(StatusCode, Json<IssueResponse>)> {
-    let subject_id = SubjectId::parse("subject", &body.subject).map_err(|e| Problem::invalid(&e))?;
+    let invalid = |e: FieldError| {
+        s.metrics.issuance("-", "x509", "invalid");
+        Problem::invalid(&e)
+    };
+    let subject_id = SubjectId::parse("subject", &body.subject).map_err(invalid)?;
     if body.profile.is_empty() {
         return Err(Problem::invalid(&FieldError::new("profile", "is empty")));
     }
-    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(|e| Problem::invalid(&e))?;
+    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(invalid)?;
     let names = match &body.names {
         None => None,
-        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email).map_err(|e| Problem::invalid(&e))?),
+        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email).map_err(invalid)?),
     };
     let ttl_seconds = match &body.ttl {
         None => None,
-        Some(t) => Some(parse_duration_secs("ttl", t).map_err(|e| Problem::invalid(&e))?),
+        Some(t) => Some(parse_duration_secs("ttl", t).map_err(invalid)?),
     };
+    let profile = body.profile.clone();
     let ask = X509Issue { subject_id, profile: body.profile, key: csr.key, csr_names: csr.names, names, ttl_seconds };
-    let issued = s.authority.issue_x509(ctx(&caller, &rid), ask).await?;
+    let issued = match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
+        Ok(issued) => {
+            s.metrics.issuance(&issued.credential.profile, "x509", "issued");
+            issued
+        }
+        Err(e) => {
+            // Label values stay bounded: a profile name only once it resolved.
+            match &e {
+                signet_core::CoreError::Denied(f) => {
+                    s.metrics.issuance(&profile, "x509", "denied");
+                    s.metrics.denial(&f.field);
+                }
+                signet_core::CoreError::Internal(_) => s.metrics.issuance("-", "x509", "error"),
+                _ => s.metrics.issuance("-", "x509", "invalid"),
+            }
+            return Err(e.into());
+        }
+    };
     let mut chain = vec![issued.credential.der.clone()];
     chain.extend(issued.chain_der.iter().cloned());
     Ok((
@@ -333,14 +355,26 @@ pub struct EventList {
     pub items: Vec<Event>,
 }
 
-/// Read the event record, oldest first.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = EventList)), security(("bearer" = [])))]
+/// Read the event record, oldest first. With `Accept: text/event-stream`,
+/// a Server-Sent Events stream instead: every event, then new ones as they
+/// are recorded (`id` is the event index; reconnect with `Last-Event-ID`).
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = EventList, description = "a page of events, or with `Accept: text/event-stream` an SSE stream of them")),
+    security(("bearer" = [])))]
 pub async fn list_events(
     State(s): St,
     _caller: Authed,
+    headers: axum::http::HeaderMap,
     q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<EventList>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let q = query(q)?;
-    let p = page(q.limit, None)?;
-    Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(0), p.limit).await? }))
+    let wants_stream = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    if !wants_stream {
+        let p = page(q.limit, None)?;
+        return Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(0), p.limit).await? }).into_response());
+    }
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let after = resume.or(q.after).unwrap_or(0);
+    Ok(crate::events::sse(s.clone(), after).into_response())
 }

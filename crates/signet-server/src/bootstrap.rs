@@ -158,6 +158,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         issuing_der: issuing.certificate_der.clone(),
         root_der: root.certificate_der.clone(),
         openapi_json: crate::openapi::document_json(),
+        metrics: crate::metrics::Metrics::default(),
     });
     Ok(Started { state, server_cert, admin_token_path, ca_pem_path, database: redact_url(&database) })
 }

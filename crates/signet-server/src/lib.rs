@@ -12,7 +12,9 @@
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod events;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod serve;
@@ -41,6 +43,7 @@ pub struct AppState {
     pub root_der: Vec<u8>,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: String,
+    pub metrics: metrics::Metrics,
 }
 
 /// All routes. Public by nature: health, readiness, the OpenAPI document,
@@ -65,6 +68,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ca.pem", get(ca_pem))
         .route("/ca/issuing.der", get(issuing_der))
         .route("/ca/root.der", get(root_der))
+        .route("/metrics", get(metrics_text))
+        // Every route above, nested ones included: after routing, so the
+        // matched route template is known.
+        .route_layer(middleware::from_fn_with_state(state.clone(), record_latency))
         .merge(status::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -79,9 +86,7 @@ async fn request_context(State(state): State<Arc<AppState>>, mut req: Request, n
     let rid = format!("r{}", signet_core::authority::hex(&state.rng.bytes16()[..8]));
     req.extensions_mut().insert(RequestIdExt(rid.clone()));
     let span = tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
     let started = std::time::Instant::now();
-    drop(_enter);
     let mut resp = {
         use tracing::Instrument;
         next.run(req).instrument(span.clone()).await
@@ -100,6 +105,22 @@ async fn request_context(State(state): State<Arc<AppState>>, mut req: Request, n
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     resp
+}
+
+/// Time every routed request into the latency histogram, by route template.
+async fn record_latency(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.request(&method, &route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    resp
+}
+
+/// `/metrics` needs an operator token: label values name profiles.
+async fn metrics_text(State(s): State<Arc<AppState>>, _caller: extract::Authed) -> Response {
+    let gauges = metrics::Gauges::default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(gauges)).into_response()
 }
 
 async fn add_request_id(resp: Response, rid: &str) -> Response {

@@ -1,0 +1,113 @@
+//! Metrics (checked by Prometheus' own text-format parser) and the live
+//! Server-Sent Events stream of the event record.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+mod common;
+
+use common::{Backend, TestServer};
+use serde_json::json;
+use std::process::{Command, Stdio};
+
+fn csr(name: &str) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().serialize_request(&key).unwrap().pem().unwrap()
+}
+
+/// Parse exposition text with the reference Python parser; `None` if it is not installed (and not required).
+fn prometheus_parse(text: &str) -> Option<serde_json::Value> {
+    let script = r#"
+import sys, json
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        out.setdefault(s.name, []).append({"labels": s.labels, "value": s.value})
+print(json.dumps(out))
+"#;
+    let probe = Command::new("python3").args(["-c", "import prometheus_client"]).output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "python3 with prometheus_client is required under CI");
+        eprintln!("python3 prometheus_client not installed: skipping the parser check");
+        return None;
+    }
+    let mut child = Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Prometheus parser refused the text: {}", String::from_utf8_lossy(&out.stderr));
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_issuance_and_denials_and_parse_as_prometheus_text() {
+    let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+    let subject = srv.create_subject("web").await;
+    let (s, _) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": csr("a.internal") })).await;
+    assert_eq!(s, 201);
+    let (s, _) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": csr("x.example.com") })).await;
+    assert_eq!(s, 422);
+    let (s, _) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": "junk" })).await;
+    assert_eq!(s, 400);
+
+    // Operators only.
+    let r = srv.http.get(srv.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = srv.http.get(srv.url("/metrics")).bearer_auth(&srv.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains(r#"signet_issuance_total{profile="tls-server",type="x509",outcome="issued"} 1"#), "{text}");
+    assert!(text.contains(r#"signet_issuance_total{profile="tls-server",type="x509",outcome="denied"} 1"#), "{text}");
+    assert!(text.contains(r#"signet_issuance_total{profile="-",type="x509",outcome="invalid"} 1"#), "{text}");
+    assert!(text.contains(r#"signet_denials_total{reason="csr.names.dns"} 1"#), "{text}");
+
+    let Some(parsed) = prometheus_parse(&text) else { return };
+    let count = parsed["signet_http_request_duration_seconds_count"].as_array().unwrap();
+    let posts = count.iter().find(|s| s["labels"]["route"] == "/v1/requests" && s["labels"]["status"] == "201").unwrap();
+    assert_eq!(posts["value"].as_f64(), Some(1.0));
+    assert!(parsed.get("signet_log_size").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_as_server_sent_events_and_resume() {
+    let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+    let r = srv.http.get(srv.url("/v1/events")).bearer_auth(&srv.token).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut r = r;
+
+    // Something happens after the client connected.
+    let subject = srv.create_subject("live").await;
+    let (s, v) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "tls-server", "csr": csr("live.internal") })).await;
+    assert_eq!(s, 201, "{v}");
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains("event: credential.issued") {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk()).await.expect("the issuance event arrives").unwrap().unwrap();
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    // The bootstrap events come first, in order, each with its index as id.
+    assert!(seen.starts_with("id: 1\n") || seen.contains("\nid: 1\n") || seen.starts_with("event: "), "{seen}");
+    assert!(seen.contains("event: subject.created"));
+    let issued = seen.split("\n\n").find(|b| b.contains("event: credential.issued")).unwrap();
+    let id: i64 = issued.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().parse().unwrap();
+    let data = issued.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let event: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["index"], id);
+    assert_eq!(event["credential_id"], v["credential"]["id"]);
+
+    // Resuming with Last-Event-ID starts after it.
+    let mut r = srv
+        .http
+        .get(srv.url("/v1/events"))
+        .bearer_auth(&srv.token)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", (id - 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk()).await.unwrap().unwrap().unwrap();
+    let first = std::str::from_utf8(&first).unwrap();
+    assert!(first.contains(&format!("id: {id}\n")), "{first}");
+    assert!(!first.contains(&format!("id: {}\n", id - 1)), "{first}");
+}
