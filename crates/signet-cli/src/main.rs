@@ -391,8 +391,10 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         tracing::info!("shutting down");
     };
     let result = if config.insecure_http {
+        tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         signet_server::serve::serve_plain(listener, app, shutdown).await
     } else {
+        tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         tokio::spawn(signet_server::bootstrap::renew_server_cert(started.server_cert.clone(), started.state.clone(), config.clone()));
         let tls = signet_server::serve::tls_config(started.server_cert.clone()).map_err(ClientError::Usage)?;
         signet_server::serve::serve_tls(listener, app, tls, shutdown).await

@@ -62,6 +62,8 @@ pub struct Issued {
     pub credential: Credential,
     /// The issuer chain to hand out with the certificate: issuing CA, root.
     pub chain_der: Vec<Vec<u8>>,
+    /// The index of the log entry that records the issuance.
+    pub log_index: i64,
 }
 
 /// How long a looked-up token or profile is trusted from memory. Bounds how
@@ -390,11 +392,12 @@ impl Authority {
             "certificate_sha256": hex(&sha256(&credential.der)),
         });
         let outcome = IssuanceOutcome { request, credential: Some(credential), event: ev };
-        self.committer.write(IssuanceWrite::Outcome(outcome.clone())).await?;
+        let log_index = self.committer.write(IssuanceWrite::Outcome(outcome.clone())).await?;
+        let log_index = log_index.ok_or_else(|| CoreError::Internal("the issuance was committed without a log index".into()))?;
 
         let IssuanceOutcome { request, credential, .. } = outcome;
         let credential = credential.ok_or_else(|| CoreError::Internal("issued outcome without a credential".into()))?;
-        Ok(Issued { request, credential, chain_der: self.x509.chain_der().to_vec() })
+        Ok(Issued { request, credential, chain_der: self.x509.chain_der().to_vec(), log_index })
     }
 
     // ------------------------------------------------------------ reads

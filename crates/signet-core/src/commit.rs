@@ -12,7 +12,7 @@ use crate::ports::{IssuanceWrite, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-type Job = (IssuanceWrite, oneshot::Sender<Result<(), StoreError>>);
+type Job = (IssuanceWrite, oneshot::Sender<Result<Option<i64>, StoreError>>);
 
 #[derive(Debug, Clone)]
 pub struct GroupCommitter {
@@ -29,8 +29,9 @@ impl GroupCommitter {
         Self { tx }
     }
 
-    /// Write `w` durably; returns once its transaction has committed.
-    pub async fn write(&self, w: IssuanceWrite) -> Result<(), CoreError> {
+    /// Write `w` durably; returns once its transaction has committed, with
+    /// the log index of its event (`None` for an intent).
+    pub async fn write(&self, w: IssuanceWrite) -> Result<Option<i64>, CoreError> {
         let (done_tx, done_rx) = oneshot::channel();
         self.tx.send((w, done_tx)).await.map_err(|_| CoreError::Internal("the group committer has stopped".into()))?;
         match done_rx.await {
@@ -48,9 +49,9 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
         let result = store.apply_issuance_batch(&writes).await;
         tracing::debug!(writes = writes.len(), micros = started.elapsed().as_micros() as u64, "group commit");
         match result {
-            Ok(()) => {
-                for done in dones {
-                    let _ = done.send(Ok(()));
+            Ok(indexes) => {
+                for (done, index) in dones.into_iter().zip(indexes) {
+                    let _ = done.send(Ok(index));
                 }
             }
             Err(e) if writes.len() == 1 => {
@@ -63,7 +64,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
                 tracing::warn!(error = %e, batch = writes.len(), "batch commit failed; retrying writes one by one");
                 for (w, done) in writes.iter().zip(dones) {
                     let r = store.apply_issuance_batch(std::slice::from_ref(w)).await;
-                    let _ = done.send(r);
+                    let _ = done.send(r.map(|indexes| indexes.into_iter().next().flatten()));
                 }
             }
         }

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod commit;
 pub mod decide;
 pub mod error;
+pub mod log;
 pub mod mint;
 pub mod ports;
 

@@ -120,6 +120,53 @@ pub enum IssuanceWrite {
     Outcome(IssuanceOutcome),
 }
 
+/// One stored log entry: its index, its exact bytes, its leaf hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub index: i64,
+    pub entry: Vec<u8>,
+    pub leaf_hash: [u8; 32],
+}
+
+/// A signed checkpoint as stored: the C2SP signed note and what it commits to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub root_hash: [u8; 32],
+    /// The signed note text.
+    pub note: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What the sequencer adds to the tree in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeGrowth {
+    /// The tree size the step started from; the step applies only if the
+    /// stored tree still has this size (another process may have grown it).
+    pub from_size: u64,
+    pub to_size: u64,
+    pub root_hash: [u8; 32],
+    /// Newly completed subtrees: (level, index, hash).
+    pub nodes: Vec<(u8, u64, [u8; 32])>,
+    pub checkpoint: StoredCheckpoint,
+}
+
+/// Filters for searching the event record. All present filters must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub subject_id: Option<SubjectId>,
+    pub credential_id: Option<CredentialId>,
+    pub actor: Option<String>,
+    pub event_type: Option<signet_model::event::EventType>,
+    /// Unix seconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub until: Option<i64>,
+    /// Only events with index > `after`.
+    pub after: i64,
+    pub limit: u32,
+}
+
 /// Persistence. Two implementations (SQLite, PostgreSQL) pass one conformance
 /// suite. Every method that changes state writes its event in the SAME
 /// transaction as the change.
@@ -138,7 +185,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_profiles(&self) -> Result<Vec<Profile>, StoreError>;
 
     /// Apply a batch of issuance writes in ONE transaction: all or nothing.
-    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<(), StoreError>;
+    /// Returns, per write, the log index of its event (`None` for intents).
+    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<Vec<Option<i64>>, StoreError>;
     async fn get_intent(&self, serial: &Serial) -> Result<Option<IssuanceIntent>, StoreError>;
     async fn get_request(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
     async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError>;
@@ -146,8 +194,35 @@ pub trait Store: Send + Sync + 'static {
     async fn get_credential_by_serial(&self, serial: &Serial) -> Result<Option<Credential>, StoreError>;
     async fn list_credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError>;
 
-    /// Events with index > `after`, oldest first.
+    /// Events with index > `after`, oldest first. Indexes start at 0.
     async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// Events matching every present filter, oldest first.
+    async fn search_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// The index of the event that recorded a credential's issuance.
+    async fn issuance_event_index(&self, credential_id: &CredentialId) -> Result<Option<i64>, StoreError>;
+
+    // The tamper-evident log. Entries are written with their events (every
+    // append assigns the next index and computes the entry and its leaf hash
+    // in the appending transaction); the tree over them is grown by a sequencer.
+
+    /// Log entries with index ≥ `start`, in order.
+    async fn log_entries(&self, start: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
+    /// The size and root hash of the tree as last grown.
+    async fn log_tree(&self) -> Result<(u64, [u8; 32]), StoreError>;
+    /// Stored complete-subtree hashes at these (level, index) positions; missing ones are left out.
+    async fn log_nodes(&self, positions: &[(u8, u64)]) -> Result<Vec<(u8, u64, [u8; 32])>, StoreError>;
+    /// Grow the tree and store its checkpoint in one transaction. `Ok(false)`:
+    /// the tree was no longer `from_size` (another sequencer got there first); nothing written.
+    async fn grow_log_tree(&self, growth: &TreeGrowth) -> Result<bool, StoreError>;
+    /// The newest checkpoint.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Checkpoints with tree size > `after_size`, smallest first.
+    async fn list_checkpoints(&self, after_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// The smallest checkpoint whose tree covers `index` (size > index).
+    async fn checkpoint_covering(&self, index: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// How many requests are in `state` (the pending-approvals gauge).
+    async fn count_requests(&self, state: RequestState) -> Result<u64, StoreError>;
 
     /// Insert authorities (first start, rollover) with their events, in one transaction.
     async fn insert_authorities(&self, authorities: &[Authority], events: &[NewEvent]) -> Result<(), StoreError>;

@@ -183,10 +183,19 @@ impl CredentialView {
     }
 }
 
+/// Where the issuance is recorded in the tamper-evident log. The inclusion
+/// proof follows once a checkpoint covers the entry (within about a second):
+/// `GET /log/v1/receipt/{credential}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LogPosition {
+    pub index: i64,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssueResponse {
     pub request: Request,
     pub credential: CredentialView,
+    pub log: LogPosition,
     /// The certificate followed by its issuer chain (issuing CA, root), PEM.
     pub chain_pem: String,
 }
@@ -247,6 +256,7 @@ pub async fn create_request(
             request: issued.request,
             chain_pem: signet_x509::pem::chain_pem(&chain),
             credential: CredentialView::new(issued.credential),
+            log: LogPosition { index: issued.log_index },
         }),
     ))
 }
@@ -345,7 +355,7 @@ pub async fn get_credential(State(s): St, _caller: Authed, Path(id): Path<String
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
-    /// Return events with an index greater than this (default 0).
+    /// Return events with an index greater than this (default -1: from the first, index 0).
     pub after: Option<i64>,
     pub limit: Option<u32>,
 }
@@ -369,12 +379,13 @@ pub async fn list_events(
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let q = query(q)?;
-    let wants_stream = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    let wants_stream =
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
     if !wants_stream {
         let p = page(q.limit, None)?;
-        return Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(0), p.limit).await? }).into_response());
+        return Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(-1), p.limit).await? }).into_response());
     }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
-    let after = resume.or(q.after).unwrap_or(0);
+    let after = resume.or(q.after).unwrap_or(-1);
     Ok(crate::events::sse(s.clone(), after).into_response())
 }

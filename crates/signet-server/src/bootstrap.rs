@@ -15,7 +15,7 @@ use signet_model::credential::{Authority as CaRecord, AuthorityRole};
 use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::names::SanSet;
-use signet_model::profile::{NamesInput, ProfileInput};
+use signet_model::profile::{KeyAlgorithm, NamesInput, ProfileInput};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +40,10 @@ pub struct Started {
 }
 
 const ROOT_VALIDITY: Duration = Duration::days(3650);
+/// The KeyStore name of the log's signing key.
+pub const LOG_KEY_REF: &str = "log";
+/// How often the sequencer grows the tree and signs a checkpoint (when entries arrived).
+pub const SEQUENCER_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
 const ISSUING_VALIDITY: Duration = Duration::days(1825);
 /// The server's own TLS certificate: short-lived, renewed by [`renew_server_cert`].
 pub const SERVER_CERT_TTL: Duration = Duration::days(2);
@@ -130,6 +134,17 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         .map_err(boot("cannot load the issuing CA"))?,
     );
 
+    // The log key: Ed25519, in the keystore like every authority key. The
+    // origin names this log in every checkpoint; it is fixed by the root CA.
+    let log_origin = format!("signet/{}", root.id);
+    let log_signer = if first_start {
+        keys.generate(LOG_KEY_REF, KeyAlgorithm::Ed25519).map_err(boot("cannot create the log key"))?
+    } else {
+        keys.load(LOG_KEY_REF).map_err(boot("cannot load the log key"))?
+    };
+    let log_key = Arc::new(signet_core::log::LogKey::new(log_signer, &log_origin).map_err(boot("the log key"))?);
+    std::fs::write(config.data_dir.join("log.pub"), format!("{}\n", log_key.verifier_key())).map_err(boot("cannot write log.pub"))?;
+
     let authority = Arc::new(Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch));
     let system = Caller::system();
     let ctx = Ctx { caller: &system, trace_id: None };
@@ -159,6 +174,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         root_der: root.certificate_der.clone(),
         openapi_json: crate::openapi::document_json(),
         metrics: crate::metrics::Metrics::default(),
+        log_key,
     });
     Ok(Started { state, server_cert, admin_token_path, ca_pem_path, database: redact_url(&database) })
 }
@@ -299,5 +315,21 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// The sequencer: grow the log tree and sign a checkpoint whenever entries
+/// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
+/// process sharing a store: a step applies only if no other process grew
+/// the tree first.
+pub async fn run_sequencer(state: Arc<AppState>) {
+    let clock = SystemClock;
+    loop {
+        match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, clock.now()).await {
+            Ok(Some(c)) => tracing::debug!(tree_size = c.tree_size, "signed a log checkpoint"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "the log sequencer failed"),
+        }
+        tokio::time::sleep(SEQUENCER_PERIOD).await;
     }
 }

@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod events;
 pub mod extract;
+pub mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: String,
     pub metrics: metrics::Metrics,
+    /// The log's signing key (through the KeyStore) and origin.
+    pub log_key: Arc<signet_core::log::LogKey>,
 }
 
 /// All routes. Public by nature: health, readiness, the OpenAPI document,
@@ -69,6 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ca/issuing.der", get(issuing_der))
         .route("/ca/root.der", get(root_der))
         .route("/metrics", get(metrics_text))
+        .merge(log::routes())
         // Every route above, nested ones included: after routing, so the
         // matched route template is known.
         .route_layer(middleware::from_fn_with_state(state.clone(), record_latency))
@@ -119,7 +123,14 @@ async fn record_latency(State(state): State<Arc<AppState>>, req: Request, next: 
 
 /// `/metrics` needs an operator token: label values name profiles.
 async fn metrics_text(State(s): State<Arc<AppState>>, _caller: extract::Authed) -> Response {
-    let gauges = metrics::Gauges::default();
+    let store = s.authority.store();
+    let now = s.authority.now();
+    let latest = store.latest_checkpoint().await.ok().flatten();
+    let gauges = metrics::Gauges {
+        pending_approvals: store.count_requests(signet_model::request::RequestState::PendingApproval).await.unwrap_or(0),
+        log_size: latest.as_ref().map(|c| c.tree_size).unwrap_or(0),
+        checkpoint_age_seconds: latest.map(|c| (now - c.created_at).whole_seconds()),
+    };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(gauges)).into_response()
 }
 

@@ -88,7 +88,13 @@ impl Metrics {
             out.push_str("# HELP signet_issuance_total Issuance requests by profile, credential type and outcome.\n");
             out.push_str("# TYPE signet_issuance_total counter\n");
             for ((profile, ty, outcome), n) in &m.issuance {
-                let _ = writeln!(out, "signet_issuance_total{{profile=\"{}\",type=\"{}\",outcome=\"{}\"}} {n}", esc(profile), esc(ty), esc(outcome));
+                let _ = writeln!(
+                    out,
+                    "signet_issuance_total{{profile=\"{}\",type=\"{}\",outcome=\"{}\"}} {n}",
+                    esc(profile),
+                    esc(ty),
+                    esc(outcome)
+                );
             }
             out.push_str("# HELP signet_denials_total Policy refusals by the refused field.\n");
             out.push_str("# TYPE signet_denials_total counter\n");

@@ -24,6 +24,9 @@ pub trait Backend: Database + sealed::Sealed {
 
     /// The unique constraint a violation hit, in this backend's spelling.
     fn unique_constraint(err: &dyn DatabaseError) -> Option<&str>;
+
+    /// Rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
 impl Backend for Sqlite {
@@ -39,21 +42,29 @@ impl Backend for Sqlite {
     fn unique_constraint(err: &dyn DatabaseError) -> Option<&str> {
         err.message().strip_prefix("UNIQUE constraint failed: ")
     }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 impl Backend for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
-    /// Identity values are handed out when a row is inserted, not when its
-    /// transaction commits: without this lock, a transaction holding index 7
-    /// could commit after one holding index 8, and a reader that already paged
-    /// past 8 would never see 7. `EXCLUSIVE` blocks other appenders until
-    /// commit but not readers. One simple-protocol round trip with `BEGIN`.
+    /// Log indexes are assigned by the appender (the last index plus one), so
+    /// appenders must take turns: without this lock two transactions would
+    /// both read index 7 as the last and both append 8, or one holding 8
+    /// could commit before one holding 7. `EXCLUSIVE` blocks other appenders
+    /// until commit but not readers. One simple-protocol round trip with `BEGIN`.
     const BEGIN_APPEND: &'static str = "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE";
     const PLACEHOLDERS: Placeholders = Placeholders::Numbered;
 
     /// PostgreSQL names the constraint (named explicitly in the migrations).
     fn unique_constraint(err: &dyn DatabaseError) -> Option<&str> {
         err.constraint()
+    }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 

@@ -355,3 +355,61 @@ impl TryFrom<TokenRow> for OperatorToken {
         })
     }
 }
+
+/// A log entry as stored with its event.
+#[derive(sqlx::FromRow)]
+pub struct LogEntryRow {
+    event_index: i64,
+    entry: Vec<u8>,
+    leaf_hash: Vec<u8>,
+}
+
+pub(crate) fn hash32(table: &'static str, column: &str, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt { table, reason: format!("{column} is {} bytes, not 32", bytes.len()) })
+}
+
+impl TryFrom<LogEntryRow> for signet_core::ports::LogEntry {
+    type Error = StoreError;
+
+    fn try_from(r: LogEntryRow) -> Result<Self, StoreError> {
+        Ok(Self { index: r.event_index, leaf_hash: hash32("events", "leaf_hash", &r.leaf_hash)?, entry: r.entry })
+    }
+}
+
+/// A stored complete-subtree hash.
+#[derive(sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    pub level: i64,
+    pub node_index: i64,
+    pub hash: Vec<u8>,
+}
+
+/// The tree's size and root, or a checkpoint.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckpointRow {
+    tree_size: i64,
+    root_hash: Vec<u8>,
+    note: String,
+    created_at: i64,
+}
+
+impl TryFrom<CheckpointRow> for signet_core::ports::StoredCheckpoint {
+    type Error = StoreError;
+
+    fn try_from(r: CheckpointRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "log_checkpoints" };
+        Ok(Self {
+            tree_size: u64::try_from(r.tree_size)
+                .map_err(|_| StoreError::Corrupt { table: "log_checkpoints", reason: "negative tree size".into() })?,
+            root_hash: hash32("log_checkpoints", "root_hash", &r.root_hash)?,
+            note: r.note,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TreeRow {
+    pub tree_size: i64,
+    pub root_hash: Vec<u8>,
+}

@@ -7,14 +7,21 @@
 
 use crate::backend::{Backend, UniqueKey, backend_error, unique_violation};
 use crate::multi_insert::{MultiInsert, Placeholders};
-use crate::rows::{AuthorityRow, CredentialRow, EventRow, IntentRow, ProfileRow, RequestRow, SubjectRow, TokenRow, json, unix};
+use crate::rows::{
+    AuthorityRow, CheckpointRow, CredentialRow, EventRow, IntentRow, LogEntryRow, NodeRow, ProfileRow, RequestRow, SubjectRow, TokenRow,
+    TreeRow, hash32, json, unix,
+};
 use async_trait::async_trait;
-use signet_core::ports::{CredentialFilter, IssuanceIntent, IssuanceWrite, OperatorToken, Page, RequestFilter, Store, StoreError};
+use signet_core::ports::{
+    CredentialFilter, EventFilter, IssuanceIntent, IssuanceWrite, LogEntry, OperatorToken, Page, RequestFilter, Store, StoreError,
+    StoredCheckpoint, TreeGrowth,
+};
 use signet_model::credential::{Authority, Credential};
 use signet_model::event::{Event, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
 use signet_model::profile::{Profile, ProfileSpec};
 use signet_model::request::Request;
+use signet_model::request::RequestState;
 use signet_model::subject::Subject;
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
@@ -129,8 +136,8 @@ impl HotStatements {
                 placeholders,
             ),
             events: MultiInsert::new(
-                concat!("INSERT INTO events (", event_columns!(), ")"),
-                column_count(event_columns!()),
+                concat!("INSERT INTO events (event_index, ", event_columns!(), ", entry, leaf_hash)"),
+                column_count(event_columns!()) + 3,
                 "",
                 placeholders,
             ),
@@ -200,6 +207,7 @@ where
     for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'r> LogEntryRow: FromRow<'r, DB::Row>,
 {
     async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, DB>, StoreError> {
         self.writer.begin_with(statement).await.map_err(backend_error("transaction"))
@@ -232,12 +240,40 @@ where
         Ok(())
     }
 
-    /// Append events in the caller's transaction, in order: the database
-    /// assigns ascending indexes.
-    async fn append_events(conn: &mut DB::Connection, events: &[&NewEvent]) -> Result<(), StoreError> {
-        let rows = events.iter().map(|e| Ok((*e, json(&e.details)?))).collect::<Result<Vec<_>, StoreError>>()?;
-        Self::insert_rows(conn, &HotStatements::get(DB::PLACEHOLDERS).events, &rows, MAX_GROUP, |q, (e, details)| {
-            q.bind(e.event_type.as_str())
+    /// Append events to the log in the caller's transaction, in order. The
+    /// caller's transaction holds the append lock (SQLite's single writer,
+    /// PostgreSQL's `LOCK TABLE events`), so reading the last entry and
+    /// appending after it cannot interleave with another appender: indexes
+    /// are gap-free and every entry is chained to the one before it.
+    /// Returns the index given to the first event.
+    async fn append_events(conn: &mut DB::Connection, events: &[&NewEvent]) -> Result<i64, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let head: Option<LogEntryRow> =
+            sqlx::query_as("SELECT event_index, entry, leaf_hash FROM events ORDER BY event_index DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend_error("events"))?;
+        let (mut next, mut prev) = match head {
+            Some(row) => {
+                let last = signet_core::ports::LogEntry::try_from(row)?;
+                (last.index + 1, last.leaf_hash)
+            }
+            None => (0, [0u8; 32]),
+        };
+        let first = next;
+        let mut rows = Vec::with_capacity(events.len());
+        for e in events {
+            let entry = signet_core::log::entry_bytes(next, &prev, e);
+            let leaf = signet_core::log::leaf_hash(&entry);
+            rows.push((*e, json(&e.details)?, next, entry, leaf));
+            prev = leaf;
+            next += 1;
+        }
+        Self::insert_rows(conn, &HotStatements::get(DB::PLACEHOLDERS).events, &rows, MAX_GROUP, |q, (e, details, index, entry, leaf)| {
+            q.bind(*index)
+                .bind(e.event_type.as_str())
                 .bind(e.actor.as_str())
                 .bind(e.subject_id.as_ref().map(|v| v.as_str()))
                 .bind(e.request_id.as_ref().map(|v| v.as_str()))
@@ -246,13 +282,17 @@ where
                 .bind(details.as_str())
                 .bind(e.trace_id.as_deref())
                 .bind(unix(e.time))
+                .bind(entry.as_slice())
+                .bind(leaf.as_slice())
         })
         .await
-        .map_err(backend_error("events"))
+        .map_err(backend_error("events"))?;
+        Ok(first)
     }
 
     /// The writes of one issuance batch, in the caller's transaction.
-    async fn write_issuance_batch(conn: &mut DB::Connection, batch: &[IssuanceWrite]) -> Result<(), BatchError> {
+    /// Returns, per write, the log index of its event (`None` for intents).
+    async fn write_issuance_batch(conn: &mut DB::Connection, batch: &[IssuanceWrite]) -> Result<Vec<Option<i64>>, BatchError> {
         let hot = HotStatements::get(DB::PLACEHOLDERS);
         let mut intents = Vec::new();
         let mut requests = Vec::new();
@@ -323,8 +363,19 @@ where
         })
         .await?;
 
-        Self::append_events(conn, &events).await?;
-        Ok(())
+        let first = Self::append_events(conn, &events).await?;
+        // Outcomes' events were appended in batch order.
+        let mut next = first;
+        Ok(batch
+            .iter()
+            .map(|w| match w {
+                IssuanceWrite::Intent(_) => None,
+                IssuanceWrite::Outcome(_) => {
+                    next += 1;
+                    Some(next - 1)
+                }
+            })
+            .collect())
     }
 
     /// After a batch failed on a taken serial: which serial? A duplicate
@@ -400,6 +451,11 @@ where
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> AuthorityRow: FromRow<'r, DB::Row>,
     for<'r> TokenRow: FromRow<'r, DB::Row>,
+    for<'r> LogEntryRow: FromRow<'r, DB::Row>,
+    for<'r> NodeRow: FromRow<'r, DB::Row>,
+    for<'r> CheckpointRow: FromRow<'r, DB::Row>,
+    for<'r> TreeRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
 {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend_error("ping"))?;
@@ -520,14 +576,17 @@ where
 
     // ------------------------------------------------------------ issuance
 
-    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<(), StoreError> {
+    async fn apply_issuance_batch(&self, batch: &[IssuanceWrite]) -> Result<Vec<Option<i64>>, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let appends = batch.iter().any(|w| matches!(w, IssuanceWrite::Outcome(_)));
         let mut tx = self.begin(if appends { DB::BEGIN_APPEND } else { DB::BEGIN_WRITE }).await?;
         match Self::write_issuance_batch(&mut tx, batch).await {
-            Ok(()) => Self::commit(tx).await,
+            Ok(indexes) => {
+                Self::commit(tx).await?;
+                Ok(indexes)
+            }
             Err(failure) => {
                 // Roll back before looking for the culprit: nothing of the batch stays.
                 let _ = tx.rollback().await;
@@ -630,6 +689,195 @@ where
         .await
         .map_err(backend_error("events"))?;
         rows.into_iter().map(Event::try_from).collect()
+    }
+
+    async fn search_events(&self, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let mut sql = String::from(concat!("SELECT event_index, ", event_columns!(), " FROM events WHERE event_index > $1"));
+        let mut n = 1;
+        let mut clause = |column: &str, op: &str, present: bool| {
+            if present {
+                n += 1;
+                sql.push_str(&format!(" AND {column} {op} ${n}"));
+            }
+        };
+        clause("subject_id", "=", f.subject_id.is_some());
+        clause("credential_id", "=", f.credential_id.is_some());
+        clause("actor", "=", f.actor.is_some());
+        clause("event_type", "=", f.event_type.is_some());
+        clause("event_time", ">=", f.since.is_some());
+        clause("event_time", "<", f.until.is_some());
+        sql.push_str(&format!(" ORDER BY event_index LIMIT ${}", n + 1));
+        // Only the fixed fragments above reach the SQL text; values are bound.
+        let mut q = sqlx::query_as::<_, EventRow>(AssertSqlSafe(sql)).bind(f.after);
+        if let Some(v) = &f.subject_id {
+            q = q.bind(v.as_str());
+        }
+        if let Some(v) = &f.credential_id {
+            q = q.bind(v.as_str());
+        }
+        if let Some(v) = &f.actor {
+            q = q.bind(v.as_str());
+        }
+        if let Some(v) = f.event_type {
+            q = q.bind(v.as_str());
+        }
+        if let Some(v) = f.since {
+            q = q.bind(v);
+        }
+        if let Some(v) = f.until {
+            q = q.bind(v);
+        }
+        let rows = q.bind(i64::from(f.limit)).fetch_all(&self.reader).await.map_err(backend_error("events"))?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    async fn issuance_event_index(&self, credential_id: &CredentialId) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT event_index FROM events WHERE credential_id = $1 AND event_type = $2 ORDER BY event_index LIMIT 1")
+                .bind(credential_id.as_str())
+                .bind(signet_model::event::EventType::CredentialIssued.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend_error("events"))?;
+        Ok(row.map(|(i,)| i))
+    }
+
+    // ------------------------------------------------------------ the log tree
+
+    async fn log_entries(&self, start: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
+        let rows: Vec<LogEntryRow> =
+            sqlx::query_as("SELECT event_index, entry, leaf_hash FROM events WHERE event_index >= $1 ORDER BY event_index LIMIT $2")
+                .bind(start)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("events"))?;
+        rows.into_iter().map(LogEntry::try_from).collect()
+    }
+
+    async fn log_tree(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let row: TreeRow = sqlx::query_as("SELECT tree_size, root_hash FROM log_state WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend_error("log_state"))?;
+        let size =
+            u64::try_from(row.tree_size).map_err(|_| StoreError::Corrupt { table: "log_state", reason: "negative tree size".into() })?;
+        Ok((size, hash32("log_state", "root_hash", &row.root_hash)?))
+    }
+
+    async fn log_nodes(&self, positions: &[(u8, u64)]) -> Result<Vec<(u8, u64, [u8; 32])>, StoreError> {
+        let mut out = Vec::with_capacity(positions.len());
+        // One statement per 64 positions: `(level, node_index) IN (VALUES …)`
+        // is not portable, OR-ed pairs are.
+        for chunk in positions.chunks(64) {
+            let mut sql = String::from("SELECT level, node_index, hash FROM log_nodes WHERE ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!("(level = ${} AND node_index = ${})", 2 * i + 1, 2 * i + 2));
+            }
+            let mut q = sqlx::query_as::<_, NodeRow>(AssertSqlSafe(sql));
+            for (level, index) in chunk {
+                let index = i64::try_from(*index).map_err(|_| StoreError::Backend("node index out of range".into()))?;
+                q = q.bind(i64::from(*level)).bind(index);
+            }
+            for r in q.fetch_all(&self.reader).await.map_err(backend_error("log_nodes"))? {
+                let corrupt = || StoreError::Corrupt { table: "log_nodes", reason: "level or index out of range".into() };
+                out.push((
+                    u8::try_from(r.level).map_err(|_| corrupt())?,
+                    u64::try_from(r.node_index).map_err(|_| corrupt())?,
+                    hash32("log_nodes", "hash", &r.hash)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn grow_log_tree(&self, g: &TreeGrowth) -> Result<bool, StoreError> {
+        let as_i64 = |v: u64| i64::try_from(v).map_err(|_| StoreError::Backend("tree size out of range".into()));
+        let mut tx = self.begin(DB::BEGIN_WRITE).await?;
+        let moved = sqlx::query("UPDATE log_state SET tree_size = $1, root_hash = $2 WHERE id = 1 AND tree_size = $3")
+            .bind(as_i64(g.to_size)?)
+            .bind(g.root_hash.as_slice())
+            .bind(as_i64(g.from_size)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("log_state"))?;
+        if DB::rows_affected(&moved) != 1 {
+            // Another sequencer grew the tree first; dropping `tx` rolls back.
+            return Ok(false);
+        }
+        let rows: Vec<(i64, i64, &[u8])> =
+            g.nodes.iter().map(|(l, i, h)| Ok((i64::from(*l), as_i64(*i)?, h.as_slice()))).collect::<Result<_, StoreError>>()?;
+        for chunk in rows.chunks(MAX_GROUP) {
+            let mut sql = String::from("INSERT INTO log_nodes (level, node_index, hash) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (l, i, h) in chunk {
+                q = q.bind(*l).bind(*i).bind(*h);
+            }
+            q.execute(&mut *tx).await.map_err(backend_error("log_nodes"))?;
+        }
+        let c = &g.checkpoint;
+        sqlx::query("INSERT INTO log_checkpoints (tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(as_i64(c.tree_size)?)
+            .bind(c.root_hash.as_slice())
+            .bind(c.note.as_str())
+            .bind(unix(c.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("log_checkpoints"))?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row: Option<CheckpointRow> =
+            sqlx::query_as("SELECT tree_size, root_hash, note, created_at FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1")
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend_error("log_checkpoints"))?;
+        row.map(StoredCheckpoint::try_from).transpose()
+    }
+
+    async fn list_checkpoints(&self, after_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let after = i64::try_from(after_size).unwrap_or(i64::MAX);
+        let rows: Vec<CheckpointRow> = sqlx::query_as(
+            "SELECT tree_size, root_hash, note, created_at FROM log_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend_error("log_checkpoints"))?;
+        rows.into_iter().map(StoredCheckpoint::try_from).collect()
+    }
+
+    async fn checkpoint_covering(&self, index: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let index = i64::try_from(index).unwrap_or(i64::MAX);
+        let row: Option<CheckpointRow> = sqlx::query_as(
+            "SELECT tree_size, root_hash, note, created_at FROM log_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT 1",
+        )
+        .bind(index)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend_error("log_checkpoints"))?;
+        row.map(StoredCheckpoint::try_from).transpose()
+    }
+
+    async fn count_requests(&self, state: RequestState) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM requests WHERE state = $1")
+            .bind(state.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend_error("requests"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     // ------------------------------------------------------------ authorities

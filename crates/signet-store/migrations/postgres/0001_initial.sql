@@ -105,8 +105,12 @@ CREATE TABLE issuance_intents (
 -- `LOCK TABLE events IN EXCLUSIVE MODE` first (see the store), so indexes are
 -- assigned in commit order and a reader paging by index never skips a row
 -- that commits later with a smaller index.
+-- The tamper-evident log: one entry per event. `event_index` is the entry's
+-- leaf index in the Merkle tree, assigned by the store (0, 1, 2, … without
+-- gaps) inside the appending transaction, under the table lock; `entry` is
+-- the exact canonical JSON the leaf hash covers; `leaf_hash` = SHA-256(0x00 || entry).
 CREATE TABLE events (
-    event_index   BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_index   BIGINT  NOT NULL PRIMARY KEY,
     event_type    TEXT    NOT NULL,
     actor         TEXT    NOT NULL,
     subject_id    TEXT,
@@ -115,8 +119,12 @@ CREATE TABLE events (
     reason        TEXT,
     details       TEXT    NOT NULL,
     trace_id      TEXT,
-    event_time    BIGINT  NOT NULL
+    event_time    BIGINT  NOT NULL,
+    entry         BYTEA   NOT NULL,
+    leaf_hash     BYTEA   NOT NULL
 );
+CREATE INDEX events_by_subject ON events (subject_id) WHERE subject_id IS NOT NULL;
+CREATE INDEX events_by_credential ON events (credential_id) WHERE credential_id IS NOT NULL;
 CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'events are append-only';
@@ -135,4 +143,37 @@ CREATE TABLE operator_tokens (
     created_at  BIGINT  NOT NULL,
     expires_at  BIGINT,
     revoked     BOOLEAN NOT NULL
+);
+
+-- The Merkle tree over `events`: the hash of every complete subtree, by
+-- level (0 = leaves) and index; written by the sequencer, never changed.
+CREATE TABLE log_nodes (
+    level       BIGINT   NOT NULL,
+    node_index  BIGINT   NOT NULL,
+    hash        BYTEA    NOT NULL,
+    PRIMARY KEY (level, node_index)
+);
+CREATE FUNCTION log_nodes_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'log nodes are immutable';
+END;
+$$;
+CREATE TRIGGER log_nodes_no_update BEFORE UPDATE ON log_nodes
+    FOR EACH ROW EXECUTE FUNCTION log_nodes_immutable();
+
+-- How much of `events` the tree covers, and its root. One row.
+CREATE TABLE log_state (
+    id         SMALLINT NOT NULL PRIMARY KEY CHECK (id = 1),
+    tree_size  BIGINT   NOT NULL,
+    root_hash  BYTEA    NOT NULL
+);
+INSERT INTO log_state (id, tree_size, root_hash)
+    VALUES (1, 0, '\xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+
+-- Signed checkpoints (C2SP signed notes), one per tree size signed.
+CREATE TABLE log_checkpoints (
+    tree_size   BIGINT  NOT NULL PRIMARY KEY,
+    root_hash   BYTEA   NOT NULL,
+    note        TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL
 );

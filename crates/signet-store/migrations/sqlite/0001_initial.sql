@@ -107,8 +107,12 @@ CREATE TABLE issuance_intents (
 -- The append-only event log. AUTOINCREMENT: an index is never reused, even
 -- after the newest row is rolled back or removed. No foreign keys: the log
 -- records facts about rows, it does not depend on them.
+-- The tamper-evident log: one entry per event. `event_index` is the entry's
+-- leaf index in the Merkle tree, assigned by the store (0, 1, 2, … without
+-- gaps) inside the appending transaction; `entry` is the exact canonical
+-- JSON the leaf hash covers; `leaf_hash` = SHA-256(0x00 || entry).
 CREATE TABLE events (
-    event_index   INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    event_index   INTEGER NOT NULL PRIMARY KEY,
     event_type    TEXT    NOT NULL,
     actor         TEXT    NOT NULL,
     subject_id    TEXT,
@@ -117,8 +121,12 @@ CREATE TABLE events (
     reason        TEXT,
     details       TEXT    NOT NULL,  -- JSON
     trace_id      TEXT,
-    event_time    INTEGER NOT NULL
+    event_time    INTEGER NOT NULL,
+    entry         BLOB    NOT NULL,
+    leaf_hash     BLOB    NOT NULL
 ) STRICT;
+CREATE INDEX events_by_subject ON events (subject_id) WHERE subject_id IS NOT NULL;
+CREATE INDEX events_by_credential ON events (credential_id) WHERE credential_id IS NOT NULL;
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN
     SELECT RAISE(ABORT, 'events are append-only');
@@ -136,4 +144,34 @@ CREATE TABLE operator_tokens (
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER,
     revoked     INTEGER NOT NULL
+) STRICT;
+
+-- The Merkle tree over `events`: the hash of every complete subtree, by
+-- level (0 = leaves) and index; written by the sequencer, never changed.
+CREATE TABLE log_nodes (
+    level       INTEGER NOT NULL,
+    node_index  INTEGER NOT NULL,
+    hash        BLOB    NOT NULL,
+    PRIMARY KEY (level, node_index)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER log_nodes_no_update BEFORE UPDATE ON log_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'log nodes are immutable');
+END;
+
+-- How much of `events` the tree covers, and its root. One row.
+CREATE TABLE log_state (
+    id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    tree_size  INTEGER NOT NULL,
+    root_hash  BLOB    NOT NULL
+) STRICT;
+INSERT INTO log_state (id, tree_size, root_hash)
+    VALUES (1, 0, X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+
+-- Signed checkpoints (C2SP signed notes), one per tree size signed.
+CREATE TABLE log_checkpoints (
+    tree_size   INTEGER NOT NULL PRIMARY KEY,
+    root_hash   BLOB    NOT NULL,
+    note        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
 ) STRICT;

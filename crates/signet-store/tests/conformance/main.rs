@@ -63,7 +63,7 @@ conformance!(
 // ---------------------------------------------------------------- helpers
 
 async fn all_events(store: &dyn Store) -> Vec<Event> {
-    store.list_events(0, 10_000).await.expect("list events")
+    store.list_events(-1, 10_000).await.expect("list events")
 }
 
 /// The rows every issuance needs: two subjects, two profiles, an authority.
@@ -195,7 +195,7 @@ async fn issuance_batch_round_trips_every_field(db: Db) {
 
     let after = all_events(&*store).await;
     assert_eq!(after.len(), before.len() + 2);
-    let last = before.last().map_or(0, |e| e.index);
+    let last = before.last().map_or(-1, |e| e.index);
     let new = &after[before.len()..];
     assert!(new[0].index > last && new[1].index > new[0].index, "ascending: {new:?}");
     assert_eq!(new, [recorded(new[0].index, &ok.event), recorded(new[1].index, &no.event)]);
@@ -417,13 +417,14 @@ async fn events_are_ascending_and_paged(db: Db) {
     let events = all_events(&*store).await;
     assert_eq!(events.len(), expected.len());
     assert!(events.windows(2).all(|p| p[0].index < p[1].index), "strictly ascending: {events:?}");
-    assert!(events[0].index > 0);
+    assert!(events[0].index >= 0);
+    assert!(events.windows(2).all(|p| p[1].index == p[0].index + 1), "gap-free: {events:?}");
     let want: Vec<Event> = events.iter().zip(&expected).map(|(got, e)| recorded(got.index, e)).collect();
     assert_eq!(events, want);
 
     // Paging by index: each page starts after the last index seen.
     let mut paged = Vec::new();
-    let mut after = 0;
+    let mut after = -1;
     loop {
         let page = store.list_events(after, 3).await.unwrap();
         assert!(page.len() <= 3);
@@ -434,7 +435,7 @@ async fn events_are_ascending_and_paged(db: Db) {
     assert_eq!(paged, events);
     assert_eq!(store.list_events(events[2].index, 2).await.unwrap(), events[3..5].to_vec());
     assert_eq!(store.list_events(events[events.len() - 1].index, 10).await.unwrap(), vec![]);
-    assert_eq!(store.list_events(0, 0).await.unwrap(), vec![]);
+    assert_eq!(store.list_events(-1, 0).await.unwrap(), vec![]);
 }
 
 async fn authorities_round_trip(db: Db) {
@@ -516,7 +517,7 @@ async fn concurrent_writers_commit_and_a_tailing_reader_misses_nothing(db: Db) {
             let mut seen: Vec<Event> = Vec::new();
             loop {
                 let done = stop.load(std::sync::atomic::Ordering::SeqCst);
-                let after = seen.last().map_or(0, |e| e.index);
+                let after = seen.last().map_or(-1, |e| e.index);
                 let page = store.list_events(after, 50).await.unwrap();
                 let empty = page.is_empty();
                 seen.extend(page);
@@ -593,7 +594,7 @@ mod sqlite_file {
         assert_eq!(store.get_subject(&s.id).await.unwrap(), Some(s));
         assert_eq!(store.get_credential_by_serial(&o.credential.as_ref().unwrap().serial).await.unwrap(), o.credential);
         assert_eq!(store.get_request(&o.request.id).await.unwrap(), Some(o.request));
-        assert_eq!(store.list_events(0, 100).await.unwrap().len(), 4);
+        assert_eq!(store.list_events(-1, 100).await.unwrap().len(), 4);
     }
 
     #[tokio::test]
@@ -619,7 +620,7 @@ mod sqlite_file {
             let err = conn.execute(sql).await.unwrap_err();
             assert!(err.to_string().contains("append-only"), "{sql}: {err}");
         }
-        assert_eq!(store.list_events(0, 10).await.unwrap().len(), 1);
+        assert_eq!(store.list_events(-1, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
