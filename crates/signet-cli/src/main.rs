@@ -88,6 +88,15 @@ struct ServeArgs {
     /// Most issuance writes committed per transaction (default 512).
     #[arg(long, env = "SIGNET_COMMIT_BATCH")]
     commit_batch: Option<usize>,
+    /// Forward every log entry to NATS JetStream (`nats://host:4222`).
+    #[arg(long, env = "SIGNET_EVENTS", hide_env_values = true)]
+    events: Option<String>,
+    /// NATS subject for forwarded log entries (default `signet.log`).
+    #[arg(long, env = "SIGNET_EVENTS_SUBJECT")]
+    events_subject: Option<String>,
+    /// JetStream stream capturing that subject, created if missing (default `SIGNET_LOG`).
+    #[arg(long, env = "SIGNET_EVENTS_STREAM")]
+    events_stream: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -359,6 +368,9 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         ca_key_algorithm: a.ca_key_algorithm,
         log_format: a.log_format,
         commit_batch: a.commit_batch,
+        events: a.events,
+        events_subject: a.events_subject,
+        events_stream: a.events_stream,
     };
     let config = ServerConfig::resolve(overrides.or(file)).map_err(|e| ClientError::Usage(e.to_string()))?;
 
@@ -386,6 +398,9 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }
     let app = signet_server::router(started.state.clone());
+    if let Some(events) = config.events.clone() {
+        tokio::spawn(signet_server::bootstrap::run_forwarder(started.state.clone(), events));
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");

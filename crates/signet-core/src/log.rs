@@ -70,7 +70,39 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signet_log::NodeSource as _;
     use signet_model::event::EventType;
+
+    /// The positions prefetched for a proof are all the proof algorithms read.
+    #[test]
+    fn prefetched_positions_suffice_for_every_proof() {
+        let mut tree = signet_log::MemoryTree::new();
+        let only = |positions: Vec<(u8, u64)>, tree: &signet_log::MemoryTree| {
+            Prefetched(positions.into_iter().filter_map(|(l, i)| tree.node(l, i).ok().map(|h| ((l, i), h))).collect())
+        };
+        for n in 1..=130u64 {
+            tree.append(leaf_hash(&n.to_be_bytes()));
+            for i in 0..n {
+                let mut pos = Vec::new();
+                path_positions(i, n, &mut pos);
+                edge_positions(n, &mut pos);
+                let got = signet_log::inclusion_proof(i, n, &only(pos, &tree)).unwrap();
+                assert_eq!(got, signet_log::inclusion_proof(i, n, &tree).unwrap(), "inclusion {i} in {n}");
+            }
+            for m in 1..=n {
+                let mut pos = Vec::new();
+                path_positions(m - 1, n, &mut pos);
+                path_positions(m - 1, m, &mut pos);
+                if m < n {
+                    path_positions(m, n, &mut pos);
+                }
+                edge_positions(m, &mut pos);
+                edge_positions(n, &mut pos);
+                let got = signet_log::consistency_proof(m, n, &only(pos, &tree)).unwrap();
+                assert_eq!(got, signet_log::consistency_proof(m, n, &tree).unwrap(), "consistency {m} to {n}");
+            }
+        }
+    }
 
     #[test]
     fn entries_are_chained_and_stable() {

@@ -221,6 +221,10 @@ pub trait Store: Send + Sync + 'static {
     /// The smallest checkpoint whose tree covers `index` (size > index).
     async fn checkpoint_covering(&self, index: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
 
+    /// The index of the last log entry `sink` acknowledged (-1: none yet).
+    async fn forwarding_position(&self, sink: &str) -> Result<i64, StoreError>;
+    async fn set_forwarding_position(&self, sink: &str, position: i64) -> Result<(), StoreError>;
+
     /// How many requests are in `state` (the pending-approvals gauge).
     async fn count_requests(&self, state: RequestState) -> Result<u64, StoreError>;
 

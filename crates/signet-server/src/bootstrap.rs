@@ -333,3 +333,55 @@ pub async fn run_sequencer(state: Arc<AppState>) {
         tokio::time::sleep(SEQUENCER_PERIOD).await;
     }
 }
+
+/// Forward every log entry, in order, to NATS JetStream, resuming after the
+/// last entry the stream acknowledged (the position is kept in the store).
+/// Each message is the entry's exact bytes with `Nats-Msg-Id` set to
+/// `<origin>/<index>`, so JetStream drops a redelivery after a crash.
+pub async fn run_forwarder(state: Arc<AppState>, events: crate::config::EventsConfig) {
+    const SINK: &str = "nats";
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+    let store = state.authority.store().clone();
+    let origin = state.log_key.origin().to_string();
+    loop {
+        let publisher = match signet_nats::Publisher::connect(&events.url, TIMEOUT).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach NATS; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if let Err(e) = publisher.ensure_stream(&events.stream, &[events.subject.as_str()]).await {
+            tracing::error!(error = %e, stream = %events.stream, "cannot set up the JetStream stream; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            continue;
+        }
+        tracing::info!(subject = %events.subject, "forwarding the log to NATS JetStream");
+        if let Err(e) = forward(&publisher, store.as_ref(), &origin, &events.subject, SINK).await {
+            tracing::warn!(error = %e, "log forwarding interrupted; reconnecting");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn forward(publisher: &signet_nats::Publisher, store: &dyn Store, origin: &str, subject: &str, sink: &str) -> Result<(), String> {
+    loop {
+        let position = store.forwarding_position(sink).await.map_err(|e| e.to_string())?;
+        let entries = store.log_entries(position + 1, 256).await.map_err(|e| e.to_string())?;
+        let Some(last) = entries.last().map(|e| e.index) else {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        };
+        // Publish the page concurrently (acks are pipelined on one connection),
+        // then record the position only once every entry of it was acknowledged.
+        let sends = entries.iter().map(|e| {
+            let id = format!("{origin}/{}", e.index);
+            async move { publisher.publish(subject, &id, &e.entry).await }
+        });
+        for r in futures_util::future::join_all(sends).await {
+            r.map_err(|e| e.to_string())?;
+        }
+        store.set_forwarding_position(sink, last).await.map_err(|e| e.to_string())?;
+    }
+}

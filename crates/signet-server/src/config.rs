@@ -30,6 +30,12 @@ pub struct ConfigFile {
     pub log_format: Option<String>,
     /// Most issuance writes committed in one transaction. Default 512.
     pub commit_batch: Option<usize>,
+    /// Forward every log entry to NATS JetStream at this `nats://` URL.
+    pub events: Option<String>,
+    /// The NATS subject log entries are published on. Default `signet.log`.
+    pub events_subject: Option<String>,
+    /// The JetStream stream that captures them (created if missing). Default `SIGNET_LOG`.
+    pub events_stream: Option<String>,
 }
 
 impl ConfigFile {
@@ -51,6 +57,9 @@ impl ConfigFile {
             ca_key_algorithm: self.ca_key_algorithm.or(other.ca_key_algorithm),
             log_format: self.log_format.or(other.log_format),
             commit_batch: self.commit_batch.or(other.commit_batch),
+            events: self.events.or(other.events),
+            events_subject: self.events_subject.or(other.events_subject),
+            events_stream: self.events_stream.or(other.events_stream),
         }
     }
 }
@@ -72,6 +81,15 @@ pub struct ServerConfig {
     pub ca_key_algorithm: KeyAlgorithm,
     pub log_format: LogFormat,
     pub commit_batch: usize,
+    /// NATS JetStream forwarding of the log: URL and subject.
+    pub events: Option<EventsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    pub url: String,
+    pub subject: String,
+    pub stream: String,
 }
 
 impl ServerConfig {
@@ -130,7 +148,24 @@ impl ServerConfig {
         {
             return Err(FieldError::new("database", "must be a `postgres://…` or `sqlite://…` URL"));
         }
+        let events = match c.events {
+            None => {
+                if c.events_subject.is_some() || c.events_stream.is_some() {
+                    return Err(FieldError::new("events", "`events_subject`/`events_stream` are set but `events` (the NATS URL) is not"));
+                }
+                None
+            }
+            Some(url) => {
+                signet_nats::NatsUrl::parse(&url).map_err(|e| FieldError::new("events", e.to_string()))?;
+                let subject = c.events_subject.unwrap_or_else(|| "signet.log".into());
+                signet_nats::Subject::parse(&subject).map_err(|e| FieldError::new("events_subject", e.to_string()))?;
+                let stream = c.events_stream.unwrap_or_else(|| "SIGNET_LOG".into());
+                signet_nats::StreamName::parse(&stream).map_err(|e| FieldError::new("events_stream", e.to_string()))?;
+                Some(EventsConfig { url, subject, stream })
+            }
+        };
         Ok(Self {
+            events,
             data_dir: c.data_dir.unwrap_or_else(|| PathBuf::from("signet-data")),
             listen,
             database: c.database,

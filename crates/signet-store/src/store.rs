@@ -871,6 +871,29 @@ where
         row.map(StoredCheckpoint::try_from).transpose()
     }
 
+    async fn forwarding_position(&self, sink: &str) -> Result<i64, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT position FROM log_forwarding WHERE sink = $1")
+            .bind(sink)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("log_forwarding"))?;
+        Ok(row.map_or(-1, |(p,)| p))
+    }
+
+    async fn set_forwarding_position(&self, sink: &str, position: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO log_forwarding (sink, position) VALUES ($1, $2) \
+             ON CONFLICT (sink) DO UPDATE SET position = excluded.position WHERE log_forwarding.position < excluded.position",
+        )
+        .bind(sink)
+        .bind(position)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error("log_forwarding"))?;
+        Self::commit(tx).await
+    }
+
     async fn count_requests(&self, state: RequestState) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM requests WHERE state = $1")
             .bind(state.as_str())

@@ -59,6 +59,7 @@ pub async fn pg_database() -> Option<PgDb> {
 }
 
 pub struct TestServer {
+    state: Arc<signet_server::AppState>,
     pub dir: tempfile::TempDir,
     pub base: String,
     pub token: String,
@@ -105,7 +106,7 @@ impl TestServer {
         });
         let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
         let http = client_trusting(&config.data_dir.join("ca.pem"));
-        Self { dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg }
+        Self { state: started.state.clone(), dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg }
     }
 
     /// Stop serving and hand back the data directory (and database) for a restart.
@@ -115,6 +116,17 @@ impl TestServer {
         }
         let _ = (&mut self.task).await;
         (self.dir, self.pg)
+    }
+
+    pub fn state(&self) -> Arc<signet_server::AppState> {
+        self.state.clone()
+    }
+
+    /// A public text endpoint (`/log/key`, `/log/checkpoint`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

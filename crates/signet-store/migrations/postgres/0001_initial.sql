@@ -177,3 +177,10 @@ CREATE TABLE log_checkpoints (
     note        TEXT    NOT NULL,
     created_at  BIGINT  NOT NULL
 );
+
+-- How far each forwarding sink (NATS JetStream, …) has delivered the log:
+-- the index of the last entry it acknowledged.
+CREATE TABLE log_forwarding (
+    sink      TEXT    NOT NULL PRIMARY KEY,
+    position  BIGINT  NOT NULL
+);

@@ -175,3 +175,10 @@ CREATE TABLE log_checkpoints (
     note        TEXT    NOT NULL,
     created_at  INTEGER NOT NULL
 ) STRICT;
+
+-- How far each forwarding sink (NATS JetStream, …) has delivered the log:
+-- the index of the last entry it acknowledged.
+CREATE TABLE log_forwarding (
+    sink      TEXT    NOT NULL PRIMARY KEY,
+    position  INTEGER  NOT NULL
+) STRICT;
