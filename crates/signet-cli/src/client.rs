@@ -77,6 +77,27 @@ impl Client {
         self.send(self.req(reqwest::Method::GET, path)?).await
     }
 
+    /// A text answer (`/log/checkpoint`).
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let resp = self
+            .req(reqwest::Method::GET, path)?
+            .send()
+            .await
+            .map_err(|e| ClientError::Usage(format!("cannot reach {}: {}", self.base, error_chain(&e))))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| ClientError::Usage(format!("reading the answer from {}: {e}", self.base)))?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Err(ClientError::Problem {
+            status: status.as_u16(),
+            field: None,
+            detail: v.get("detail").and_then(|d| d.as_str()).map(str::to_string).unwrap_or_else(|| format!("the server answered {status}")),
+            request_id: v.get("request_id").and_then(|d| d.as_str()).map(str::to_string),
+        })
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.send(self.req(reqwest::Method::POST, path)?.json(body)).await
     }

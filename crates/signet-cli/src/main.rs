@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+mod log;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,9 @@ enum Command {
     /// Inspect requests.
     #[command(subcommand)]
     Request(RequestCmd),
+    /// Read, export and verify the tamper-evident log.
+    #[command(subcommand)]
+    Log(log::LogCmd),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -239,6 +243,7 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
     let g = cli.global;
     match cli.command {
         Command::Serve(a) => serve(a).await,
+        Command::Log(c) => log::run(c, &g).await,
         Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
         Command::Subject(c) => {
             let client = Client::new(&g)?;

@@ -198,3 +198,26 @@ pub fn issued(f: Format, v: &Value) {
         credential(f, c);
     }
 }
+
+pub fn events(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    table(
+        &["INDEX", "TIME", "TYPE", "ACTOR", "SUBJECT", "CREDENTIAL", "REASON"],
+        items(v)
+            .iter()
+            .map(|x| {
+                vec![
+                    s(x, "index"),
+                    s(x, "time"),
+                    s(x, "event_type"),
+                    s(x, "actor"),
+                    s(x, "subject_id"),
+                    s(x, "credential_id"),
+                    s(x, "reason"),
+                ]
+            })
+            .collect(),
+    );
+}

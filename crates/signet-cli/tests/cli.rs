@@ -281,3 +281,103 @@ fn serve_configuration_is_checked_and_env_overrides_the_file() {
     ok(&signet(cwd, &plain, Some(&token), &["profile", "list"]));
     drop(server);
 }
+
+fn sqlite(db: &Path, sql: &str) {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3 (Debian package sqlite3)");
+    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn have_sqlite3() -> bool {
+    let ok = Command::new("sqlite3").arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "sqlite3 is required under CI");
+        eprintln!("sqlite3 not found: skipping");
+    }
+    ok
+}
+
+/// Wait until the newest checkpoint covers every entry; returns the entry count.
+fn wait_for_checkpoint(cwd: &Path, server: &Server, token: &str) -> u64 {
+    let entries: serde_json::Value =
+        serde_json::from_str(&ok(&signet(cwd, server, Some(token), &["log", "show", "--limit", "1000", "--output", "json"]))).unwrap();
+    let n = entries["items"].as_array().unwrap().len() as u64;
+    for _ in 0..100 {
+        let o = signet(cwd, server, Some(token), &["log", "checkpoint"]);
+        if o.status.success() {
+            let note = String::from_utf8(o.stdout).unwrap();
+            if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(n) {
+                return n;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no checkpoint covering {n} entries");
+}
+
+#[test]
+fn log_export_verifies_and_every_kind_of_tampering_is_named() {
+    if !have_sqlite3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = serve(cwd, &["--listen", &listen], &[]);
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    let t = Some(token.as_str());
+    for name in ["a", "b", "c"] {
+        ok(&signet(cwd, &server, t, &["subject", "create", "--name", name, "--kind", "person"]));
+    }
+    let n = wait_for_checkpoint(cwd, &server, &token);
+    assert!(n >= 7, "{n}");
+
+    // An honest export verifies with the key from DATA/log.pub.
+    ok(&signet(cwd, &server, t, &["log", "export", "good"]));
+    let out = ok(&signet(cwd, &server, t, &["log", "verify", "good", "--key", "signet-data/log.pub"]));
+    assert!(out.starts_with(&format!("OK: {n} entries")), "{out}");
+    // The key is required, and only the right one works.
+    let o = Command::new(BIN).current_dir(cwd).args(["log", "verify", "good"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--key <KEY>"), "clap's usage error names the missing flag");
+    std::fs::write(cwd.join("other.pub"), "signet/other+01020304+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n").unwrap();
+    fails(&signet(cwd, &server, t, &["log", "verify", "good", "--key", "other.pub"]));
+
+    // Tampered exports: reorder two entries, truncate the tail.
+    let entries = std::fs::read_to_string(cwd.join("good/entries.jsonl")).unwrap();
+    let lines: Vec<&str> = entries.lines().collect();
+    let copy = |name: &str, body: String| {
+        let d = cwd.join(name);
+        std::fs::create_dir_all(d.join("checkpoints")).unwrap();
+        for f in std::fs::read_dir(cwd.join("good/checkpoints")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), d.join("checkpoints").join(f.file_name())).unwrap();
+        }
+        std::fs::copy(cwd.join("good/leaf-hashes.txt"), d.join("leaf-hashes.txt")).unwrap();
+        std::fs::write(d.join("entries.jsonl"), body).unwrap();
+    };
+    let mut swapped = lines.clone();
+    swapped.swap(3, 4);
+    copy("swapped", swapped.iter().map(|l| format!("{l}\n")).collect());
+    let e = fails(&signet(cwd, &server, t, &["log", "verify", "swapped", "--key", "signet-data/log.pub"]));
+    assert!(e.contains("entry 3"), "{e}");
+    copy("truncated", lines[..lines.len() - 2].iter().map(|l| format!("{l}\n")).collect());
+    let e = fails(&signet(cwd, &server, t, &["log", "verify", "truncated", "--key", "signet-data/log.pub"]));
+    assert!(e.contains(&(lines.len() - 2).to_string()), "{e}");
+
+    // Tampered database: someone with write access drops the append-only
+    // triggers, changes a name in entry 5 (subject `b`) and deletes entry 2.
+    let db = cwd.join("signet-data/signet.db");
+    sqlite(
+        &db,
+        "DROP TRIGGER events_no_update; UPDATE events SET entry = CAST(replace(CAST(entry AS TEXT), '\"name\":\"b\"', '\"name\":\"x\"') AS BLOB) WHERE event_index = 5;",
+    );
+    let changed = Command::new("sqlite3").arg(&db).arg("SELECT CAST(entry AS TEXT) FROM events WHERE event_index = 5").output().unwrap();
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("\"name\":\"x\""), "the tampering took effect");
+    ok(&signet(cwd, &server, t, &["log", "export", "edited"]));
+    let e = fails(&signet(cwd, &server, t, &["log", "verify", "edited", "--key", "signet-data/log.pub"]));
+    assert!(e.contains("entry 5"), "{e}");
+    sqlite(&db, "DROP TRIGGER events_no_delete; DELETE FROM events WHERE event_index = 2;");
+    ok(&signet(cwd, &server, t, &["log", "export", "deleted"]));
+    let e = fails(&signet(cwd, &server, t, &["log", "verify", "deleted", "--key", "signet-data/log.pub"]));
+    assert!(e.contains("entry 2"), "{e}");
+}

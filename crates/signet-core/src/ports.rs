@@ -211,6 +211,8 @@ pub trait Store: Send + Sync + 'static {
     async fn log_tree(&self) -> Result<(u64, [u8; 32]), StoreError>;
     /// Stored complete-subtree hashes at these (level, index) positions; missing ones are left out.
     async fn log_nodes(&self, positions: &[(u8, u64)]) -> Result<Vec<(u8, u64, [u8; 32])>, StoreError>;
+    /// The tree's stored leaf hashes (level-0 nodes) from `start`, in order.
+    async fn log_tree_leaves(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Grow the tree and store its checkpoint in one transaction. `Ok(false)`:
     /// the tree was no longer `from_size` (another sequencer got there first); nothing written.
     async fn grow_log_tree(&self, growth: &TreeGrowth) -> Result<bool, StoreError>;

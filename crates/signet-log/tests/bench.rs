@@ -62,7 +62,7 @@ fn verify_export_of_one_million_entries() {
         let leaf = leaf_hash(&entry(i));
         range.append_with(leaf, |_, _, _| {});
         stored.push(leaf);
-        if range.size() % EVERY == 0 {
+        if range.size().is_multiple_of(EVERY) {
             notes.push(signer.sign_checkpoint(&Checkpoint::new(ORIGIN, range.size(), range.root()).unwrap()).unwrap());
         }
     }

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/log/checkpoint", get(checkpoint))
         .route("/log/key", get(key))
         .route("/log/v1/entries", get(entries))
+        .route("/log/v1/leaves", get(leaves))
         .route("/log/v1/checkpoints", get(checkpoints))
         .route("/log/v1/proof/inclusion", get(inclusion))
         .route("/log/v1/proof/consistency", get(consistency))
@@ -117,6 +118,31 @@ async fn entries(
         .map(entry_view)
         .collect();
     Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// The leaf hashes the tree stores (not recomputed from the entries): what
+/// an export needs to name a changed entry.
+async fn leaves(
+    State(s): St,
+    _c: Authed,
+    q: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let start = u64::try_from(q.start.unwrap_or(0)).map_err(|_| invalid("start", "must not be negative"))?;
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > 10_000 {
+        return Err(invalid("limit", "use 1 to 10000"));
+    }
+    let items: Vec<String> = s
+        .authority
+        .store()
+        .log_tree_leaves(start, limit)
+        .await
+        .map_err(|e| Problem::from(signet_core::CoreError::from(e)))?
+        .iter()
+        .map(hex)
+        .collect();
+    Ok(Json(serde_json::json!({ "start": start, "items": items })))
 }
 
 #[derive(Debug, Serialize)]

@@ -794,6 +794,19 @@ where
         Ok(out)
     }
 
+    async fn log_tree_leaves(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let rows: Vec<NodeRow> = sqlx::query_as(
+            "SELECT level, node_index, hash FROM log_nodes WHERE level = 0 AND node_index >= $1 ORDER BY node_index LIMIT $2",
+        )
+        .bind(start)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend_error("log_nodes"))?;
+        rows.iter().map(|r| hash32("log_nodes", "hash", &r.hash)).collect()
+    }
+
     async fn grow_log_tree(&self, g: &TreeGrowth) -> Result<bool, StoreError> {
         let as_i64 = |v: u64| i64::try_from(v).map_err(|_| StoreError::Backend("tree size out of range".into()));
         let mut tx = self.begin(DB::BEGIN_WRITE).await?;
