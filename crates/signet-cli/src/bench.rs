@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 pub enum BenchCmd {
     /// Issue P-256 certificates from distinct CSRs as fast as the server allows.
     Issue(IssueBench),
+    /// The tamper-evident log on a fresh SQLite store: append, grow the tree,
+    /// prove, export and verify offline.
+    Log(crate::bench_log::LogBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -45,6 +48,7 @@ pub struct IssueBench {
 pub async fn run(cmd: BenchCmd, g: &crate::Global) -> Result<(), String> {
     match cmd {
         BenchCmd::Issue(b) => issue(b, g).await,
+        BenchCmd::Log(b) => crate::bench_log::run(b).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `signet`: the server (`signet serve`) and its command-line client.
 
 mod bench;
+mod bench_log;
 mod client;
 mod log;
 mod output;

@@ -14,10 +14,19 @@
 //!     00000000000000001024.note   by its tree size, zero-padded to 20 digits
 //! ```
 //!
-//! Every entry must be a JSON object with a top-level `"index"` equal to its
-//! line number (0-based). `leaf-hashes.txt` must come from the stored tree
+//! # Entry fields the verifier requires
+//!
+//! Each entry is a JSON object (the line starts with `{`) with, at top level:
+//!
+//! | field | rule | what it catches |
+//! |---|---|---|
+//! | `index` | unsigned integer = the line number (0-based) | a deleted, duplicated or moved entry, named at the first line out of place |
+//! | `prev` | 64 lower-case hex digits = the leaf hash of entry `index − 1` (64 zeros for entry 0) | a changed entry even where no checkpoint or stored leaf hash covers it: the chain breaks at the next entry |
+//!
+//! Other fields are opaque. `leaf-hashes.txt` must come from the stored tree
 //! nodes, never be recomputed from the entries: it is an untrusted *hint*
-//! that locates a changed entry once a signed checkpoint has authenticated it.
+//! that names a changed entry exactly once a signed checkpoint has
+//! authenticated it.
 //!
 //! # What is trusted
 //!
@@ -35,17 +44,21 @@
 //!    alongside. At each checkpoint size, the recomputed root must equal the
 //!    signed root.
 //! 3. Locate the first bad index:
-//!    - a line that is not a JSON object with the right `index` is bad at
-//!      once (this names deletions and reorderings);
+//!    - a line that is not a JSON object with the right `index` and a `prev`
+//!      is bad at once (this names deletions and reorderings);
 //!    - the first line `d` whose leaf hash differs from its stored leaf hash is
 //!      held until the next checkpoint: if the stored leaf hashes reproduce its
 //!      root, they are authentic and entry `d` was changed ("entry d does not
 //!      match checkpoint of size s"); if the entries reproduce it, the stored
 //!      tree is damaged; if neither, both were changed and no checkpoint says
 //!      which;
-//!    - a checkpoint whose root differs while entries and stored leaf hashes
-//!      agree (or no stored hash exists) names the interval between the last
-//!      good checkpoint and it;
+//!    - otherwise, a `prev` that is not the previous entry's leaf hash names
+//!      those two entries (the previous one's content or this one's `prev`
+//!      was changed);
+//!    - a checkpoint whose root differs while nothing above located the
+//!      change (entries and stored leaf hashes rewritten together, no stored
+//!      leaf hashes, unbroken chain) names the interval between the last good
+//!      checkpoint and it;
 //!    - fewer entries than the largest checkpoint (or than stored leaf
 //!      hashes) is a truncation: the first missing index is named.
 //! 4. Check a consistency proof between each pair of successive checkpoints
@@ -169,6 +182,9 @@ pub enum VerifyError {
     /// A line that is not a JSON object with a numeric `index`.
     #[error("entry {index} is malformed: {reason}")]
     MalformedEntry { index: u64, reason: String },
+    /// A `prev` that is not the leaf hash of the entry before.
+    #[error("{}", chain_break_message(*index))]
+    ChainBreak { index: u64 },
     /// A line whose `index` is not its line number.
     #[error("entry {index} has `index` {found}: an entry is missing, duplicated or out of order")]
     IndexMismatch { index: u64, found: u64 },
@@ -208,6 +224,35 @@ pub enum VerifyError {
     Internal(String),
 }
 
+fn chain_break_message(index: u64) -> String {
+    match index.checked_sub(1) {
+        None => "entry 0 was changed: its `prev` is not 64 zeros".to_owned(),
+        Some(before) => {
+            format!("entry {before} or entry {index} was changed: the `prev` of entry {index} is not the leaf hash of entry {before}")
+        }
+    }
+}
+
+impl VerifyError {
+    /// The first entry index the error names, if it names one: for a chain
+    /// break, the earlier of the two entries. `None` for errors that are not
+    /// about one entry, including [`RangeMismatch`](Self::RangeMismatch),
+    /// which only knows an interval.
+    pub fn first_bad_index(&self) -> Option<u64> {
+        match self {
+            Self::MalformedEntry { index, .. }
+            | Self::IndexMismatch { index, .. }
+            | Self::EntryMismatch { index, .. }
+            | Self::StoredLeafMismatch { index, .. }
+            | Self::EntryDiffersFromStoredLeaf { index }
+            | Self::Truncated { index, .. }
+            | Self::TruncatedBeforeStoredLeaves { index, .. } => Some(*index),
+            Self::ChainBreak { index } => Some(index.saturating_sub(1)),
+            _ => None,
+        }
+    }
+}
+
 /// Verify the export in `dir` against the log key `verifier`; see the
 /// module documentation for the checks and their order.
 pub fn verify_export(dir: &Path, verifier: &Verifier) -> Result<VerifyReport, VerifyError> {
@@ -237,6 +282,8 @@ pub fn verify_export(dir: &Path, verifier: &Verifier) -> Result<VerifyReport, Ve
         hints,
         hint_tree: None,
         divergence: None,
+        last_leaf: [0; 32],
+        failed_range: None,
         wanted,
         captured: HashMap::new(),
     };
@@ -362,22 +409,30 @@ struct Walk<'a> {
     hint_tree: Option<CompactRange>,
     /// The first index whose entry and stored leaf hash differ.
     divergence: Option<u64>,
+    /// The leaf hash of the last entry (64 zero bytes before entry 0).
+    last_leaf: Hash,
+    /// A failed checkpoint `(last good size, size)`, reported after one more
+    /// entry so that a chain break there can name the entry instead.
+    failed_range: Option<(u64, u64)>,
     wanted: HashSet<(u8, u64)>,
     captured: HashMap<(u8, u64), Hash>,
 }
 
 impl Walk<'_> {
     /// Take in entry `index`.
-    fn step(&mut self, index: u64, leaf: Hash, problem: Option<EntryProblem>) -> Result<(), VerifyError> {
-        if let Some(problem) = problem {
-            // An earlier divergence is reported first, at the next checkpoint.
-            if self.divergence.is_none() {
-                return Err(problem.into_error(index));
-            }
-        }
+    fn step(&mut self, index: u64, entry: EntryFacts) -> Result<(), VerifyError> {
+        // 1. The line itself. A divergence or failed checkpoint found earlier
+        //    concerns an earlier entry and is reported first.
+        let earlier_finding = self.divergence.is_some() || self.failed_range.is_some();
+        let prev = match entry.fields {
+            Ok(prev) => Some(prev),
+            Err(problem) if !earlier_finding => return Err(problem.into_error(index)),
+            Err(_) => None,
+        };
+        // 2. The stored leaf hash.
         match self.hints.as_mut().map(HintReader::next).transpose()?.flatten() {
             Some(hint) => {
-                if self.divergence.is_none() && hint != leaf {
+                if self.divergence.is_none() && hint != entry.leaf {
                     self.divergence = Some(index);
                     self.hint_tree = Some(self.tree.clone());
                 }
@@ -387,12 +442,22 @@ impl Walk<'_> {
             }
             None => self.hint_tree = None,
         }
+        // 3. The chain, unless a divergence (which names the entry exactly
+        //    once a checkpoint decides) is pending.
+        if self.divergence.is_none() && prev.is_some_and(|p| p != self.last_leaf) {
+            return Err(VerifyError::ChainBreak { index });
+        }
+        if let Some((from, checkpoint_size)) = self.failed_range {
+            return Err(VerifyError::RangeMismatch { from, checkpoint_size });
+        }
+        // 4. The tree.
         let (wanted, captured) = (&self.wanted, &mut self.captured);
-        self.tree.append_with(leaf, |level, index, hash| {
+        self.tree.append_with(entry.leaf, |level, index, hash| {
             if wanted.contains(&(level, index)) {
                 captured.insert((level, index), *hash);
             }
         });
+        self.last_leaf = entry.leaf;
         self.check_boundaries()
     }
 
@@ -403,7 +468,10 @@ impl Walk<'_> {
             let entries_match = self.tree.root() == *checkpoint.root();
             match (self.divergence, entries_match) {
                 (None, true) => self.last_good = size,
-                (None, false) => return Err(VerifyError::RangeMismatch { from: self.last_good, checkpoint_size: size }),
+                (None, false) => {
+                    self.failed_range = Some((self.last_good, size));
+                    return Ok(());
+                }
                 (Some(index), true) => return Err(VerifyError::StoredLeafMismatch { index, checkpoint_size: size }),
                 (Some(index), false) => {
                     let hints_match = self.hint_tree.as_ref().is_some_and(|t| t.size() == size && t.root() == *checkpoint.root());
@@ -424,6 +492,9 @@ impl Walk<'_> {
     fn finish(&mut self, entries: u64) -> Result<u64, VerifyError> {
         if let Some(index) = self.divergence {
             return Err(VerifyError::EntryDiffersFromStoredLeaf { index });
+        }
+        if let Some((from, checkpoint_size)) = self.failed_range {
+            return Err(VerifyError::RangeMismatch { from, checkpoint_size });
         }
         if let Some((_, checkpoint)) = self.checkpoints.get(self.next_checkpoint) {
             return Err(VerifyError::Truncated { index: entries, checkpoint_size: checkpoint.size() });
@@ -455,24 +526,34 @@ impl EntryProblem {
     }
 }
 
-/// The one field of an entry verification reads; the others are skipped.
-#[derive(Deserialize)]
-struct IndexField {
-    index: u64,
+/// What the parallel workers find out about one line.
+struct EntryFacts {
+    leaf: Hash,
+    /// The entry's `prev`, or what is wrong with the line.
+    fields: Result<Hash, EntryProblem>,
 }
 
-/// Hash one line and check its JSON shape and `index`.
-fn check_entry(index: u64, line: &[u8]) -> (Hash, Option<EntryProblem>) {
-    let problem = if line.first() != Some(&b'{') {
-        Some(EntryProblem::Malformed("not a JSON object".to_owned()))
+/// The fields verification reads; the others are skipped.
+#[derive(Deserialize)]
+struct RequiredFields<'a> {
+    index: u64,
+    prev: &'a str,
+}
+
+/// Hash one line and check its JSON shape, `index` and `prev`.
+fn check_entry(index: u64, line: &[u8]) -> EntryFacts {
+    let fields = if line.first() != Some(&b'{') {
+        Err(EntryProblem::Malformed("not a JSON object".to_owned()))
     } else {
-        match serde_json::from_slice::<IndexField>(line) {
-            Ok(field) if field.index == index => None,
-            Ok(field) => Some(EntryProblem::WrongIndex(field.index)),
-            Err(e) => Some(EntryProblem::Malformed(e.to_string())),
+        match serde_json::from_slice::<RequiredFields<'_>>(line) {
+            Ok(fields) if fields.index != index => Err(EntryProblem::WrongIndex(fields.index)),
+            Ok(fields) => {
+                from_hex(fields.prev.as_bytes()).ok_or_else(|| EntryProblem::Malformed("`prev` is not 64 lower-case hex digits".to_owned()))
+            }
+            Err(e) => Err(EntryProblem::Malformed(e.to_string())),
         }
     };
-    (leaf_hash(line), problem)
+    EntryFacts { leaf: leaf_hash(line), fields }
 }
 
 /// Bytes read per batch of entries.
@@ -494,8 +575,8 @@ fn stream_entries(path: &Path, walk: &mut Walk<'_>) -> Result<u64, VerifyError> 
         let mut lines: Vec<&[u8]> = batch.split(|&b| b == b'\n').collect();
         // `batch` is empty or ends with a newline: drop the empty remainder.
         lines.pop();
-        for (offset, (leaf, problem)) in check_lines(next_index, &lines, workers)?.into_iter().enumerate() {
-            walk.step(next_index + offset as u64, leaf, problem)?;
+        for (offset, entry) in check_lines(next_index, &lines, workers)?.into_iter().enumerate() {
+            walk.step(next_index + offset as u64, entry)?;
         }
         next_index += lines.len() as u64;
         if read == 0 {
@@ -511,7 +592,7 @@ fn stream_entries(path: &Path, walk: &mut Walk<'_>) -> Result<u64, VerifyError> 
 }
 
 /// [`check_entry`] over `lines`, split across `workers` threads.
-fn check_lines(first_index: u64, lines: &[&[u8]], workers: usize) -> Result<Vec<(Hash, Option<EntryProblem>)>, VerifyError> {
+fn check_lines(first_index: u64, lines: &[&[u8]], workers: usize) -> Result<Vec<EntryFacts>, VerifyError> {
     let check =
         |start: u64, part: &[&[u8]]| part.iter().enumerate().map(|(i, line)| check_entry(start + i as u64, line)).collect::<Vec<_>>();
     if workers <= 1 || lines.len() < 256 {
