@@ -10,27 +10,39 @@
 use std::time::{Duration, Instant};
 
 use signet_log::{
-    Checkpoint, CompactRange, MemoryTree, NodeSource, NoteSigner, VerifyError, consistency_proof, inclusion_proof, leaf_hash, root_at,
-    verify_consistency, verify_export, verify_inclusion, write_export,
+    Checkpoint, CompactRange, Hash, MemoryTree, NodeSource, NoteSigner, VerifyError, consistency_proof, inclusion_proof, leaf_hash,
+    root_at, to_hex, verify_consistency, verify_export, verify_inclusion, write_export,
 };
 
 const ORIGIN: &str = "signet.example/log";
 const OPTIMISED: bool = !cfg!(debug_assertions);
 
-/// An entry of a realistic size (~300 bytes), shaped like an issuance event.
-fn entry(index: u64) -> Vec<u8> {
+/// An entry of a realistic size (~400 bytes), shaped like an issuance event.
+fn entry(index: u64, prev: &Hash) -> Vec<u8> {
     format!(
         concat!(
-            r#"{{"actor":"spiffe://example.org/ns/ci/sa/deployer","credential":"crd_01JD{:016x}","index":{},"#,
-            r#""reasons":["policy:tls-server-default","profile:tls-server"],"request":"req_01JD{:016x}","#,
-            r#""subject":"sub_01JD{:016x}","time":"2026-11-23T10:00:00.123456Z","type":"credential.issued"}}"#
+            r#"{{"v":1,"index":{},"prev":"{}","time":1795428000,"type":"credential.issued","#,
+            r#""actor":"token:tok_01JD{:016x}","subject_id":"sub_01JD{:016x}","request_id":"req_01JD{:016x}","#,
+            r#""credential_id":"crd_01JD{:016x}","reason":null,"details":{{"profile":"tls-server","serial":"{:032x}"}},"trace_id":null}}"#
         ),
-        index.wrapping_mul(0x9e37_79b9),
         index,
+        to_hex(prev),
+        index / 1000,
+        index / 3,
         index ^ 0x5555,
-        index / 3
+        index.wrapping_mul(0x9e37_79b9),
+        u128::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15),
     )
     .into_bytes()
+}
+
+/// Entries `0..n`, chained by `prev`.
+fn entries(n: u64) -> impl Iterator<Item = Vec<u8>> {
+    (0..n).scan([0u8; 32], |prev, i| {
+        let e = entry(i, prev);
+        *prev = leaf_hash(&e);
+        Some(e)
+    })
 }
 
 /// xorshift64*: reproducible indexes without a dependency.
@@ -58,8 +70,8 @@ fn verify_export_of_one_million_entries() {
     let mut range = CompactRange::empty();
     let mut stored = Vec::with_capacity(N as usize);
     let mut notes = Vec::new();
-    for i in 0..N {
-        let leaf = leaf_hash(&entry(i));
+    for e in entries(N) {
+        let leaf = leaf_hash(&e);
         range.append_with(leaf, |_, _, _| {});
         stored.push(leaf);
         if range.size().is_multiple_of(EVERY) {
@@ -67,7 +79,7 @@ fn verify_export_of_one_million_entries() {
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    write_export(tmp.path(), (0..N).map(entry), stored, &notes).unwrap();
+    write_export(tmp.path(), entries(N), stored, &notes).unwrap();
     let bytes = std::fs::metadata(tmp.path().join("entries.jsonl")).unwrap().len();
     println!("built: {N} entries ({} MB), {} checkpoints in {:.2?}", bytes / 1_000_000, notes.len(), started.elapsed());
 
@@ -86,7 +98,8 @@ fn verify_export_of_one_million_entries() {
     let path = tmp.path().join("entries.jsonl");
     let mut data = std::fs::read(&path).unwrap();
     let line_start = data.split(|&b| b == b'\n').take(777_777).map(|l| l.len() + 1).sum::<usize>();
-    data[line_start + 20] ^= 0x01;
+    let at = line_start + data[line_start..].windows(6).position(|w| w == b"issued").unwrap();
+    data[at] ^= 0x01;
     std::fs::write(&path, data).unwrap();
     let started = Instant::now();
     let err = verify_export(tmp.path(), &verifier).unwrap_err();
@@ -103,7 +116,7 @@ fn verify_export_of_one_million_entries() {
 fn proofs_on_ten_million_leaves_and_append_rate() {
     // Appending: leaf hashing of ~300-byte entries plus node computation.
     const APPEND: u64 = 1_000_000;
-    let entries: Vec<Vec<u8>> = (0..APPEND).map(entry).collect();
+    let entries: Vec<Vec<u8>> = entries(APPEND).collect();
     let mut range = CompactRange::empty();
     let mut completed = 0u64;
     let started = Instant::now();

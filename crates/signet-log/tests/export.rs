@@ -17,9 +17,30 @@ const ORIGIN: &str = "signet.example/log";
 const ENTRIES: u64 = 110;
 const CHECKPOINTS: [u64; 5] = [0, 10, 37, 64, 100];
 
-/// An entry as the lead will log it: canonical JSON with its `index`.
-fn entry(index: u64) -> Vec<u8> {
-    format!(r#"{{"actor":"admin","index":{index},"subject":"sub_{}","type":"credential.issued"}}"#, index * 7).into_bytes()
+/// An entry as Signet logs it: compact JSON with its `index` and `prev`.
+fn entry_with(index: u64, prev: &Hash, actor: &str) -> Vec<u8> {
+    format!(
+        r#"{{"v":1,"index":{index},"prev":"{}","type":"credential.issued","actor":"{actor}","subject_id":"sub_{}"}}"#,
+        to_hex(prev),
+        index * 7
+    )
+    .into_bytes()
+}
+
+/// `n` chained entries.
+fn entries(n: u64) -> Vec<Vec<u8>> {
+    rechain((0..n).map(|i| entry_with(i, &[0; 32], "admin")).collect(), 0)
+}
+
+/// Recompute `prev` from entry `from` on, as a thorough forger would.
+fn rechain(mut lines: Vec<Vec<u8>>, from: usize) -> Vec<Vec<u8>> {
+    for i in from..lines.len() {
+        let prev = if i == 0 { [0; 32] } else { leaf_hash(&lines[i - 1]) };
+        let text = String::from_utf8(lines[i].clone()).unwrap();
+        let at = text.find(r#""prev":""#).unwrap() + 8;
+        lines[i] = format!("{}{}{}", &text[..at], to_hex(&prev), &text[at + 64..]).into_bytes();
+    }
+    lines
 }
 
 /// The log as the database holds it.
@@ -34,7 +55,7 @@ struct Log {
 fn log() -> Log {
     let signer = NoteSigner::generate().unwrap();
     let verifier = signer.verifier(ORIGIN).unwrap();
-    let entries: Vec<Vec<u8>> = (0..ENTRIES).map(entry).collect();
+    let entries = entries(ENTRIES);
     let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|e| leaf_hash(e)));
     let stored_leaf_hashes = (0..ENTRIES).map(|i| tree.node(0, i).unwrap()).collect();
     let notes = CHECKPOINTS
@@ -150,8 +171,20 @@ fn a_changed_index_or_broken_json_names_the_entry() {
     }
 
     let (_tmp, dir) = log.export();
-    edit_entries(&dir, |lines| lines[8] = br#"{"index":8,"index":8}"#.to_vec());
+    edit_entries(&dir, |lines| lines[8] = format!(r#"{{"index":8,"index":8,"prev":"{}"}}"#, "0".repeat(64)).into_bytes());
     assert!(matches!(log.verify(&dir), Err(VerifyError::MalformedEntry { index: 8, .. })), "duplicate `index` keys");
+
+    let (_tmp, dir) = log.export();
+    edit_entries(&dir, |lines| lines[9] = String::from_utf8(lines[9].clone()).unwrap().replace("\"prev\"", "\"prev_\"").into_bytes());
+    assert!(matches!(log.verify(&dir), Err(VerifyError::MalformedEntry { index: 9, .. })), "no `prev`");
+
+    let (_tmp, dir) = log.export();
+    edit_entries(&dir, |lines| lines[0] = rechain(vec![entry_with(0, &[1; 32], "admin")], 1).remove(0));
+    assert!(matches!(log.verify(&dir), Err(VerifyError::EntryMismatch { index: 0, checkpoint_size: 10 })));
+
+    let (_tmp, dir) = log.export();
+    edit_entries(&dir, |lines| lines[9] = String::from_utf8(lines[9].clone()).unwrap().replace("\"prev\":\"", "\"prev\":\"A").into_bytes());
+    assert!(matches!(log.verify(&dir), Err(VerifyError::MalformedEntry { index: 9, .. })), "`prev` not hex");
 }
 
 #[test]
@@ -253,7 +286,7 @@ fn database_tampering_is_named() {
 }
 
 #[test]
-fn without_stored_leaf_hashes_a_change_is_located_to_a_checkpoint_interval() {
+fn without_stored_leaf_hashes_the_chain_names_a_change() {
     let log = log();
     let (_tmp, dir) = log.export();
     fs::remove_file(dir.join(LEAF_HASHES_FILE)).unwrap();
@@ -261,28 +294,62 @@ fn without_stored_leaf_hashes_a_change_is_located_to_a_checkpoint_interval() {
     assert_eq!(report.stored_leaf_hashes, 0);
     assert!(report.warnings.iter().any(|w| w.starts_with("no leaf-hashes.txt")));
 
-    edit_entries(&dir, |lines| change_byte(&mut lines[50]));
-    assert_eq!(
-        message(log.verify(&dir)),
-        "an entry in 37..64 does not match checkpoint of size 64 (the stored leaf hashes do not locate it)"
-    );
-    // With entry 50 still changed, an earlier deletion is named first.
+    // Inside a checkpoint interval, at its last entry, past the last checkpoint.
+    for index in [50usize, 63, 105] {
+        let (_tmp, dir) = log.export();
+        fs::remove_file(dir.join(LEAF_HASHES_FILE)).unwrap();
+        edit_entries(&dir, |lines| change_byte(&mut lines[index]));
+        let err = log.verify(&dir).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "entry {index} or entry {} was changed: the `prev` of entry {} is not the leaf hash of entry {index}",
+                index + 1,
+                index + 1
+            )
+        );
+        assert_eq!(err.first_bad_index(), Some(index as u64));
+    }
+
+    // The last entry has no successor: only a checkpoint or a stored leaf hash
+    // protects it.
+    let (_tmp, dir) = log.export();
+    fs::remove_file(dir.join(LEAF_HASHES_FILE)).unwrap();
+    edit_entries(&dir, |lines| change_byte(&mut lines[109]));
+    assert_eq!(log.verify(&dir).unwrap().uncovered, 10);
+
+    // With entry 50 changed, an earlier deletion is named first.
+    let (_tmp, dir) = log.export();
+    fs::remove_file(dir.join(LEAF_HASHES_FILE)).unwrap();
     edit_entries(&dir, |lines| {
+        change_byte(&mut lines[50]);
         lines.remove(5);
     });
     assert_eq!(message(log.verify(&dir)), "entry 5 has `index` 6: an entry is missing, duplicated or out of order");
 }
 
 #[test]
-fn rewriting_entries_and_stored_hashes_together_still_fails() {
+fn a_thorough_rewrite_is_located_to_a_checkpoint_interval() {
     let log = log();
     let (_tmp, dir) = log.export();
+    // Change entry 50, rechain everything after it, rewrite the stored hashes.
+    let mut lines = read_lines(&dir.join(ENTRIES_FILE));
+    change_byte(&mut lines[50]);
+    let lines = rechain(lines, 51);
+    write_lines(&dir.join(ENTRIES_FILE), &lines);
+    let hashes: Vec<Vec<u8>> = lines.iter().map(|l| to_hex(&leaf_hash(l)).into_bytes()).collect();
+    write_lines(&dir.join(LEAF_HASHES_FILE), &hashes);
+    let err = log.verify(&dir).unwrap_err();
+    assert_eq!(err.to_string(), "an entry in 37..64 does not match checkpoint of size 64 (the stored leaf hashes do not locate it)");
+    assert_eq!(err.first_bad_index(), None);
+
+    // Changing an entry and its stored hash only still breaks the chain.
+    let (_tmp, dir) = log.export();
     edit_entries(&dir, |lines| change_byte(&mut lines[50]));
-    let hashes_path = dir.join(LEAF_HASHES_FILE);
-    let mut hashes = read_lines(&hashes_path);
+    let mut hashes = read_lines(&dir.join(LEAF_HASHES_FILE));
     hashes[50] = to_hex(&leaf_hash(&read_lines(&dir.join(ENTRIES_FILE))[50])).into_bytes();
-    write_lines(&hashes_path, &hashes);
-    assert!(matches!(log.verify(&dir), Err(VerifyError::RangeMismatch { from: 37, checkpoint_size: 64 })));
+    write_lines(&dir.join(LEAF_HASHES_FILE), &hashes);
+    assert!(matches!(log.verify(&dir), Err(VerifyError::ChainBreak { index: 51 })));
 }
 
 #[test]
@@ -372,7 +439,7 @@ fn write_export_refuses_bad_input() {
 fn larger_exports_are_checked_in_parallel_in_order() {
     let signer = NoteSigner::generate().unwrap();
     let verifier = signer.verifier(ORIGIN).unwrap();
-    let entries: Vec<Vec<u8>> = (0..3000).map(entry).collect();
+    let entries = entries(3000);
     let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|e| leaf_hash(e)));
     let hashes: Vec<Hash> = (0..3000).map(|i| tree.node(0, i).unwrap()).collect();
     let notes: Vec<String> = [1000u64, 3000]

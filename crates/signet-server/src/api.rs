@@ -44,7 +44,7 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, Problem> {
     Ok(Page { limit, offset: offset.unwrap_or(0) })
 }
 
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
+pub(crate) fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
     q.map(|Query(v)| v).map_err(|e| Problem::invalid(&FieldError::new("query", e.body_text())))
 }
 

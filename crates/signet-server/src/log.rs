@@ -5,6 +5,7 @@
 //! Operators only: the entries themselves, receipts and search.
 
 use crate::AppState;
+use crate::api::query;
 use crate::extract::Authed;
 use crate::problem::{ApiResult, Problem};
 use axum::extract::{Path, Query, State};
@@ -43,9 +44,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> Problem {
     Problem::invalid(&FieldError::new(field, reason))
 }
 
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
-    q.map(|Query(v)| v).map_err(|e| invalid("query", e.body_text()))
-}
 
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
@@ -53,7 +51,7 @@ fn text(body: String) -> Response {
 
 /// The newest signed checkpoint, a C2SP signed note.
 async fn checkpoint(State(s): St) -> ApiResult<Response> {
-    match s.authority.store().latest_checkpoint().await.map_err(|e| Problem::from(signet_core::CoreError::from(e)))? {
+    match s.authority.store().latest_checkpoint().await.map_err(Problem::from)? {
         Some(c) => Ok(text(c.note)),
         None => Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -71,7 +69,7 @@ async fn key(State(s): St) -> Response {
 
 /// The tree size the latest checkpoint covers: proofs are served up to it.
 async fn signed_size(s: &AppState) -> Result<u64, Problem> {
-    let latest = s.authority.store().latest_checkpoint().await.map_err(|e| Problem::from(signet_core::CoreError::from(e)))?;
+    let latest = s.authority.store().latest_checkpoint().await.map_err(Problem::from)?;
     Ok(latest.map(|c| c.tree_size).unwrap_or(0))
 }
 
@@ -113,7 +111,7 @@ async fn entries(
         .store()
         .log_entries(start, limit)
         .await
-        .map_err(|e| Problem::from(signet_core::CoreError::from(e)))?
+        .map_err(Problem::from)?
         .into_iter()
         .map(entry_view)
         .collect();
@@ -138,7 +136,7 @@ async fn leaves(
         .store()
         .log_tree_leaves(start, limit)
         .await
-        .map_err(|e| Problem::from(signet_core::CoreError::from(e)))?
+        .map_err(Problem::from)?
         .iter()
         .map(hex)
         .collect();
@@ -177,7 +175,7 @@ async fn checkpoints(
         .store()
         .list_checkpoints(q.after.unwrap_or(0), limit)
         .await
-        .map_err(|e| Problem::from(signet_core::CoreError::from(e)))?
+        .map_err(Problem::from)?
         .into_iter()
         .map(checkpoint_view)
         .collect();
@@ -256,9 +254,8 @@ async fn receipt(State(s): St, _c: Authed, Path(id): Path<String>) -> ApiResult<
         a.get_credential_by_serial(&serial).await?
     };
     let store = a.store();
-    let core = |e: signet_core::ports::StoreError| Problem::from(signet_core::CoreError::from(e));
-    let index = store.issuance_event_index(&credential.id).await.map_err(core)?.ok_or_else(|| Problem::internal())?;
-    let Some(checkpoint) = store.latest_checkpoint().await.map_err(core)?.filter(|c| c.tree_size > index as u64) else {
+    let index = store.issuance_event_index(&credential.id).await.map_err(Problem::from)?.ok_or_else(|| Problem::internal())?;
+    let Some(checkpoint) = store.latest_checkpoint().await.map_err(Problem::from)?.filter(|c| c.tree_size > index as u64) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "not-yet-checkpointed",
@@ -266,7 +263,7 @@ async fn receipt(State(s): St, _c: Authed, Path(id): Path<String>) -> ApiResult<
             format!("log entry {index} is not covered by a checkpoint yet; retry in a second"),
         ));
     };
-    let entry = store.log_entries(index, 1).await.map_err(core)?.into_iter().next().ok_or_else(Problem::internal)?;
+    let entry = store.log_entries(index, 1).await.map_err(Problem::from)?.into_iter().next().ok_or_else(Problem::internal)?;
     let proof = inclusion_proof(store.as_ref(), index as u64, checkpoint.tree_size).await.map_err(Problem::from)?;
     Ok(Json(Receipt {
         index,
@@ -328,6 +325,6 @@ async fn search(
         after: q.after.unwrap_or(-1),
         limit,
     };
-    let items: Vec<Event> = s.authority.store().search_events(&filter).await.map_err(|e| Problem::from(signet_core::CoreError::from(e)))?;
+    let items: Vec<Event> = s.authority.store().search_events(&filter).await.map_err(Problem::from)?;
     Ok(Json(serde_json::json!({ "items": items })))
 }

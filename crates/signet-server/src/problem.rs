@@ -107,5 +107,11 @@ impl IntoResponse for Problem {
     }
 }
 
+impl From<signet_core::ports::StoreError> for Problem {
+    fn from(e: signet_core::ports::StoreError) -> Self {
+        Problem::from(CoreError::from(e))
+    }
+}
+
 /// Handlers return this; `?` on a `CoreError` maps it once, here.
 pub type ApiResult<T> = Result<T, Problem>;

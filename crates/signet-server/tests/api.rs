@@ -7,26 +7,6 @@ mod common;
 use common::{Backend, TestServer, have_openssl, openssl_csr, openssl_text, openssl_verify};
 use serde_json::json;
 
-/// Run `$body` against each backend, as `#[tokio::test]`s named `<name>_sqlite` and `<name>_postgres`.
-macro_rules! both_backends {
-    ($name:ident, |$srv:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            async fn run(backend: Backend) {
-                let Some($srv) = TestServer::start(backend).await else { return };
-                $body
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run(Backend::Postgres).await
-            }
-        }
-    };
-}
 
 both_backends!(issues_a_certificate_that_openssl_verifies, |srv| {
     if !have_openssl() {

@@ -33,25 +33,6 @@ async fn checkpoint_covering(srv: &TestServer, size: u64) -> String {
     panic!("no checkpoint covering {size} entries");
 }
 
-macro_rules! both_backends {
-    ($name:ident, |$srv:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            async fn run(backend: Backend) {
-                let Some($srv) = TestServer::start(backend).await else { return };
-                $body
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run(Backend::Postgres).await
-            }
-        }
-    };
-}
 
 both_backends!(a_receipt_verifies_offline_with_only_the_log_key, |srv| {
     // The verifier key is written to DATA/log.pub and served at /log/key.

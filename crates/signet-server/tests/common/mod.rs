@@ -2,6 +2,28 @@
 //! port, a client that trusts its CA, and helpers for openssl-made CSRs.
 #![allow(dead_code)]
 
+/// Run `$body` against each backend, as `#[tokio::test]`s named `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$srv:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            async fn run(backend: Backend) {
+                let Some($srv) = TestServer::start(backend).await else { return };
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(Backend::Postgres).await
+            }
+        }
+    };
+}
+
 use signet_server::config::{ConfigFile, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
