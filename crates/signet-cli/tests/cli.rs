@@ -381,3 +381,40 @@ fn log_export_verifies_and_every_kind_of_tampering_is_named() {
     let e = fails(&signet(cwd, &server, t, &["log", "verify", "deleted", "--key", "signet-data/log.pub"]));
     assert!(e.contains("entry 2"), "{e}");
 }
+
+#[test]
+fn json_logs_carry_the_request_id_that_the_log_entry_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let stderr = std::fs::File::create(cwd.join("server.log")).unwrap();
+    let child = Command::new(BIN)
+        .current_dir(cwd)
+        .args(["serve", "--listen", &listen, "--log-format", "json"])
+        .env("SIGNET_LOG", "info,signet_server=debug")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let server = Server { child, url: format!("https://{listen}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "signet serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    ok(&signet(cwd, &server, Some(&token), &["subject", "create", "--name", "traced", "--kind", "person"]));
+    let events: serde_json::Value =
+        serde_json::from_str(&ok(&signet(cwd, &server, Some(&token), &["log", "search", "--type", "subject.created", "--output", "json"])))
+            .unwrap();
+    let trace_id = events["items"][0]["trace_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(cwd.join("server.log")).unwrap();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["span"]["request_id"] == trace_id.as_str() && v["span"]["path"] == "/v1/subjects")
+        .unwrap_or_else(|| panic!("no JSON log line for request {trace_id} in:\n{log}"));
+    assert_eq!(line["span"]["method"], "POST");
+    assert_eq!(line["fields"]["status"], 201);
+}
