@@ -67,69 +67,6 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
     signet_log::leaf_hash(entry)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use signet_log::NodeSource as _;
-    use signet_model::event::EventType;
-
-    /// The positions prefetched for a proof are all the proof algorithms read.
-    #[test]
-    fn prefetched_positions_suffice_for_every_proof() {
-        let mut tree = signet_log::MemoryTree::new();
-        let only = |positions: Vec<(u8, u64)>, tree: &signet_log::MemoryTree| {
-            Prefetched(positions.into_iter().filter_map(|(l, i)| tree.node(l, i).ok().map(|h| ((l, i), h))).collect())
-        };
-        for n in 1..=130u64 {
-            tree.append(leaf_hash(&n.to_be_bytes()));
-            for i in 0..n {
-                let mut pos = Vec::new();
-                path_positions(i, n, &mut pos);
-                edge_positions(n, &mut pos);
-                let got = signet_log::inclusion_proof(i, n, &only(pos, &tree)).unwrap();
-                assert_eq!(got, signet_log::inclusion_proof(i, n, &tree).unwrap(), "inclusion {i} in {n}");
-            }
-            for m in 1..=n {
-                let mut pos = Vec::new();
-                path_positions(m - 1, n, &mut pos);
-                path_positions(m - 1, m, &mut pos);
-                if m < n {
-                    path_positions(m, n, &mut pos);
-                }
-                edge_positions(m, &mut pos);
-                edge_positions(n, &mut pos);
-                let got = signet_log::consistency_proof(m, n, &only(pos, &tree)).unwrap();
-                assert_eq!(got, signet_log::consistency_proof(m, n, &tree).unwrap(), "consistency {m} to {n}");
-            }
-        }
-    }
-
-    #[test]
-    fn entries_are_chained_and_stable() {
-        let ev = NewEvent {
-            event_type: EventType::SubjectCreated,
-            actor: "system".into(),
-            subject_id: None,
-            request_id: None,
-            credential_id: None,
-            reason: None,
-            details: serde_json::json!({"name": "web"}),
-            trace_id: Some("r1".into()),
-            time: time::macros::datetime!(2026-11-23 12:00 UTC),
-        };
-        let e0 = entry_bytes(0, &[0; 32], &ev);
-        assert_eq!(
-            String::from_utf8(e0.clone()).unwrap(),
-            format!(
-                r#"{{"v":1,"index":0,"prev":"{}","time":1795435200,"type":"subject.created","actor":"system","subject_id":null,"request_id":null,"credential_id":null,"reason":null,"details":{{"name":"web"}},"trace_id":"r1"}}"#,
-                "0".repeat(64)
-            )
-        );
-        let e1 = entry_bytes(1, &leaf_hash(&e0), &ev);
-        assert!(String::from_utf8(e1).unwrap().contains(&signet_log::to_hex(&leaf_hash(&e0))));
-    }
-}
-
 // ---------------------------------------------------------------- the sequencer
 
 use crate::error::CoreError;
@@ -297,4 +234,66 @@ pub async fn consistency_proof(store: &dyn Store, m: u64, n: u64) -> Result<Vec<
     edge_positions(n, &mut positions);
     let nodes = prefetch(store, positions).await?;
     signet_log::consistency_proof(m, n, &nodes).map_err(log_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signet_model::event::EventType;
+
+    /// The positions prefetched for a proof are all the proof algorithms read.
+    #[test]
+    fn prefetched_positions_suffice_for_every_proof() {
+        let mut tree = signet_log::MemoryTree::new();
+        let only = |positions: Vec<(u8, u64)>, tree: &signet_log::MemoryTree| {
+            Prefetched(positions.into_iter().filter_map(|(l, i)| tree.node(l, i).ok().map(|h| ((l, i), h))).collect())
+        };
+        for n in 1..=130u64 {
+            tree.append(leaf_hash(&n.to_be_bytes()));
+            for i in 0..n {
+                let mut pos = Vec::new();
+                path_positions(i, n, &mut pos);
+                edge_positions(n, &mut pos);
+                let got = signet_log::inclusion_proof(i, n, &only(pos, &tree)).unwrap();
+                assert_eq!(got, signet_log::inclusion_proof(i, n, &tree).unwrap(), "inclusion {i} in {n}");
+            }
+            for m in 1..=n {
+                let mut pos = Vec::new();
+                path_positions(m - 1, n, &mut pos);
+                path_positions(m - 1, m, &mut pos);
+                if m < n {
+                    path_positions(m, n, &mut pos);
+                }
+                edge_positions(m, &mut pos);
+                edge_positions(n, &mut pos);
+                let got = signet_log::consistency_proof(m, n, &only(pos, &tree)).unwrap();
+                assert_eq!(got, signet_log::consistency_proof(m, n, &tree).unwrap(), "consistency {m} to {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn entries_are_chained_and_stable() {
+        let ev = NewEvent {
+            event_type: EventType::SubjectCreated,
+            actor: "system".into(),
+            subject_id: None,
+            request_id: None,
+            credential_id: None,
+            reason: None,
+            details: serde_json::json!({"name": "web"}),
+            trace_id: Some("r1".into()),
+            time: time::macros::datetime!(2026-11-23 12:00 UTC),
+        };
+        let e0 = entry_bytes(0, &[0; 32], &ev);
+        assert_eq!(
+            String::from_utf8(e0.clone()).unwrap(),
+            format!(
+                r#"{{"v":1,"index":0,"prev":"{}","time":1795435200,"type":"subject.created","actor":"system","subject_id":null,"request_id":null,"credential_id":null,"reason":null,"details":{{"name":"web"}},"trace_id":"r1"}}"#,
+                "0".repeat(64)
+            )
+        );
+        let e1 = entry_bytes(1, &leaf_hash(&e0), &ev);
+        assert!(String::from_utf8(e1).unwrap().contains(&signet_log::to_hex(&leaf_hash(&e0))));
+    }
 }

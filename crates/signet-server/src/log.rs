@@ -44,7 +44,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> Problem {
     Problem::invalid(&FieldError::new(field, reason))
 }
 
-
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
@@ -106,15 +105,8 @@ async fn entries(
     if limit == 0 || limit > 10_000 {
         return Err(invalid("limit", "use 1 to 10000"));
     }
-    let items: Vec<EntryView> = s
-        .authority
-        .store()
-        .log_entries(start, limit)
-        .await
-        .map_err(Problem::from)?
-        .into_iter()
-        .map(entry_view)
-        .collect();
+    let items: Vec<EntryView> =
+        s.authority.store().log_entries(start, limit).await.map_err(Problem::from)?.into_iter().map(entry_view).collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -131,15 +123,7 @@ async fn leaves(
     if limit == 0 || limit > 10_000 {
         return Err(invalid("limit", "use 1 to 10000"));
     }
-    let items: Vec<String> = s
-        .authority
-        .store()
-        .log_tree_leaves(start, limit)
-        .await
-        .map_err(Problem::from)?
-        .iter()
-        .map(hex)
-        .collect();
+    let items: Vec<String> = s.authority.store().log_tree_leaves(start, limit).await.map_err(Problem::from)?.iter().map(hex).collect();
     Ok(Json(serde_json::json!({ "start": start, "items": items })))
 }
 
@@ -254,7 +238,7 @@ async fn receipt(State(s): St, _c: Authed, Path(id): Path<String>) -> ApiResult<
         a.get_credential_by_serial(&serial).await?
     };
     let store = a.store();
-    let index = store.issuance_event_index(&credential.id).await.map_err(Problem::from)?.ok_or_else(|| Problem::internal())?;
+    let index = store.issuance_event_index(&credential.id).await.map_err(Problem::from)?.ok_or_else(Problem::internal)?;
     let Some(checkpoint) = store.latest_checkpoint().await.map_err(Problem::from)?.filter(|c| c.tree_size > index as u64) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,

@@ -7,7 +7,6 @@ mod common;
 use common::{Backend, TestServer, have_openssl, openssl_csr, openssl_text, openssl_verify};
 use serde_json::json;
 
-
 both_backends!(issues_a_certificate_that_openssl_verifies, |srv| {
     if !have_openssl() {
         return;

@@ -33,7 +33,6 @@ async fn checkpoint_covering(srv: &TestServer, size: u64) -> String {
     panic!("no checkpoint covering {size} entries");
 }
 
-
 both_backends!(a_receipt_verifies_offline_with_only_the_log_key, |srv| {
     // The verifier key is written to DATA/log.pub and served at /log/key.
     let vkey = std::fs::read_to_string(srv.config.data_dir.join("log.pub")).unwrap();
