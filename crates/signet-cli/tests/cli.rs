@@ -365,17 +365,23 @@ fn log_export_verifies_and_every_kind_of_tampering_is_named() {
     assert!(e.contains(&(lines.len() - 2).to_string()), "{e}");
 
     // Tampered database: someone with write access drops the append-only
-    // triggers, changes a name in entry 5 (subject `b`) and deletes entry 2.
+    // triggers, changes a name in subject `b`'s entry and deletes entry 2.
+    let created: serde_json::Value =
+        serde_json::from_str(&ok(&signet(cwd, &server, t, &["log", "search", "--type", "subject.created", "--output", "json"]))).unwrap();
+    let b = created["items"].as_array().unwrap().iter().find(|e| e["details"]["name"] == "b").unwrap()["index"].as_i64().unwrap();
     let db = cwd.join("signet-data/signet.db");
     sqlite(
         &db,
-        "DROP TRIGGER events_no_update; UPDATE events SET entry = CAST(replace(CAST(entry AS TEXT), '\"name\":\"b\"', '\"name\":\"x\"') AS BLOB) WHERE event_index = 5;",
+        &format!(
+            "DROP TRIGGER events_no_update; UPDATE events SET entry = CAST(replace(CAST(entry AS TEXT), '\"name\":\"b\"', '\"name\":\"x\"') AS BLOB) WHERE event_index = {b};"
+        ),
     );
-    let changed = Command::new("sqlite3").arg(&db).arg("SELECT CAST(entry AS TEXT) FROM events WHERE event_index = 5").output().unwrap();
+    let changed =
+        Command::new("sqlite3").arg(&db).arg(format!("SELECT CAST(entry AS TEXT) FROM events WHERE event_index = {b}")).output().unwrap();
     assert!(String::from_utf8_lossy(&changed.stdout).contains("\"name\":\"x\""), "the tampering took effect");
     ok(&signet(cwd, &server, t, &["log", "export", "edited"]));
     let e = fails(&signet(cwd, &server, t, &["log", "verify", "edited", "--key", "signet-data/log.pub"]));
-    assert!(e.contains("entry 5"), "{e}");
+    assert!(e.contains(&format!("entry {b}")), "{e}");
     sqlite(&db, "DROP TRIGGER events_no_delete; DELETE FROM events WHERE event_index = 2;");
     ok(&signet(cwd, &server, t, &["log", "export", "deleted"]));
     let e = fails(&signet(cwd, &server, t, &["log", "verify", "deleted", "--key", "signet-data/log.pub"]));

@@ -81,7 +81,20 @@ pub struct Authority {
     committer: GroupCommitter,
     tokens: RwLock<HashMap<[u8; 32], (OperatorToken, OffsetDateTime)>>,
     profiles: RwLock<HashMap<String, (Profile, OffsetDateTime)>>,
+    auth_failures: std::sync::Mutex<FailureWindow>,
 }
+
+/// Refused authentications are logged, but an unauthenticated client must
+/// not be able to grow the log at will: at most [`AUTH_FAILURES_PER_SECOND`]
+/// events a second; the rest are counted into the next event.
+#[derive(Debug, Default)]
+struct FailureWindow {
+    second: i64,
+    logged: u32,
+    suppressed: u64,
+}
+
+pub const AUTH_FAILURES_PER_SECOND: u32 = 20;
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,7 +114,16 @@ impl Authority {
     /// Must be called inside a Tokio runtime (it starts the group committer).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, x509: Arc<dyn X509Issuer>, max_batch: usize) -> Self {
         let committer = GroupCommitter::start(store.clone(), max_batch);
-        Self { store, clock, rng, x509, committer, tokens: RwLock::default(), profiles: RwLock::default() }
+        Self {
+            store,
+            clock,
+            rng,
+            x509,
+            committer,
+            tokens: RwLock::default(),
+            profiles: RwLock::default(),
+            auth_failures: Default::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -162,6 +184,49 @@ impl Authority {
             return Err(refuse("the operator token has expired"));
         }
         Ok(Caller { actor: format!("token:{}", token.id), role: token.role })
+    }
+
+    /// Record a refused authentication (`why`, on `path`) in the log, within
+    /// the rate limit. Never fails the caller: the refusal stands either way.
+    pub async fn record_auth_failure(&self, why: &str, path: &str, trace_id: Option<&str>) {
+        let now = self.clock.now();
+        let suppressed = {
+            let mut w = match self.auth_failures.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if w.second != now.unix_timestamp() {
+                w.second = now.unix_timestamp();
+                w.logged = 0;
+            }
+            if w.logged >= AUTH_FAILURES_PER_SECOND {
+                w.suppressed += 1;
+                return;
+            }
+            w.logged += 1;
+            std::mem::take(&mut w.suppressed)
+        };
+        let anonymous = Caller { actor: "anonymous".into(), role: String::new() };
+        let mut ev = self.event(Ctx { caller: &anonymous, trace_id }, EventType::OperatorAuthFailed, now);
+        ev.reason = Some(why.to_string());
+        ev.details = serde_json::json!({ "path": signet_model::names::shorten(path), "suppressed_before": suppressed });
+        if let Err(e) = self.store.record_events(&[ev]).await {
+            tracing::warn!(error = %e, "cannot record a refused authentication");
+        }
+    }
+
+    /// Record that a key was created (other than a CA key, which its authority event records).
+    pub async fn record_key_created(
+        &self,
+        ctx: Ctx<'_>,
+        key_ref: &str,
+        algorithm: &str,
+        purpose: &str,
+        public: &str,
+    ) -> Result<(), CoreError> {
+        let mut ev = self.event(ctx, EventType::KeyCreated, self.clock.now());
+        ev.details = serde_json::json!({ "key_ref": key_ref, "algorithm": algorithm, "purpose": purpose, "public_key": public });
+        Ok(self.store.record_events(&[ev]).await?)
     }
 
     /// Create an operator token; returns its record and the secret (shown once).

@@ -194,6 +194,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_credential_by_serial(&self, serial: &Serial) -> Result<Option<Credential>, StoreError>;
     async fn list_credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError>;
 
+    /// Append events that record no other change (a key operation, a
+    /// refused authentication), in one transaction.
+    async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
     /// Events with index > `after`, oldest first. Indexes start at 0.
     async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
     /// Events matching every present filter, oldest first.

@@ -19,16 +19,24 @@ pub enum EventType {
     RequestDenied,
     #[serde(rename = "credential.issued")]
     CredentialIssued,
+    /// An authority key other than a CA's was created (the log key).
+    #[serde(rename = "key.created")]
+    KeyCreated,
+    /// A request to an operator endpoint presented no valid credentials.
+    #[serde(rename = "operator.auth_failed")]
+    OperatorAuthFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 8] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
         Self::ProfileApplied,
         Self::RequestDenied,
         Self::CredentialIssued,
+        Self::KeyCreated,
+        Self::OperatorAuthFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +47,8 @@ impl EventType {
             Self::ProfileApplied => "profile.applied",
             Self::RequestDenied => "request.denied",
             Self::CredentialIssued => "credential.issued",
+            Self::KeyCreated => "key.created",
+            Self::OperatorAuthFailed => "operator.auth_failed",
         }
     }
 
@@ -84,4 +94,32 @@ pub struct Event {
     pub trace_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` lists every variant once: adding a variant fails to compile
+    /// here until it is numbered, and the test fails until it is in `ALL`.
+    #[test]
+    fn all_lists_every_variant_and_names_round_trip() {
+        fn position(v: EventType) -> usize {
+            match v {
+                EventType::AuthorityCreated => 0,
+                EventType::TokenCreated => 1,
+                EventType::SubjectCreated => 2,
+                EventType::ProfileApplied => 3,
+                EventType::RequestDenied => 4,
+                EventType::CredentialIssued => 5,
+                EventType::KeyCreated => 6,
+                EventType::OperatorAuthFailed => 7,
+            }
+        }
+        for (i, v) in EventType::ALL.into_iter().enumerate() {
+            assert_eq!(position(v), i);
+            assert_eq!(EventType::parse("t", v.as_str()).unwrap(), v);
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+    }
 }

@@ -145,6 +145,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     let log_key = Arc::new(signet_core::log::LogKey::new(log_signer, &log_origin).map_err(boot("the log key"))?);
     std::fs::write(config.data_dir.join("log.pub"), format!("{}\n", log_key.verifier_key())).map_err(boot("cannot write log.pub"))?;
 
+    let log_vkey = log_key.verifier_key();
     let authority = Arc::new(Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch));
     let system = Caller::system();
     let ctx = Ctx { caller: &system, trace_id: None };
@@ -152,6 +153,10 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     let mut admin_token_path = None;
     if first_start {
         authority.apply_profile(ctx, &default_tls_server_profile()).await.map_err(boot("cannot create the default profile"))?;
+        authority
+            .record_key_created(ctx, LOG_KEY_REF, "ed25519", "log checkpoints", &log_vkey)
+            .await
+            .map_err(boot("cannot record the log key"))?;
         let (_, secret) =
             authority.create_token(ctx, "bootstrap admin", "admin", None).await.map_err(boot("cannot create the admin token"))?;
         let path = config.data_dir.join("admin-token");

@@ -86,6 +86,24 @@ impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        match authenticate(parts, state).await {
+            Ok(caller) => Ok(Authed(caller)),
+            Err(problem) => {
+                let trace = parts.extensions.get::<RequestIdExt>().map(|r| r.0.clone());
+                // Nested routers see their path with the prefix stripped; log the one the client sent.
+                let path = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
+                state.authority.record_auth_failure(&problem.detail, &path, trace.as_deref()).await;
+                Err(problem)
+            }
+        }
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Problem> {
+    {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -96,8 +114,7 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| Problem::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        let caller = state.authority.authenticate(token.trim()).await.map_err(Problem::from)?;
-        Ok(Authed(caller))
+        state.authority.authenticate(token.trim()).await.map_err(Problem::from)
     }
 }
 

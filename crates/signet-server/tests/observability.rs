@@ -112,3 +112,25 @@ async fn events_stream_as_server_sent_events_and_resume() {
     assert!(first.contains(&format!("id: {id}\n")), "{first}");
     assert!(!first.contains(&format!("id: {}\n", id - 1)), "{first}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_authentications_are_logged_within_a_rate_limit() {
+    let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+    // A burst of forged tokens: each refused, the first ones logged, the rest counted.
+    let burst = signet_core::authority::AUTH_FAILURES_PER_SECOND as usize * 3;
+    for _ in 0..burst {
+        let r = srv.http.get(srv.url("/v1/subjects")).bearer_auth("signet_forged").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let (_, found) = srv.get("/log/v1/search?type=operator.auth_failed&limit=1000").await;
+    let items = found["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.len() < burst, "rate-limited: {} of {burst} logged", items.len());
+    assert_eq!(items[0]["actor"], "anonymous");
+    assert_eq!(items[0]["reason"], "unknown operator token");
+    assert_eq!(items[0]["details"]["path"], "/v1/subjects");
+    assert!(items[0]["trace_id"].as_str().unwrap().starts_with('r'));
+    // The log key's creation is a recorded key operation.
+    let (_, keys) = srv.get("/log/v1/search?type=key.created").await;
+    assert_eq!(keys["items"][0]["details"]["key_ref"], "log");
+}

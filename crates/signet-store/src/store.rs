@@ -691,6 +691,13 @@ where
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let events: Vec<&NewEvent> = events.iter().collect();
+        Self::append_events(&mut tx, &events).await?;
+        Self::commit(tx).await
+    }
+
     async fn search_events(&self, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
         let mut sql = String::from(concat!("SELECT event_index, ", event_columns!(), " FROM events WHERE event_index > $1"));
         let mut n = 1;
