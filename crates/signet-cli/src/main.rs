@@ -400,6 +400,12 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         Some(p) => println!("  admin token (created now, keep it secret): {}", p.display()),
         None => println!("  admin token: created at first start in {}", config.data_dir.join("admin-token").display()),
     }
+    if started.local_unseal {
+        println!(
+            "  keys:      encrypted at rest, unsealed from {} (single trusted machine only)",
+            config.data_dir.join("unseal-key").display()
+        );
+    }
     if config.insecure_http {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }

@@ -10,7 +10,7 @@ use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
 use signet_core::ports::{Clock, KeyStore, Rng, Store};
-use signet_keys::SoftwareKeyStore;
+use signet_keys::sealed::{self, SealConfig, SealedKeyStore};
 use signet_model::credential::{Authority as CaRecord, AuthorityRole};
 use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{AuthorityId, Serial};
@@ -35,6 +35,8 @@ pub struct Started {
     pub server_cert: Arc<ServerCert>,
     /// Where the bootstrap admin token was written, when this start created it.
     pub admin_token_path: Option<PathBuf>,
+    /// The keystore was unsealed from the local unseal key file (single trusted machine only).
+    pub local_unseal: bool,
     pub ca_pem_path: PathBuf,
     pub database: String,
 }
@@ -105,7 +107,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         None => format!("sqlite://{}", config.data_dir.join("signet.db").display()),
     };
     let store: Arc<dyn Store> = signet_store::open_store(&database).await.map_err(boot("cannot open the store"))?;
-    let keys = SoftwareKeyStore::new(config.data_dir.join("keys")).map_err(boot("cannot open the keystore"))?;
+    let (keys, local_unseal) = open_keystore(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
 
@@ -181,7 +183,33 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         metrics: crate::metrics::Metrics::default(),
         log_key,
     });
-    Ok(Started { state, server_cert, admin_token_path, ca_pem_path, database: redact_url(&database) })
+    Ok(Started { state, server_cert, admin_token_path, local_unseal, ca_pem_path, database: redact_url(&database) })
+}
+
+/// Open the sealed keystore (every authority key encrypted at rest under a
+/// master key) and unseal it. A new data directory gets a seal whose master
+/// key is kept in a local unseal key file (`DATA/unseal-key`, mode 0600):
+/// the zero-configuration quick start, for a single trusted machine.
+fn open_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootError> {
+    let config_path = data_dir.join("seal.json");
+    let key_path = data_dir.join("unseal-key");
+    if !config_path.exists() {
+        let (seal, master) = sealed::init_local().map_err(boot("cannot create the keystore seal"))?;
+        sealed::write_local_unseal_key(&key_path, &master).map_err(boot("cannot write the local unseal key"))?;
+        write_private(&config_path, seal.to_json().as_bytes())?;
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(boot("cannot read seal.json"))?;
+    let seal = SealConfig::from_json(&text).map_err(boot("seal.json"))?;
+    let keys = SealedKeyStore::open(data_dir.join("keys"), seal.clone()).map_err(boot("cannot open the keystore"))?;
+    if !seal.uses_local_key_file() {
+        return Err(BootError(
+            "this keystore is sealed with Shamir shares, and unsealing a running server is not available yet: use a data directory created by `signet serve`".into(),
+        ));
+    }
+    let master = sealed::read_local_unseal_key(&key_path).map_err(boot("cannot read the local unseal key"))?;
+    keys.unseal(master).map_err(boot("cannot unseal the keystore"))?;
+    tracing::warn!("{}", sealed::LOCAL_UNSEAL_WARNING);
+    Ok((keys, true))
 }
 
 /// Create the root and issuing CA keys and certificates, and record them.

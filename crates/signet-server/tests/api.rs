@@ -335,3 +335,41 @@ async fn concurrent_issuance_is_batched_and_every_certificate_recorded() {
     let (creds, reqs, _) = srv.counts().await;
     assert_eq!((creds, reqs), (64, 64));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authority_keys_are_encrypted_at_rest_and_a_tampered_key_stops_the_start() {
+    let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+    let data = srv.config.data_dir.clone();
+    let mut key_files = Vec::new();
+    for f in std::fs::read_dir(data.join("keys")).unwrap() {
+        let path = f.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(path.extension().is_some_and(|e| e == "sealed"), "no plaintext key file: {}", path.display());
+        assert!(bytes.starts_with(b"SIGNETSK"), "{} is a sealed key file", path.display());
+        key_files.push(path);
+    }
+    assert_eq!(key_files.len(), 3, "root, issuing and log keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(data.join("unseal-key")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // One flipped byte in the issuing CA's key file: the next start refuses, naming the key.
+    let issuing = key_files.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with("issuing-")).unwrap().clone();
+    let (dir, _) = srv.stop().await;
+    let mut bytes = std::fs::read(&issuing).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&issuing, &bytes).unwrap();
+    let config = signet_server::config::ServerConfig::resolve(signet_server::config::ConfigFile {
+        data_dir: Some(dir.path().join("data")),
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = match signet_server::bootstrap::start(&config).await {
+        Ok(_) => panic!("a tampered key file must stop the start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("issuing CA key") && err.contains("issuing-"), "{err}");
+}
