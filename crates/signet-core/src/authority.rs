@@ -60,8 +60,6 @@ pub struct X509Issue {
 pub struct Issued {
     pub request: Request,
     pub credential: Credential,
-    /// The issuer chain to hand out with the certificate: issuing CA, root.
-    pub chain_der: Vec<Vec<u8>>,
     /// The index of the log entry that records the issuance.
     pub log_index: i64,
 }
@@ -462,7 +460,7 @@ impl Authority {
 
         let IssuanceOutcome { request, credential, .. } = outcome;
         let credential = credential.ok_or_else(|| CoreError::Internal("issued outcome without a credential".into()))?;
-        Ok(Issued { request, credential, chain_der: self.x509.chain_der().to_vec(), log_index })
+        Ok(Issued { request, credential, log_index })
     }
 
     // ------------------------------------------------------------ reads

@@ -248,16 +248,12 @@ pub async fn create_request(
             return Err(e.into());
         }
     };
-    let mut chain = vec![issued.credential.der.clone()];
-    chain.extend(issued.chain_der.iter().cloned());
+    // The leaf is encoded once; the issuer chain was encoded at start.
+    let credential = CredentialView::new(issued.credential);
+    let chain_pem = format!("{}{}", credential.certificate_pem, s.ca_pem);
     Ok((
         StatusCode::CREATED,
-        Json(IssueResponse {
-            request: issued.request,
-            chain_pem: signet_x509::pem::chain_pem(&chain),
-            credential: CredentialView::new(issued.credential),
-            log: LogPosition { index: issued.log_index },
-        }),
+        Json(IssueResponse { request: issued.request, chain_pem, credential, log: LogPosition { index: issued.log_index } }),
     ))
 }
 
