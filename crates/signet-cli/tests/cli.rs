@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_signet");
 
@@ -13,6 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_signet");
 struct Server {
     child: Child,
     url: String,
+    /// Held open: the server still writes to it, and a closed pipe would kill it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Drop for Server {
@@ -26,29 +28,46 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Start `signet serve` in `cwd` with `args`; wait until it answers.
-fn serve(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(cwd).arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let port = args
-        .windows(2)
-        .find(|w| w[0] == "--listen")
-        .map(|w| w[1].to_string())
-        .or_else(|| env.iter().find(|(k, _)| *k == "SIGNET_LISTEN").map(|(_, v)| v.to_string()))
-        .unwrap();
-    let server = Server { child, url: format!("https://{port}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(&port).is_ok() {
-            return server;
+/// Start `signet serve` in `cwd` with `args` on a free loopback port (given
+/// as `SIGNET_LISTEN`, so `args` must not say `--listen`), writing its log to
+/// `log_file` if given. Ready when it prints "Signet is serving URL"; the URL
+/// comes from that line. A port taken between `free_port` and the child's
+/// bind makes the child exit: then try again on another port.
+fn serve(cwd: &Path, args: &[&str], env: &[(&str, &str)], log_file: Option<&Path>) -> Server {
+    use std::io::BufRead;
+    for _ in 0..5 {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(cwd).arg("serve").args(args).env("SIGNET_LISTEN", &listen).stdout(Stdio::piped());
+        match log_file {
+            Some(path) => cmd.stderr(std::fs::File::create(path).unwrap()),
+            None => cmd.stderr(Stdio::null()),
+        };
+        for (k, v) in env {
+            cmd.env(k, v);
         }
-        assert!(Instant::now() < deadline, "signet serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            match stdout.read_line(&mut line) {
+                Ok(0) | Err(_) => break None,
+                Ok(_) => {
+                    if let Some(url) = line.trim_end().strip_prefix("Signet is serving ") {
+                        break Some(url.to_string());
+                    }
+                }
+            }
+        };
+        match url {
+            Some(url) => return Server { child, url, _stdout: stdout },
+            None => {
+                let _ = child.wait();
+            }
+        }
     }
+    panic!("signet serve did not start");
 }
 
 /// Run a client command in `cwd` (which holds `signet-data/`).
@@ -109,8 +128,7 @@ fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = serve(cwd, &["--listen", &listen], &[]);
+    let server = serve(cwd, &[], &[], None);
 
     // What the first start made.
     let data = cwd.join("signet-data");
@@ -202,8 +220,7 @@ fn cli_errors_are_one_line_and_change_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = serve(cwd, &["--listen", &listen], &[]);
+    let server = serve(cwd, &[], &[], None);
     let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
     let t = Some(token.as_str());
     let out = ok(&signet(
@@ -273,13 +290,11 @@ fn serve_configuration_is_checked_and_env_overrides_the_file() {
     let data = cwd.join("elsewhere");
     std::fs::write(cwd.join("signet.toml"), format!("listen = \"nowhere\"\ndata_dir = \"{}\"\ninsecure_http = true\n", data.display()))
         .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = serve(cwd, &["--config", "signet.toml"], &[("SIGNET_LISTEN", listen.as_str())]);
+    let server = serve(cwd, &["--config", "signet.toml"], &[], None);
     assert!(data.join("admin-token").exists(), "data_dir came from the file");
+    assert!(server.url.starts_with("http://127.0.0.1:"), "insecure_http came from the file: {}", server.url);
     let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
-    let plain = Server { child: Command::new("true").spawn().unwrap(), url: format!("http://{listen}") };
-    ok(&signet(cwd, &plain, Some(&token), &["profile", "list"]));
-    drop(server);
+    ok(&signet(cwd, &server, Some(&token), &["profile", "list"]));
 }
 
 fn sqlite(db: &Path, sql: &str) {
@@ -321,8 +336,7 @@ fn log_export_verifies_and_every_kind_of_tampering_is_named() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = serve(cwd, &["--listen", &listen], &[]);
+    let server = serve(cwd, &[], &[], None);
     let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
     let t = Some(token.as_str());
     for name in ["a", "b", "c"] {
@@ -392,22 +406,7 @@ fn log_export_verifies_and_every_kind_of_tampering_is_named() {
 fn json_logs_carry_the_request_id_that_the_log_entry_records() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let stderr = std::fs::File::create(cwd.join("server.log")).unwrap();
-    let child = Command::new(BIN)
-        .current_dir(cwd)
-        .args(["serve", "--listen", &listen, "--log-format", "json"])
-        .env("SIGNET_LOG", "info,signet_server=debug")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let server = Server { child, url: format!("https://{listen}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "signet serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = serve(cwd, &["--log-format", "json"], &[("SIGNET_LOG", "info,signet_server=debug")], Some(&cwd.join("server.log")));
     let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
     ok(&signet(cwd, &server, Some(&token), &["subject", "create", "--name", "traced", "--kind", "person"]));
     let events: serde_json::Value =
