@@ -170,7 +170,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     let ca_pem_path = config.data_dir.join("ca.pem");
     std::fs::write(&ca_pem_path, &ca_pem).map_err(boot("cannot write ca.pem"))?;
 
-    let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.as_ref())?;
+    let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.now())?;
     let server_cert = Arc::new(ServerCert::new(&identity.chain_der, &identity.key_pkcs8_der).map_err(BootError)?);
 
     let state = Arc::new(AppState {
@@ -313,9 +313,8 @@ pub fn server_identity(
     x509: &dyn X509Issuer,
     config: &ServerConfig,
     rng: &dyn Rng,
-    clock: &dyn Clock,
+    now: time::OffsetDateTime,
 ) -> Result<signet_x509::tls::ServerIdentity, BootError> {
-    let now = clock.now();
     signet_x509::tls::server_identity(x509, &server_names(config), &Serial::generate(now, rng.bytes16()), now, SERVER_CERT_TTL)
         .map_err(boot("cannot issue the server's TLS certificate"))
 }
@@ -326,8 +325,7 @@ pub async fn renew_server_cert(cert: Arc<ServerCert>, state: Arc<AppState>, conf
     loop {
         tokio::time::sleep(period).await;
         let a = &state.authority;
-        let clock = SystemClock;
-        match server_identity(a.issuer().as_ref(), &config, state.rng.as_ref(), &clock) {
+        match server_identity(a.issuer().as_ref(), &config, state.rng.as_ref(), a.now()) {
             Ok(id) => match cert.replace(&id.chain_der, &id.key_pkcs8_der) {
                 Ok(()) => tracing::info!("renewed the server's TLS certificate"),
                 Err(e) => tracing::error!(error = %e, "cannot install the renewed TLS certificate"),
@@ -356,9 +354,8 @@ pub fn redact_url(url: &str) -> String {
 /// process sharing a store: a step applies only if no other process grew
 /// the tree first.
 pub async fn run_sequencer(state: Arc<AppState>) {
-    let clock = SystemClock;
     loop {
-        match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, clock.now()).await {
+        match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, state.authority.now()).await {
             Ok(Some(c)) => tracing::debug!(tree_size = c.tree_size, "signed a log checkpoint"),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "the log sequencer failed"),
