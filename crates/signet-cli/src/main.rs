@@ -410,6 +410,7 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }
     let app = signet_server::router(started.state.clone());
+    tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
     if let Some(events) = config.events.clone() {
         tokio::spawn(signet_server::bootstrap::run_forwarder(started.state.clone(), events));
     }

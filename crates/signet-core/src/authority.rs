@@ -13,24 +13,49 @@ use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::names::SanSet;
-use signet_model::profile::{CredentialType, Profile, ProfileInput};
-use signet_model::request::{Request, RequestState};
+use signet_model::operator::Operator;
+use signet_model::profile::{ApprovalRule, CredentialType, Profile, ProfileInput};
+use signet_model::request::{Grant, Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput, SubjectStatus};
+use signet_policy::{Action, CredentialRef, Evidence, IssuanceCtx, OperatorCtx, ProfileRef, RequestRef, ResourceCtx, SubjectRef};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use time::{Duration, OffsetDateTime};
 
+/// Who is calling, as authorisation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The authority itself: first-start bootstrap and background tasks.
+    /// Never produced from a request; every action is allowed.
+    System,
+    /// No valid credentials: only refusals are recorded under this name.
+    Anonymous,
+    /// An authenticated operator; what it may do is decided by policy.
+    Operator(OperatorCtx),
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// How the caller appears in events: `token:tok_…` or `system`.
+    /// How the caller appears in events and requests: an operator id
+    /// (`op_…`), `system` or `anonymous`.
     pub actor: String,
-    pub role: String,
+    pub principal: Principal,
+    /// The API token it authenticated with, if any.
+    pub token_id: Option<TokenId>,
 }
 
 impl Caller {
     pub fn system() -> Self {
-        Self { actor: "system".into(), role: "admin".into() }
+        Self { actor: "system".into(), principal: Principal::System, token_id: None }
+    }
+
+    pub fn anonymous() -> Self {
+        Self { actor: "anonymous".into(), principal: Principal::Anonymous, token_id: None }
+    }
+
+    pub fn operator(op: &Operator, token_id: Option<TokenId>) -> Self {
+        Self { actor: op.id.to_string(), principal: Principal::Operator(crate::governance::operator_ctx(op)), token_id }
     }
 }
 
@@ -53,6 +78,100 @@ pub struct X509Issue {
     /// Names given explicitly in the request body; they replace the CSR's.
     pub names: Option<SanSet>,
     pub ttl_seconds: Option<i64>,
+    /// Scopes (entitlements) asked for; each must be allowed by the profile.
+    pub scopes: Vec<String>,
+    /// `Some(reason)`: an emergency (break-glass) request.
+    pub break_glass: Option<String>,
+}
+
+/// What a submission led to. Returned once per request: not worth boxing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Minted at once.
+    Issued(Issued),
+    /// Waiting for approvals (m of n, or two for break-glass).
+    Pending { request: Request, approvals_required: u32 },
+}
+
+/// A decision of the pipeline, before anything is recorded.
+#[derive(Debug)]
+pub(crate) enum Ruling {
+    Permit {
+        grant: Grant,
+        policies: Vec<String>,
+    },
+    /// Everything but the approvals is in order.
+    NeedsApprovals {
+        needed: u32,
+    },
+    Refused {
+        refusal: FieldError,
+        policies: Vec<String>,
+    },
+}
+
+/// The `@id` of the default policy that holds a request until its approvals are in.
+pub const AWAITING_APPROVAL: &str = "issue.forbid.awaiting-approval";
+/// Break-glass: approvals needed (each by a different operator with
+/// `break_glass.approve`), how long a request waits, and the longest lifetime.
+pub const BREAK_GLASS_APPROVALS: u32 = 2;
+pub const BREAK_GLASS_WINDOW: Duration = Duration::minutes(30);
+pub const BREAK_GLASS_MAX_TTL_SECONDS: i64 = 3600;
+
+/// A Cedar refusal as a field error: the request field the first
+/// determining policy is about, and every reason.
+fn refusal_of(decision: &signet_policy::Decision, names_field: &str) -> FieldError {
+    let field = match decision.determining_policies.first().map(String::as_str) {
+        Some("issue.forbid.ttl-out-of-range") => "ttl_seconds",
+        Some("issue.forbid.names-outside-profile") => names_field,
+        Some("issue.forbid.scopes-outside-profile") => "scopes",
+        Some("issue.forbid.kind-not-served") => "profile",
+        Some(p) if p.starts_with("issue.forbid.") => "subject",
+        _ => "request",
+    };
+    let mut reasons = decision.reasons.clone();
+    reasons.extend(decision.errors.iter().cloned());
+    if reasons.is_empty() {
+        reasons.push("refused by the issuance policy".into());
+    }
+    FieldError::new(field, format!("{} (policy: {})", reasons.join("; "), decision.determining_policies.join(", ")))
+}
+
+/// A reason is required for approvals, denials and status changes.
+pub(crate) fn required_reason(reason: &str) -> Result<&str, CoreError> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(CoreError::Invalid(FieldError::new("reason", "a reason is required")));
+    }
+    if r.chars().count() > 1024 || r.chars().any(char::is_control) {
+        return Err(CoreError::Invalid(FieldError::new("reason", "at most 1024 characters, without control characters")));
+    }
+    Ok(r)
+}
+
+/// A request as operator policies see it.
+pub(crate) fn request_resource(request: &Request, subject: &Subject, profile: &Profile) -> ResourceCtx {
+    ResourceCtx::Request(RequestRef {
+        id: request.id.to_string(),
+        subject_id: subject.id.to_string(),
+        subject_owner: subject.owner.clone(),
+        profile: profile.name.clone(),
+        approval_group: profile.approvals.as_ref().map(|a| a.group.clone()),
+        site: subject.site.clone(),
+        requested_by: request.requested_by.clone(),
+        state: request.state,
+    })
+}
+
+/// A break-glass request as operator policies see it.
+pub(crate) fn break_glass_resource(request: &Request, subject: &Subject) -> ResourceCtx {
+    ResourceCtx::BreakGlass {
+        id: request.id.to_string(),
+        requested_by: request.requested_by.clone(),
+        site: subject.site.clone(),
+        subject_id: subject.id.to_string(),
+    }
 }
 
 /// A minted certificate and what it was minted for.
@@ -77,7 +196,10 @@ pub struct Authority {
     rng: Arc<dyn Rng>,
     x509: Arc<dyn X509Issuer>,
     committer: GroupCommitter,
-    tokens: RwLock<HashMap<[u8; 32], (OperatorToken, OffsetDateTime)>>,
+    /// Authenticated tokens and their operators, by the token's SHA-256.
+    tokens: RwLock<HashMap<[u8; 32], (OperatorToken, Operator, OffsetDateTime)>>,
+    /// The policy set in force and when its version was last checked.
+    pub(crate) policy: RwLock<Option<(Arc<crate::governance::ActivePolicy>, OffsetDateTime)>>,
     profiles: RwLock<HashMap<String, (Profile, OffsetDateTime)>>,
     auth_failures: std::sync::Mutex<FailureWindow>,
 }
@@ -119,6 +241,7 @@ impl Authority {
             x509,
             committer,
             tokens: RwLock::default(),
+            policy: RwLock::default(),
             profiles: RwLock::default(),
             auth_failures: Default::default(),
         }
@@ -136,7 +259,11 @@ impl Authority {
         self.clock.now()
     }
 
-    fn event(&self, ctx: Ctx<'_>, event_type: EventType, now: OffsetDateTime) -> NewEvent {
+    pub(crate) fn rng(&self) -> &Arc<dyn Rng> {
+        &self.rng
+    }
+
+    pub(crate) fn event(&self, ctx: Ctx<'_>, event_type: EventType, now: OffsetDateTime) -> NewEvent {
         NewEvent {
             event_type,
             actor: ctx.caller.actor.clone(),
@@ -153,7 +280,8 @@ impl Authority {
     // ------------------------------------------------------------ authenticate
 
     /// Turn a bearer token into a caller, or refuse. The token is looked up by
-    /// its SHA-256; the secret itself is never stored.
+    /// its SHA-256; the secret itself is never stored. The token must be
+    /// neither revoked nor expired, and its operator not disabled.
     pub async fn authenticate(&self, bearer: &str) -> Result<Caller, CoreError> {
         let refuse = |why: &str| CoreError::Unauthenticated(why.to_string());
         if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() > 256 {
@@ -161,18 +289,23 @@ impl Authority {
         }
         let hash = sha256(bearer.as_bytes());
         let now = self.clock.now();
-        let cached = self.tokens.read().ok().and_then(|m| m.get(&hash).filter(|(_, at)| now - *at < CACHE_TTL).map(|(t, _)| t.clone()));
-        let token = match cached {
+        let cached = self
+            .tokens
+            .read()
+            .ok()
+            .and_then(|m| m.get(&hash).filter(|(_, _, at)| now - *at < CACHE_TTL).map(|(t, o, _)| (t.clone(), o.clone())));
+        let (token, operator) = match cached {
             Some(t) => t,
             None => {
                 let t = self.store.find_token(&hash).await?.ok_or_else(|| refuse("unknown operator token"))?;
+                let o = self.store.get_operator(&t.operator_id).await?.ok_or_else(|| refuse("the token's operator no longer exists"))?;
                 if let Ok(mut m) = self.tokens.write() {
                     if m.len() > 10_000 {
                         m.clear();
                     }
-                    m.insert(hash, (t.clone(), now));
+                    m.insert(hash, (t.clone(), o.clone(), now));
                 }
-                t
+                (t, o)
             }
         };
         if token.revoked {
@@ -181,7 +314,17 @@ impl Authority {
         if token.expires_at.is_some_and(|exp| exp <= now) {
             return Err(refuse("the operator token has expired"));
         }
-        Ok(Caller { actor: format!("token:{}", token.id), role: token.role })
+        if operator.disabled {
+            return Err(refuse("the operator is disabled"));
+        }
+        Ok(Caller::operator(&operator, Some(token.id)))
+    }
+
+    /// Drop every cached token, after a revocation or an operator change.
+    pub(crate) fn forget_cached_tokens(&self) {
+        if let Ok(mut m) = self.tokens.write() {
+            m.clear();
+        }
     }
 
     /// Record a refused authentication (`why`, on `path`) in the log, within
@@ -204,7 +347,7 @@ impl Authority {
             w.logged += 1;
             std::mem::take(&mut w.suppressed)
         };
-        let anonymous = Caller { actor: "anonymous".into(), role: String::new() };
+        let anonymous = Caller::anonymous();
         let mut ev = self.event(Ctx { caller: &anonymous, trace_id }, EventType::OperatorAuthFailed, now);
         ev.reason = Some(why.to_string());
         ev.details = serde_json::json!({ "path": signet_model::names::shorten(path), "suppressed_before": suppressed });
@@ -227,34 +370,6 @@ impl Authority {
         Ok(self.store.record_events(&[ev]).await?)
     }
 
-    /// Create an operator token; returns its record and the secret (shown once).
-    pub async fn create_token(
-        &self,
-        ctx: Ctx<'_>,
-        name: &str,
-        role: &str,
-        ttl: Option<Duration>,
-    ) -> Result<(OperatorToken, String), CoreError> {
-        let now = self.clock.now();
-        let mut secret_bytes = [0u8; 32];
-        self.rng.fill(&mut secret_bytes);
-        use base64::Engine as _;
-        let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
-        let token = OperatorToken {
-            id: TokenId::generate(now, self.rng.bytes16()),
-            name: name.to_string(),
-            secret_hash: sha256(secret.as_bytes()),
-            role: role.to_string(),
-            created_at: now,
-            expires_at: ttl.map(|d| now + d),
-            revoked: false,
-        };
-        let mut ev = self.event(ctx, EventType::TokenCreated, now);
-        ev.details = serde_json::json!({ "token_id": token.id, "name": name, "role": role, "expires_at": token.expires_at.map(|t| t.unix_timestamp()) });
-        self.store.insert_token(&token, &ev).await?;
-        Ok((token, secret))
-    }
-
     // ------------------------------------------------------------ subjects
 
     pub async fn create_subject(&self, ctx: Ctx<'_>, input: &SubjectInput) -> Result<Subject, CoreError> {
@@ -268,26 +383,74 @@ impl Authority {
             purpose: new.purpose,
             assurance: new.assurance,
             attributes: new.attributes,
+            site: new.site,
             status: SubjectStatus::Active,
             created_at: now,
             updated_at: now,
         };
+        self.authorize(ctx, Action::SubjectCreate, &ResourceCtx::Subject(SubjectRef::from_subject(&subject))).await?;
         let mut ev = self.event(ctx, EventType::SubjectCreated, now);
         ev.subject_id = Some(subject.id.clone());
         ev.details = serde_json::json!({
             "name": subject.name, "kind": subject.kind, "owner": subject.owner,
-            "purpose": subject.purpose, "assurance": subject.assurance,
+            "purpose": subject.purpose, "assurance": subject.assurance, "site": subject.site,
         });
         self.store.insert_subject(&subject, &ev).await?;
         Ok(subject)
     }
 
-    pub async fn get_subject(&self, id: &SubjectId) -> Result<Subject, CoreError> {
+    /// A subject, without an authorisation check: for the pipeline's own use.
+    pub(crate) async fn get_subject_unchecked(&self, id: &SubjectId) -> Result<Subject, CoreError> {
         self.store.get_subject(id).await?.ok_or_else(|| CoreError::NotFound { entity: "subject", id: id.to_string() })
     }
 
-    pub async fn list_subjects(&self, page: Page) -> Result<Vec<Subject>, CoreError> {
-        Ok(self.store.list_subjects(page).await?)
+    pub async fn get_subject(&self, ctx: Ctx<'_>, id: &SubjectId) -> Result<Subject, CoreError> {
+        let subject = self.get_subject_unchecked(id).await?;
+        self.authorize(ctx, Action::SubjectRead, &ResourceCtx::Subject(SubjectRef::from_subject(&subject))).await?;
+        Ok(subject)
+    }
+
+    /// The subjects the caller may read, newest first.
+    pub async fn list_subjects(&self, ctx: Ctx<'_>, page: Page) -> Result<Vec<Subject>, CoreError> {
+        let mut out = Vec::new();
+        for s in self.store.list_subjects(page).await? {
+            if self.permitted(ctx.caller, Action::SubjectRead, &ResourceCtx::Subject(SubjectRef::from_subject(&s))).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Suspend (`active → suspended`), reinstate (`suspended → active`) or
+    /// revoke (`active|suspended → revoked`, final) a subject. A subject
+    /// that is not active gets no new credential.
+    pub async fn set_subject_status(&self, ctx: Ctx<'_>, id: &SubjectId, to: SubjectStatus, reason: &str) -> Result<Subject, CoreError> {
+        let reason = required_reason(reason)?;
+        let subject = self.get_subject_unchecked(id).await?;
+        let action = match (subject.status, to) {
+            (SubjectStatus::Active, SubjectStatus::Suspended) => Action::SubjectSuspend,
+            (SubjectStatus::Suspended, SubjectStatus::Active) => Action::SubjectReinstate,
+            (SubjectStatus::Active | SubjectStatus::Suspended, SubjectStatus::Revoked) => Action::SubjectRevoke,
+            (from, to) => {
+                return Err(CoreError::Conflict(FieldError::new(
+                    "status",
+                    format!("subject `{}` is {}; it cannot become {}", subject.name, from.as_str(), to.as_str()),
+                )));
+            }
+        };
+        self.authorize(ctx, action, &ResourceCtx::Subject(SubjectRef::from_subject(&subject))).await?;
+        let now = self.clock.now();
+        let mut ev = self.event(ctx, EventType::SubjectStatusChanged, now);
+        ev.subject_id = Some(subject.id.clone());
+        ev.reason = Some(reason.to_string());
+        ev.details = serde_json::json!({ "from": subject.status, "to": to });
+        if !self.store.set_subject_status(id, subject.status, to, now, &ev).await? {
+            return Err(CoreError::Conflict(FieldError::new(
+                "status",
+                format!("subject `{}` changed concurrently; try again", subject.name),
+            )));
+        }
+        Ok(Subject { status: to, updated_at: now, ..subject })
     }
 
     // ------------------------------------------------------------ profiles
@@ -295,6 +458,8 @@ impl Authority {
     pub async fn apply_profile(&self, ctx: Ctx<'_>, input: &ProfileInput) -> Result<Profile, CoreError> {
         let spec = input.parse().map_err(CoreError::Invalid)?;
         let now = self.clock.now();
+        let draft = spec.clone().into_profile(0, now, now);
+        self.authorize(ctx, Action::ProfileApply, &ResourceCtx::Profile(ProfileRef::from_profile(&draft))).await?;
         let before = self.store.get_profile(&spec.name).await?;
         let mut ev = self.event(ctx, EventType::ProfileApplied, now);
         ev.details = serde_json::json!({
@@ -308,12 +473,20 @@ impl Authority {
         Ok(profile)
     }
 
-    pub async fn get_profile(&self, name: &str) -> Result<Profile, CoreError> {
-        self.store.get_profile(name).await?.ok_or_else(|| CoreError::NotFound { entity: "profile", id: name.to_string() })
+    pub async fn get_profile(&self, ctx: Ctx<'_>, name: &str) -> Result<Profile, CoreError> {
+        let profile = self.store.get_profile(name).await?.ok_or_else(|| CoreError::NotFound { entity: "profile", id: name.to_string() })?;
+        self.authorize(ctx, Action::ProfileRead, &ResourceCtx::Profile(ProfileRef::from_profile(&profile))).await?;
+        Ok(profile)
     }
 
-    pub async fn list_profiles(&self) -> Result<Vec<Profile>, CoreError> {
-        Ok(self.store.list_profiles().await?)
+    pub async fn list_profiles(&self, ctx: Ctx<'_>) -> Result<Vec<Profile>, CoreError> {
+        let mut out = Vec::new();
+        for p in self.store.list_profiles().await? {
+            if self.permitted(ctx.caller, Action::ProfileRead, &ResourceCtx::Profile(ProfileRef::from_profile(&p))).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     /// A profile for the hot path: from memory if looked up in the last
@@ -332,15 +505,8 @@ impl Authority {
 
     // ------------------------------------------------------------ issuance
 
-    /// The issuance pipeline for one X.509 certificate:
-    /// resolve subject and profile → decide → record intent → mint (build,
-    /// lint, sign, verify back) → commit request + credential + event in one
-    /// transaction → respond. A refusal is recorded as a denied request with
-    /// its event, and returned as [`CoreError::Denied`].
-    pub async fn issue_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Issued, CoreError> {
-        let now = self.clock.now();
-
-        // Resolve what the request refers to.
+    /// Resolve what an X.509 request refers to: its subject and profile.
+    pub(crate) async fn resolve(&self, ask: &X509Issue, now: OffsetDateTime) -> Result<(Subject, Profile), CoreError> {
         let subject = self
             .store
             .get_subject(&ask.subject_id)
@@ -349,85 +515,259 @@ impl Authority {
         let profile = self.profile_for_issuance(&ask.profile, now).await?.ok_or_else(|| {
             CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile))))
         })?;
+        Ok((subject, profile))
+    }
 
-        // Decide: the grant is what the profile allows of what was asked.
-        let (names, names_field) = match &ask.names {
-            Some(n) => (n, "names"),
-            None => (&ask.csr_names, "csr.names"),
-        };
-        let decision = decide_x509(&X509Ask {
-            subject: &subject,
-            profile: &profile,
-            key: &ask.key,
-            names,
+    /// Decide a request with everything known at this point: the X.509 rules
+    /// of the profile (a floor no policy can lower: [`decide_x509`]), then
+    /// the active Cedar issuance policy with `approvals` collected so far.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decide(
+        &self,
+        policy: &crate::governance::ActivePolicy,
+        request: &Request,
+        subject: &Subject,
+        profile: &Profile,
+        key: &BoundKey,
+        names_field: &str,
+        approvals: u32,
+        now: OffsetDateTime,
+    ) -> Ruling {
+        // A break-glass request's lifetime was capped when it was made.
+        let ttl = request.requested_ttl_seconds;
+        let grant = match decide_x509(&X509Ask {
+            subject,
+            profile,
+            key,
+            names: &request.requested_names,
             names_field,
-            ttl_seconds: ask.ttl_seconds,
+            ttl_seconds: ttl,
             now,
             issuer_not_before: self.x509.issuer_not_before(),
             issuer_not_after: self.x509.issuer_not_after(),
-        });
+        }) {
+            Ok(g) => g,
+            Err(refusal) => return Ruling::Refused { refusal, policies: vec![] },
+        };
+        let decision = signet_policy::decide_issuance(
+            &policy.set,
+            &IssuanceCtx {
+                subject,
+                profile,
+                names: &request.requested_names,
+                ttl_seconds: ttl,
+                scopes: &request.requested_scopes,
+                evidence: Evidence { key_proven: true, attested: false },
+                caller: &request.requested_by,
+                approvals,
+            },
+        );
+        if decision.allowed {
+            return Ruling::Permit { grant, policies: decision.determining_policies };
+        }
+        let only_approvals = decision.approvals_needed > 0 && decision.determining_policies.iter().all(|p| p == AWAITING_APPROVAL);
+        if only_approvals {
+            return Ruling::NeedsApprovals { needed: decision.approvals_needed };
+        }
+        Ruling::Refused { refusal: refusal_of(&decision, names_field), policies: decision.determining_policies }
+    }
 
-        let mut request = Request {
+    /// The issuance pipeline for one X.509 certificate:
+    /// resolve subject and profile → authorise the submission → decide
+    /// (profile rules, then Cedar policy) → either wait for approvals
+    /// (recorded as `pending_approval`), or record intent → mint (build,
+    /// lint, sign, verify back) → commit request + credential + event in one
+    /// transaction → respond. A refusal is recorded as a denied request with
+    /// its event, and returned as [`CoreError::Denied`].
+    pub async fn issue_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Submitted, CoreError> {
+        let now = self.clock.now();
+        let (subject, profile) = self.resolve(&ask, now).await?;
+        let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
+        let request = self.new_request(ctx, &ask, &subject, &profile, now);
+
+        // Authenticate → authorise: may this caller ask, for this subject?
+        if ask.break_glass.is_some() {
+            self.authorize(ctx, Action::BreakGlassRequest, &break_glass_resource(&request, &subject)).await?;
+        } else {
+            self.authorize(ctx, Action::RequestSubmit, &request_resource(&request, &subject, &profile)).await?;
+        }
+
+        // Decide.
+        let policy = self.active_policy().await?;
+        let approvals_for_decision = match ask.break_glass {
+            // Break-glass replaces the profile's approvals with two of its own.
+            Some(_) => profile.approvals.as_ref().map_or(0, |a| a.required),
+            None => 0,
+        };
+        match self.decide(&policy, &request, &subject, &profile, &ask.key, names_field, approvals_for_decision, now) {
+            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, &profile, refusal, policies, now).await?),
+            Ruling::NeedsApprovals { needed } => {
+                let rule = profile.approvals.clone().unwrap_or(ApprovalRule {
+                    required: needed,
+                    group: String::new(),
+                    expires_after_seconds: 86400,
+                });
+                self.hold_for_approvals(
+                    ctx,
+                    request,
+                    &ask.key,
+                    rule.required,
+                    Some(&rule.group),
+                    Duration::seconds(rule.expires_after_seconds),
+                    EventType::RequestPending,
+                    None,
+                    now,
+                )
+                .await
+            }
+            Ruling::Permit { .. } if ask.break_glass.is_some() => {
+                let reason = ask.break_glass.as_deref().unwrap_or_default();
+                self.hold_for_approvals(
+                    ctx,
+                    request,
+                    &ask.key,
+                    BREAK_GLASS_APPROVALS,
+                    None,
+                    BREAK_GLASS_WINDOW,
+                    EventType::BreakGlassRequested,
+                    Some(reason),
+                    now,
+                )
+                .await
+            }
+            Ruling::Permit { grant, policies } => {
+                let mut request = request;
+                request.state = RequestState::Approved;
+                let issued = self.mint_and_commit(ctx, request, &ask.key, grant, policies, &[], now).await?;
+                Ok(Submitted::Issued(issued))
+            }
+        }
+    }
+
+    pub(crate) fn new_request(&self, ctx: Ctx<'_>, ask: &X509Issue, subject: &Subject, profile: &Profile, now: OffsetDateTime) -> Request {
+        let names = ask.names.clone().unwrap_or_else(|| ask.csr_names.clone());
+        let ttl = match ask.break_glass {
+            // Time-boxed: never longer than the break-glass maximum.
+            Some(_) => Some(ask.ttl_seconds.unwrap_or(profile.default_ttl_seconds).min(BREAK_GLASS_MAX_TTL_SECONDS)),
+            None => ask.ttl_seconds,
+        };
+        Request {
             id: RequestId::generate(now, self.rng.bytes16()),
             subject_id: subject.id.clone(),
             profile: profile.name.clone(),
             profile_version: profile.version,
             credential_type: CredentialType::X509,
-            requested_names: names.clone(),
-            requested_ttl_seconds: ask.ttl_seconds,
+            requested_names: names,
+            requested_ttl_seconds: ttl,
+            requested_scopes: ask.scopes.clone(),
             key_algorithm: Some(ask.key.algorithm),
             key_fingerprint: Some(ask.key.fingerprint.clone()),
             requested_by: ctx.caller.actor.clone(),
             state: RequestState::Submitted,
+            break_glass: ask.break_glass.is_some(),
+            expires_at: None,
+            key_spki: None,
             reason: None,
             credential_id: None,
             created_at: now,
             updated_at: now,
-        };
+        }
+    }
 
-        let grant = match decision {
-            Ok(g) => g,
-            Err(refusal) => {
-                request.state = RequestState::Denied;
-                request.reason = Some(refusal.to_string());
-                let mut ev = self.event(ctx, EventType::RequestDenied, now);
-                ev.subject_id = Some(subject.id.clone());
-                ev.request_id = Some(request.id.clone());
-                ev.reason = Some(refusal.to_string());
-                ev.details = serde_json::json!({ "profile": profile.name, "profile_version": profile.version, "field": refusal.field });
-                self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request, credential: None, event: ev })).await?;
-                return Err(CoreError::Denied(refusal));
-            }
-        };
-        request.state = RequestState::Approved;
+    /// Record a refusal: the request as `denied`, with its event naming the
+    /// reason and the policies that decided it.
+    pub(crate) async fn deny(
+        &self,
+        ctx: Ctx<'_>,
+        mut request: Request,
+        profile: &Profile,
+        refusal: FieldError,
+        policies: Vec<String>,
+        now: OffsetDateTime,
+    ) -> Result<CoreError, CoreError> {
+        request.state = RequestState::Denied;
+        request.reason = Some(refusal.to_string());
+        request.updated_at = now;
+        let mut ev = self.event(ctx, EventType::RequestDenied, now);
+        ev.subject_id = Some(request.subject_id.clone());
+        ev.request_id = Some(request.id.clone());
+        ev.reason = Some(refusal.to_string());
+        ev.details = serde_json::json!({ "profile": profile.name, "profile_version": profile.version, "field": refusal.field,
+            "policies": policies, "break_glass": request.break_glass });
+        self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request, credential: None, event: ev })).await?;
+        Ok(CoreError::Denied(refusal))
+    }
 
+    /// Keep a request waiting for `required` approvals until `window` has passed.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold_for_approvals(
+        &self,
+        ctx: Ctx<'_>,
+        mut request: Request,
+        key: &BoundKey,
+        required: u32,
+        group: Option<&str>,
+        window: Duration,
+        event_type: EventType,
+        break_glass_reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, CoreError> {
+        request.state = RequestState::PendingApproval;
+        request.expires_at = Some(now + window);
+        request.key_spki = Some(key.spki_der.clone());
+        let mut ev = self.event(ctx, event_type, now);
+        ev.subject_id = Some(request.subject_id.clone());
+        ev.request_id = Some(request.id.clone());
+        ev.reason = break_glass_reason.map(str::to_string);
+        ev.details = serde_json::json!({
+            "profile": request.profile, "approvals_required": required, "approval_group": group,
+            "expires_at": request.expires_at.map(|t| t.unix_timestamp()),
+            "break_glass": request.break_glass,
+            "severity": if request.break_glass { "high" } else { "info" },
+        });
+        self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request: request.clone(), credential: None, event: ev })).await?;
+        Ok(Submitted::Pending { request, approvals_required: required })
+    }
+
+    /// Record intent → mint (build + lint, sign, verify back) → commit the
+    /// credential, the request's final state and the event together.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn mint_and_commit(
+        &self,
+        ctx: Ctx<'_>,
+        mut request: Request,
+        key: &BoundKey,
+        grant: Grant,
+        policies: Vec<String>,
+        approvers: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Issued, CoreError> {
         // Record intent before the key is used.
         let serial = Serial::generate(now, self.rng.bytes16());
         self.committer
             .write(IssuanceWrite::Intent(IssuanceIntent {
                 serial: serial.clone(),
                 request_id: request.id.clone(),
-                subject_id: subject.id.clone(),
-                profile: profile.name.clone(),
-                key_fingerprint: ask.key.fingerprint.clone(),
+                subject_id: request.subject_id.clone(),
+                profile: request.profile.clone(),
+                key_fingerprint: key.fingerprint.clone(),
                 created_at: now,
             }))
             .await?;
 
         // Mint: build + lint, sign, verify back.
-        let der = self.x509.mint(&grant, &ask.key, &serial)?;
+        let der = self.x509.mint(&grant, key, &serial)?;
 
-        // Commit the credential, the request's final state and the event together.
         let credential = Credential {
             id: CredentialId::generate(now, self.rng.bytes16()),
             credential_type: CredentialType::X509,
             serial: serial.clone(),
-            subject_id: subject.id.clone(),
-            profile: profile.name.clone(),
+            subject_id: request.subject_id.clone(),
+            profile: request.profile.clone(),
             request_id: request.id.clone(),
             issuer_id: self.x509.issuer_id().clone(),
-            key_algorithm: ask.key.algorithm,
-            key_fingerprint: ask.key.fingerprint.clone(),
+            key_algorithm: key.algorithm,
+            key_fingerprint: key.fingerprint.clone(),
             names: grant.names.clone(),
             not_before: grant.not_before,
             not_after: grant.not_after,
@@ -437,23 +777,36 @@ impl Authority {
         };
         request.state = RequestState::Issued;
         request.credential_id = Some(credential.id.clone());
+        request.updated_at = now;
         let mut ev = self.event(ctx, EventType::CredentialIssued, now);
-        ev.subject_id = Some(subject.id.clone());
+        ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(request.id.clone());
         ev.credential_id = Some(credential.id.clone());
-        ev.details = serde_json::json!({
+        let mut details = serde_json::json!({
             "type": "x509",
             "serial": serial,
             "issuer_id": credential.issuer_id,
-            "profile": profile.name,
-            "profile_version": profile.version,
+            "profile": request.profile,
+            "profile_version": request.profile_version,
             "key_algorithm": credential.key_algorithm,
             "key_fingerprint": credential.key_fingerprint,
             "names": credential.names,
             "not_before": credential.not_before.unix_timestamp(),
             "not_after": credential.not_after.unix_timestamp(),
             "certificate_sha256": hex(&sha256(&credential.der)),
+            "policies": policies,
         });
+        if let Some(obj) = details.as_object_mut() {
+            if !approvers.is_empty() {
+                obj.insert("approvers".into(), serde_json::json!(approvers));
+                obj.insert("requested_by".into(), serde_json::json!(request.requested_by));
+            }
+            if request.break_glass {
+                obj.insert("break_glass".into(), serde_json::Value::Bool(true));
+                obj.insert("severity".into(), serde_json::json!("high"));
+            }
+        }
+        ev.details = details;
         let outcome = IssuanceOutcome { request, credential: Some(credential), event: ev };
         let log_index = self.committer.write(IssuanceWrite::Outcome(outcome.clone())).await?;
         let log_index = log_index.ok_or_else(|| CoreError::Internal("the issuance was committed without a log index".into()))?;
@@ -465,27 +818,93 @@ impl Authority {
 
     // ------------------------------------------------------------ reads
 
-    pub async fn get_request(&self, id: &RequestId) -> Result<Request, CoreError> {
-        self.store.get_request(id).await?.ok_or_else(|| CoreError::NotFound { entity: "request", id: id.to_string() })
+    /// A request and what policies need to see it: its subject and profile.
+    pub(crate) async fn request_with_context(&self, id: &RequestId) -> Result<(Request, Subject, Profile), CoreError> {
+        let request = self.store.get_request(id).await?.ok_or_else(|| CoreError::NotFound { entity: "request", id: id.to_string() })?;
+        let subject = self.get_subject_unchecked(&request.subject_id).await?;
+        let profile = self
+            .store
+            .get_profile(&request.profile)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("request `{id}` names a missing profile")))?;
+        Ok((request, subject, profile))
     }
 
-    pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, CoreError> {
-        Ok(self.store.list_requests(filter).await?)
+    pub async fn get_request(&self, ctx: Ctx<'_>, id: &RequestId) -> Result<Request, CoreError> {
+        let (request, subject, profile) = self.request_with_context(id).await?;
+        self.authorize(ctx, Action::RequestRead, &request_resource(&request, &subject, &profile)).await?;
+        Ok(request)
     }
 
-    pub async fn get_credential(&self, id: &CredentialId) -> Result<Credential, CoreError> {
-        self.store.get_credential(id).await?.ok_or_else(|| CoreError::NotFound { entity: "credential", id: id.to_string() })
+    /// The requests the caller may read.
+    pub async fn list_requests(&self, ctx: Ctx<'_>, filter: &RequestFilter) -> Result<Vec<Request>, CoreError> {
+        let mut out = Vec::new();
+        let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
+        for r in self.store.list_requests(filter).await? {
+            if !subjects.contains_key(&r.subject_id) {
+                let s = self.get_subject_unchecked(&r.subject_id).await?;
+                subjects.insert(r.subject_id.clone(), s);
+            }
+            let (Some(subject), Some(profile)) = (subjects.get(&r.subject_id), self.store.get_profile(&r.profile).await?) else {
+                continue;
+            };
+            if self.permitted(ctx.caller, Action::RequestRead, &request_resource(&r, subject, &profile)).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
-    pub async fn get_credential_by_serial(&self, serial: &Serial) -> Result<Credential, CoreError> {
-        self.store.get_credential_by_serial(serial).await?.ok_or_else(|| CoreError::NotFound { entity: "credential", id: serial.to_hex() })
+    fn credential_resource(credential: &Credential, subject: &Subject) -> ResourceCtx {
+        ResourceCtx::Credential(CredentialRef {
+            id: credential.id.to_string(),
+            subject_id: subject.id.to_string(),
+            subject_owner: subject.owner.clone(),
+            site: subject.site.clone(),
+            status: credential.status,
+        })
     }
 
-    pub async fn list_credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, CoreError> {
-        Ok(self.store.list_credentials(filter).await?)
+    async fn authorize_credential_read(&self, ctx: Ctx<'_>, credential: Credential) -> Result<Credential, CoreError> {
+        let subject = self.get_subject_unchecked(&credential.subject_id).await?;
+        self.authorize(ctx, Action::CredentialRead, &Self::credential_resource(&credential, &subject)).await?;
+        Ok(credential)
     }
 
-    pub async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, CoreError> {
+    pub async fn get_credential(&self, ctx: Ctx<'_>, id: &CredentialId) -> Result<Credential, CoreError> {
+        let c = self.store.get_credential(id).await?.ok_or_else(|| CoreError::NotFound { entity: "credential", id: id.to_string() })?;
+        self.authorize_credential_read(ctx, c).await
+    }
+
+    pub async fn get_credential_by_serial(&self, ctx: Ctx<'_>, serial: &Serial) -> Result<Credential, CoreError> {
+        let c = self
+            .store
+            .get_credential_by_serial(serial)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { entity: "credential", id: serial.to_hex() })?;
+        self.authorize_credential_read(ctx, c).await
+    }
+
+    /// The credentials the caller may read.
+    pub async fn list_credentials(&self, ctx: Ctx<'_>, filter: &CredentialFilter) -> Result<Vec<Credential>, CoreError> {
+        let mut out = Vec::new();
+        let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
+        for c in self.store.list_credentials(filter).await? {
+            if !subjects.contains_key(&c.subject_id) {
+                let s = self.get_subject_unchecked(&c.subject_id).await?;
+                subjects.insert(c.subject_id.clone(), s);
+            }
+            let Some(subject) = subjects.get(&c.subject_id) else { continue };
+            if self.permitted(ctx.caller, Action::CredentialRead, &Self::credential_resource(&c, subject)).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The log's events: `log.read`.
+    pub async fn list_events(&self, ctx: Ctx<'_>, after: i64, limit: u32) -> Result<Vec<Event>, CoreError> {
+        self.authorize(ctx, Action::LogRead, &ResourceCtx::Authority).await?;
         Ok(self.store.list_events(after, limit).await?)
     }
 }

@@ -21,6 +21,10 @@ pub enum CoreError {
     /// No valid credentials were presented (401).
     #[error("{0}")]
     Unauthenticated(String),
+    /// The authenticated operator may not do this (403). Recorded in the
+    /// log as `operator.denied`, with the policies that decided it.
+    #[error("{reason}")]
+    Forbidden { reason: String, policies: Vec<String> },
     /// Our fault (500): the detail is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -32,6 +36,7 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict { field, value, entity } => {
                 CoreError::Conflict(FieldError::new(field, format!("{entity} `{value}` already exists")))
             }
+            StoreError::NotPending => CoreError::Conflict(FieldError::new("request", "the request is not pending approval")),
             other => CoreError::Internal(other.to_string()),
         }
     }

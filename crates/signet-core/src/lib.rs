@@ -13,11 +13,13 @@
 //! Where is the decision made? [`decide::decide_x509`]. Where is the key used?
 //! [`mint::X509Issuer::mint`], through [`ports::AuthoritySigner::sign`].
 
+pub mod approvals;
 pub mod authority;
 pub mod clock;
 pub mod commit;
 pub mod decide;
 pub mod error;
+pub mod governance;
 pub mod log;
 pub mod mint;
 pub mod ports;

@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 use signet_model::credential::{Authority, Credential, CredentialStatus};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::ids::{CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::Operator;
 use signet_model::profile::{KeyAlgorithm, Profile, ProfileSpec};
-use signet_model::request::{Request, RequestState};
-use signet_model::subject::Subject;
+use signet_model::request::{Approval, Request, RequestState};
+use signet_model::subject::{Subject, SubjectStatus};
 use std::fmt;
 use time::OffsetDateTime;
 
@@ -41,6 +42,9 @@ pub enum StoreError {
     /// A stored row could not be read back into a domain type.
     #[error("corrupt row in {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },
+    /// The request is not waiting for approvals (any more), or its time ran out.
+    #[error("the request is not pending approval")]
+    NotPending,
     /// The database failed (connection, I/O, constraint other than uniqueness).
     #[error("database error: {0}")]
     Backend(String),
@@ -82,11 +86,36 @@ pub struct OperatorToken {
     pub name: String,
     /// SHA-256 of the secret token string.
     pub secret_hash: [u8; 32],
-    /// The operator role; `admin` until roles arrive with operator access control.
-    pub role: String,
+    /// The operator the token authenticates.
+    pub operator_id: OperatorId,
     pub created_at: OffsetDateTime,
     pub expires_at: Option<OffsetDateTime>,
     pub revoked: bool,
+}
+
+/// A policy set version as stored. The highest version is the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub version: i64,
+    /// The Cedar policy text, as applied.
+    pub text: String,
+    /// SHA-256 of `text`, lower-case hex.
+    pub sha256: String,
+    pub comment: String,
+    /// The operator who applied it (`op_…`).
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What recording one approver's verdict did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerdictRecorded {
+    /// Approvals (verdict `approve`) the request now has.
+    pub approvals: u32,
+    /// This verdict closed the request: the quorum was met (the request is
+    /// now `approved`, for this caller alone to mint) or it was a denial
+    /// (the request is now `denied`).
+    pub closed: bool,
 }
 
 /// Written before signing: what is about to be signed, so that a crash
@@ -239,6 +268,64 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_token(&self, token: &OperatorToken, event: &NewEvent) -> Result<(), StoreError>;
     async fn find_token(&self, secret_hash: &[u8; 32]) -> Result<Option<OperatorToken>, StoreError>;
+    async fn get_token(&self, id: &TokenId) -> Result<Option<OperatorToken>, StoreError>;
+    async fn list_tokens(&self, operator_id: &OperatorId) -> Result<Vec<OperatorToken>, StoreError>;
+    /// Mark a token revoked. False when it was revoked already (nothing written).
+    async fn revoke_token(&self, id: &TokenId, event: &NewEvent) -> Result<bool, StoreError>;
+
+    // operators
+    /// Insert an operator; a taken name is a [`StoreError::Conflict`].
+    async fn insert_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
+    /// Replace an operator's roles, sites, teams, subject and state.
+    async fn update_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
+    async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError>;
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError>;
+
+    // subjects' lifecycle
+    /// Set a subject's status; false (nothing written) when it is not `from`.
+    async fn set_subject_status(
+        &self,
+        id: &SubjectId,
+        from: SubjectStatus,
+        to: SubjectStatus,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
+
+    // policies
+    /// Store a new policy version with its event. The version must be the
+    /// latest plus one: a concurrent activation makes this a
+    /// [`StoreError::Conflict`], and nothing is written.
+    async fn insert_policy(&self, policy: &StoredPolicy, event: &NewEvent) -> Result<(), StoreError>;
+    /// The active (latest) policy version, if any was ever stored.
+    async fn latest_policy(&self) -> Result<Option<StoredPolicy>, StoreError>;
+    /// The active version number; 0 when none was stored (the built-in default).
+    async fn latest_policy_version(&self) -> Result<i64, StoreError>;
+    async fn get_policy(&self, version: i64) -> Result<Option<StoredPolicy>, StoreError>;
+    /// Every version, newest first, without their text.
+    async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError>;
+
+    // approvals
+    /// Record one approver's verdict on a request that is still
+    /// `pending_approval` and not expired at `now`, with its event, in one
+    /// transaction. On a denial, the request becomes `denied` (with
+    /// `reason`); on an approval that brings the count to `required`, it
+    /// becomes `approved` (compare-and-set: exactly one caller sees `closed`).
+    /// A request that is not pending, or expired, is a [`StoreError::NotPending`];
+    /// a second verdict by the same approver is a [`StoreError::Conflict`].
+    async fn record_verdict(
+        &self,
+        approval: &Approval,
+        required: u32,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<VerdictRecorded, StoreError>;
+    async fn list_approvals(&self, request_id: &RequestId) -> Result<Vec<Approval>, StoreError>;
+    /// Move a pending request whose time ran out to `expired`, with its
+    /// event. False (nothing written) when it is no longer pending.
+    async fn expire_request(&self, id: &RequestId, now: OffsetDateTime, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Pending requests whose `expires_at` is at or before `now`, oldest first.
+    async fn list_expired_pending(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<RequestId>, StoreError>;
 }
 
 // ---------------------------------------------------------------- keys

@@ -25,10 +25,46 @@ pub enum EventType {
     /// A request to an operator endpoint presented no valid credentials.
     #[serde(rename = "operator.auth_failed")]
     OperatorAuthFailed,
+    /// An operator was created.
+    #[serde(rename = "operator.created")]
+    OperatorCreated,
+    /// An operator's roles, sites, teams or state changed.
+    #[serde(rename = "operator.updated")]
+    OperatorUpdated,
+    /// An operator token was revoked.
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
+    /// An authenticated operator was refused an action (403), with the policies and reasons.
+    #[serde(rename = "operator.denied")]
+    AccessDenied,
+    /// A new policy set version became active; details carry the diff.
+    #[serde(rename = "policy.activated")]
+    PolicyActivated,
+    /// A proposed policy set was refused (invalid, or it would lock out every admin).
+    #[serde(rename = "policy.rejected")]
+    PolicyRejected,
+    /// A request awaits approvals (m of n).
+    #[serde(rename = "request.pending")]
+    RequestPending,
+    /// One approval of a pending request was recorded.
+    #[serde(rename = "request.approved")]
+    RequestApproved,
+    /// An approval or denial of a request was refused (expired, already decided, counted already).
+    #[serde(rename = "request.approval_refused")]
+    ApprovalRefused,
+    /// A pending request expired before its approvals were collected.
+    #[serde(rename = "request.expired")]
+    RequestExpired,
+    /// A subject was suspended, reinstated or revoked.
+    #[serde(rename = "subject.status_changed")]
+    SubjectStatusChanged,
+    /// An emergency issuance was asked for (high severity).
+    #[serde(rename = "break_glass.requested")]
+    BreakGlassRequested,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 20] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -37,6 +73,18 @@ impl EventType {
         Self::CredentialIssued,
         Self::KeyCreated,
         Self::OperatorAuthFailed,
+        Self::OperatorCreated,
+        Self::OperatorUpdated,
+        Self::TokenRevoked,
+        Self::AccessDenied,
+        Self::PolicyActivated,
+        Self::PolicyRejected,
+        Self::RequestPending,
+        Self::RequestApproved,
+        Self::ApprovalRefused,
+        Self::RequestExpired,
+        Self::SubjectStatusChanged,
+        Self::BreakGlassRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +97,18 @@ impl EventType {
             Self::CredentialIssued => "credential.issued",
             Self::KeyCreated => "key.created",
             Self::OperatorAuthFailed => "operator.auth_failed",
+            Self::OperatorCreated => "operator.created",
+            Self::OperatorUpdated => "operator.updated",
+            Self::TokenRevoked => "token.revoked",
+            Self::AccessDenied => "operator.denied",
+            Self::PolicyActivated => "policy.activated",
+            Self::PolicyRejected => "policy.rejected",
+            Self::RequestPending => "request.pending",
+            Self::RequestApproved => "request.approved",
+            Self::ApprovalRefused => "request.approval_refused",
+            Self::RequestExpired => "request.expired",
+            Self::SubjectStatusChanged => "subject.status_changed",
+            Self::BreakGlassRequested => "break_glass.requested",
         }
     }
 
@@ -64,7 +124,7 @@ impl EventType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
     pub event_type: EventType,
-    /// Who caused it: `token:tok_…`, or `system`.
+    /// Who caused it: an operator id (`op_…`), `system`, or `anonymous`.
     pub actor: String,
     pub subject_id: Option<SubjectId>,
     pub request_id: Option<RequestId>,
@@ -114,6 +174,18 @@ mod tests {
                 EventType::CredentialIssued => 5,
                 EventType::KeyCreated => 6,
                 EventType::OperatorAuthFailed => 7,
+                EventType::OperatorCreated => 8,
+                EventType::OperatorUpdated => 9,
+                EventType::TokenRevoked => 10,
+                EventType::AccessDenied => 11,
+                EventType::PolicyActivated => 12,
+                EventType::PolicyRejected => 13,
+                EventType::RequestPending => 14,
+                EventType::RequestApproved => 15,
+                EventType::ApprovalRefused => 16,
+                EventType::RequestExpired => 17,
+                EventType::SubjectStatusChanged => 18,
+                EventType::BreakGlassRequested => 19,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

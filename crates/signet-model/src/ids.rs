@@ -106,6 +106,10 @@ prefixed_id!(
     /// An authority (CA) key's id, `ca_…`.
     AuthorityId, "ca_"
 );
+prefixed_id!(
+    /// An operator's id, `op_…`: a human or machine caller of the operator API.
+    OperatorId, "op_"
+);
 
 /// `N` big-endian bytes of time (milliseconds for 6, seconds for 4) and the
 /// rest from `random`.

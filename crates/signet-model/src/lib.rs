@@ -11,12 +11,14 @@
 //! | Grant        | [`request::Grant`]         |
 //! | Credential   | [`credential::Credential`] |
 //! | Event        | [`event::Event`]           |
+//! | Operator     | [`operator::Operator`]     |
 
 pub mod credential;
 pub mod error;
 pub mod event;
 pub mod ids;
 pub mod names;
+pub mod operator;
 pub mod profile;
 pub mod request;
 pub mod subject;

@@ -169,6 +169,11 @@ pub struct Profile {
     pub required_assurance: AssuranceLevel,
     /// Subject kinds this profile serves; empty means every kind.
     pub subject_kinds: Vec<SubjectKind>,
+    /// Scopes (entitlements) a request may ask for; a request asking for
+    /// anything else is refused. Empty: no scope may be asked for.
+    pub allowed_scopes: Vec<String>,
+    /// Approvals a request needs before issuance (m of the approval group).
+    pub approvals: Option<ApprovalRule>,
     /// Increases by one on every change.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -209,6 +214,46 @@ pub struct ProfileInput {
     pub required_assurance: Option<String>,
     #[serde(default)]
     pub subject_kinds: Vec<String>,
+    /// Scopes a request may ask for.
+    #[serde(default)]
+    pub allowed_scopes: Vec<String>,
+    /// m-of-n approvals before issuance.
+    #[serde(default)]
+    pub approvals: Option<ApprovalsInput>,
+}
+
+/// The wire form of [`ApprovalRule`]: `[approvals] required = 2, group = "security", expires_after = "24h"`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsInput {
+    /// How many distinct approvers (the m of "m of n"), 1 to 10.
+    pub required: u32,
+    /// The team whose members may approve.
+    pub group: String,
+    /// How long a request may wait for its approvals; default `24h`.
+    #[serde(default)]
+    pub expires_after: Option<String>,
+}
+
+/// m of the members of `group` must approve a request before issuance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApprovalRule {
+    pub required: u32,
+    pub group: String,
+    /// A pending request expires this long after it was submitted.
+    pub expires_after_seconds: i64,
+}
+
+/// The most approvals a profile may require.
+pub const MAX_APPROVALS: u32 = 10;
+
+/// A scope (entitlement) name: 1-128 printable ASCII characters, no spaces.
+pub fn parse_scope(field: &str, s: &str) -> Result<String, FieldError> {
+    if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_string())
+    } else {
+        Err(FieldError::new(field, format!("`{}` is not a scope: use 1-128 printable ASCII characters without spaces", shorten(s))))
+    }
 }
 
 fn default_type() -> String {
@@ -246,6 +291,8 @@ pub struct ProfileSpec {
     pub path_len: Option<u8>,
     pub required_assurance: AssuranceLevel,
     pub subject_kinds: Vec<SubjectKind>,
+    pub allowed_scopes: Vec<String>,
+    pub approvals: Option<ApprovalRule>,
 }
 
 impl ProfileSpec {
@@ -264,6 +311,8 @@ impl ProfileSpec {
             path_len: self.path_len,
             required_assurance: self.required_assurance,
             subject_kinds: self.subject_kinds,
+            allowed_scopes: self.allowed_scopes,
+            approvals: self.approvals,
             version,
             created_at,
             updated_at,
@@ -287,6 +336,8 @@ impl Profile {
             path_len: self.path_len,
             required_assurance: self.required_assurance,
             subject_kinds: self.subject_kinds.clone(),
+            allowed_scopes: self.allowed_scopes.clone(),
+            approvals: self.approvals.clone(),
         }
     }
 }
@@ -359,6 +410,30 @@ impl ProfileInput {
                 subject_kinds.push(kind);
             }
         }
+        let mut allowed_scopes = Vec::new();
+        for (i, sc) in self.allowed_scopes.iter().enumerate() {
+            let sc = parse_scope(&format!("allowed_scopes[{i}]"), sc)?;
+            if !allowed_scopes.contains(&sc) {
+                allowed_scopes.push(sc);
+            }
+        }
+        let approvals = match &self.approvals {
+            None => None,
+            Some(a) => {
+                if a.required == 0 || a.required > MAX_APPROVALS {
+                    return Err(FieldError::new("approvals.required", format!("must be between 1 and {MAX_APPROVALS}")));
+                }
+                let group = crate::operator::parse_site("approvals.group", &a.group)?;
+                let expires_after_seconds = match &a.expires_after {
+                    None => 86400,
+                    Some(d) => parse_duration_secs("approvals.expires_after", d)?,
+                };
+                if expires_after_seconds > 30 * 86400 {
+                    return Err(FieldError::new("approvals.expires_after", "a request may wait at most 30 days for its approvals"));
+                }
+                Some(ApprovalRule { required: a.required, group, expires_after_seconds })
+            }
+        };
         Ok(ProfileSpec {
             name,
             description: self.description.clone(),
@@ -373,6 +448,8 @@ impl ProfileInput {
             path_len: self.path_len,
             required_assurance,
             subject_kinds,
+            allowed_scopes,
+            approvals,
         })
     }
 }

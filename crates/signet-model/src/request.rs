@@ -7,8 +7,8 @@ use crate::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// A request's life: `submitted → approved → issued`, or `denied`, `expired`,
-/// `cancelled`. (`pending_approval` arrives with approvals.)
+/// A request's life: `submitted → [pending_approval →] approved → issued`,
+/// or `denied`, `expired`, `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
@@ -60,13 +60,28 @@ pub struct Request {
     pub credential_type: CredentialType,
     pub requested_names: SanSet,
     pub requested_ttl_seconds: Option<i64>,
+    /// Scopes (entitlements) asked for.
+    #[serde(default)]
+    pub requested_scopes: Vec<String>,
     /// The algorithm of the key to bind, once the key's proof of possession was checked.
     pub key_algorithm: Option<KeyAlgorithm>,
     /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex.
     pub key_fingerprint: Option<String>,
-    /// Who asked: the authenticated caller (`token:tok_…`).
+    /// Who asked: the authenticated operator (`op_…`).
     pub requested_by: String,
     pub state: RequestState,
+    /// An emergency request: two approvals with `break_glass.approve`, a
+    /// short lifetime, a high-severity event.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// When a pending request stops waiting for approvals.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// The DER SubjectPublicKeyInfo of the key to bind, kept while the
+    /// request waits for approvals (its proof of possession was checked on
+    /// submission). Not part of the API.
+    #[serde(skip)]
+    pub key_spki: Option<Vec<u8>>,
     /// Why it was denied (for `denied`), as a `field: reason` sentence.
     pub reason: Option<String>,
     pub credential_id: Option<CredentialId>,
@@ -74,6 +89,44 @@ pub struct Request {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// What one approver decided about a pending request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Deny => "deny",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "approve" => Ok(Self::Approve),
+            "deny" => Ok(Self::Deny),
+            _ => Err(FieldError::new(field, format!("`{}` is not a verdict", crate::names::shorten(s)))),
+        }
+    }
+}
+
+/// One approver's decision on a pending request. One per approver: a second
+/// approval by the same operator is refused, so each person counts once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Approval {
+    pub request_id: RequestId,
+    /// The operator id (`op_…`).
+    pub approver: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// What was actually allowed: the intersection of what was asked and what the

@@ -142,6 +142,8 @@ pub struct Subject {
     pub purpose: Option<String>,
     pub assurance: AssuranceLevel,
     pub attributes: BTreeMap<String, String>,
+    /// The issuance site the subject belongs to (operators are scoped by site).
+    pub site: String,
     pub status: SubjectStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -158,6 +160,7 @@ pub struct NewSubject {
     pub purpose: Option<String>,
     pub assurance: AssuranceLevel,
     pub attributes: BTreeMap<String, String>,
+    pub site: String,
 }
 
 /// The wire form of [`NewSubject`], parsed by [`SubjectInput::parse`].
@@ -176,6 +179,9 @@ pub struct SubjectInput {
     pub assurance: Option<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The issuance site; default `default`.
+    #[serde(default)]
+    pub site: Option<String>,
 }
 
 fn parse_text(field: &str, v: &Option<String>, max: usize) -> Result<Option<String>, FieldError> {
@@ -227,7 +233,11 @@ impl SubjectInput {
                 return Err(FieldError::new(f, "attribute values are at most 1024 characters, without control characters"));
             }
         }
-        Ok(NewSubject { name, kind, owner, purpose, assurance, attributes: self.attributes.clone() })
+        let site = match &self.site {
+            None => crate::operator::DEFAULT_SITE.to_string(),
+            Some(s) => crate::operator::parse_site("site", s)?,
+        };
+        Ok(NewSubject { name, kind, owner, purpose, assurance, attributes: self.attributes.clone(), site })
     }
 }
 

@@ -132,55 +132,6 @@ impl fmt::Display for Action {
 /// The Cedar action id of issuance.
 pub const ISSUE_ACTION: &str = "credential.issue";
 
-/// Operator roles: the `Role` enumerated entity type of the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// Configures the authority: policies, profiles, operators, sites, tokens.
-    Admin,
-    /// Writes and applies policies and profiles.
-    PolicyAuthor,
-    /// Enrols and manages subjects at its sites.
-    RegistrationOfficer,
-    /// Approves or denies requests at its sites.
-    Approver,
-    /// Reads everything; responds to incidents.
-    SecurityReviewer,
-    /// Read-only: the log and reports.
-    Auditor,
-    /// Runs its sites.
-    SiteOperator,
-}
-
-impl Role {
-    pub const ALL: [Role; 7] = [
-        Self::Admin,
-        Self::PolicyAuthor,
-        Self::RegistrationOfficer,
-        Self::Approver,
-        Self::SecurityReviewer,
-        Self::Auditor,
-        Self::SiteOperator,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::PolicyAuthor => "policy_author",
-            Self::RegistrationOfficer => "registration_officer",
-            Self::Approver => "approver",
-            Self::SecurityReviewer => "security_reviewer",
-            Self::Auditor => "auditor",
-            Self::SiteOperator => "site_operator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Operator roles: the `Role` enumerated entity type of the schema (defined
+/// in the domain model, where operators live).
+pub use signet_model::operator::Role;

@@ -1,7 +1,7 @@
 //! Decisions: pure functions of a policy set and typed inputs.
 
 use crate::action::Action;
-use crate::entities::{OperatorCtx, ProfileRef, ProfileRules, ResourceCtx, SubjectRef};
+use crate::entities::{OperatorCtx, ProfileRef, ResourceCtx, SubjectRef};
 use crate::policy_set::{Inner, PolicyInfo, PolicySet, quoted};
 use cedar_policy::{Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request, RestrictedExpression};
 use signet_model::names::SanSet;
@@ -117,11 +117,7 @@ pub struct Evidence {
 #[derive(Debug, Clone)]
 pub struct IssuanceCtx<'a> {
     pub subject: &'a Subject,
-    /// The site the subject belongs to.
-    pub site: &'a str,
     pub profile: &'a Profile,
-    /// The parts of the profile's rules [`Profile`] does not carry yet.
-    pub profile_rules: &'a ProfileRules,
     pub names: &'a SanSet,
     /// The lifetime asked for; `None` takes the profile's default.
     pub ttl_seconds: Option<i64>,
@@ -155,7 +151,7 @@ pub fn decide_issuance(set: &PolicySet, ctx: &IssuanceCtx<'_>) -> Decision {
     if let Err(why) = names_check {
         decision.reasons.push(why);
     }
-    let required = ctx.profile_rules.approvals_required;
+    let required = ctx.profile.approvals.as_ref().map_or(0, |a| a.required);
     if !decision.allowed && decision.errors.is_empty() && ctx.approvals < required {
         // Dry run: the same request with every approval collected.
         if issue_once(set, ctx, names_within_profile, required).allowed {
@@ -168,11 +164,11 @@ pub fn decide_issuance(set: &PolicySet, ctx: &IssuanceCtx<'_>) -> Decision {
 fn issue_once(set: &PolicySet, ctx: &IssuanceCtx<'_>, names_within_profile: bool, approvals: u32) -> Decision {
     let inner = set.inner();
     let vocab = &inner.vocab;
-    let subject = match vocab.subject(&SubjectRef::from_subject(ctx.subject, ctx.site)) {
+    let subject = match vocab.subject(&SubjectRef::from_subject(ctx.subject)) {
         Ok(s) => s,
         Err(e) => return Decision::refused(format!("invalid subject: {e}")),
     };
-    let profile = match vocab.profile(&ProfileRef::from_profile(ctx.profile, ctx.profile_rules)) {
+    let profile = match vocab.profile(&ProfileRef::from_profile(ctx.profile)) {
         Ok(p) => p,
         Err(e) => return Decision::refused(format!("invalid profile: {e}")),
     };

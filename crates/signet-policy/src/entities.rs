@@ -72,21 +72,21 @@ pub struct SubjectRef {
 }
 
 impl SubjectRef {
-    pub fn from_subject(subject: &Subject, site: &str) -> Self {
+    pub fn from_subject(subject: &Subject) -> Self {
         Self {
             id: subject.id.as_str().to_string(),
             kind: subject.kind,
             owner: subject.owner.clone(),
             purpose: subject.purpose.clone(),
             assurance: subject.assurance,
-            site: site.to_string(),
+            site: subject.site.clone(),
             status: subject.status,
         }
     }
 }
 
-/// The policy-relevant parts of a profile that [`Profile`] does not carry
-/// (yet): scopes, approvals. The default allows no scope and needs no approval.
+/// A profile's scope and approval rules, as policies see them. The default
+/// allows no scope and needs no approval.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileRules {
     /// Scopes (entitlements) a request may ask for.
@@ -110,14 +110,19 @@ pub struct ProfileRef {
 }
 
 impl ProfileRef {
-    pub fn from_profile(profile: &Profile, rules: &ProfileRules) -> Self {
+    pub fn from_profile(profile: &Profile) -> Self {
+        let rules = ProfileRules {
+            allowed_scopes: profile.allowed_scopes.iter().cloned().collect(),
+            approvals_required: profile.approvals.as_ref().map_or(0, |a| a.required),
+            approval_group: profile.approvals.as_ref().map(|a| a.group.clone()),
+        };
         Self {
             name: profile.name.clone(),
             credential_type: profile.credential_type.as_str().to_string(),
             max_ttl_seconds: profile.max_ttl_seconds,
             required_assurance: profile.required_assurance,
             subject_kinds: profile.subject_kinds.clone(),
-            rules: rules.clone(),
+            rules,
         }
     }
 }
@@ -174,6 +179,8 @@ pub enum ResourceCtx {
         id: String,
         requested_by: String,
         site: String,
+        /// The subject the emergency credential is for.
+        subject_id: String,
     },
 }
 
@@ -359,8 +366,9 @@ impl Vocabulary {
                 attrs.insert("owner".into(), RestrictedExpression::new_entity_uid(self.operator_uid(owner)));
                 uid_of(entity(Self::uid(&self.token, id), attrs)?)
             }
-            ResourceCtx::BreakGlass { id, requested_by, site } => {
-                let mut attrs = Attrs::with_capacity(2);
+            ResourceCtx::BreakGlass { id, requested_by, site, subject_id } => {
+                let mut attrs = Attrs::with_capacity(3);
+                attrs.insert("subject".into(), RestrictedExpression::new_entity_uid(self.subject_uid(subject_id)));
                 attrs.insert("requested_by".into(), RestrictedExpression::new_entity_uid(self.operator_uid(requested_by)));
                 attrs.insert("site".into(), RestrictedExpression::new_entity_uid(self.site_uid(site)));
                 uid_of(entity(Self::uid(&self.break_glass, id), attrs)?)

@@ -4,7 +4,7 @@ use crate::*;
 use signet_model::credential::CredentialStatus;
 use signet_model::ids::SubjectId;
 use signet_model::names::{IpRange, NamePattern, NameRules, SanSet};
-use signet_model::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm, Profile};
+use signet_model::profile::{ApprovalRule, CredentialType, ExtendedKeyUsage, KeyAlgorithm, Profile};
 use signet_model::request::RequestState;
 use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
 use std::collections::BTreeSet;
@@ -48,7 +48,7 @@ fn request_ref(requested_by: &str) -> RequestRef {
 }
 
 fn profile_ref() -> ProfileRef {
-    ProfileRef::from_profile(&profile(), &ProfileRules::default())
+    ProfileRef::from_profile(&profile())
 }
 
 /// The natural resource of each action, at `SITE`, owned by a team the
@@ -76,7 +76,7 @@ fn resource_for(principal: &str, action: Action) -> ResourceCtx {
         TokenCreate | TokenRevoke => ResourceCtx::Token { id: "tok_1".into(), owner: OTHER.into() },
         SiteRead | SiteUpdate => ResourceCtx::Site { name: SITE.into() },
         BreakGlassRequest | BreakGlassApprove => {
-            ResourceCtx::BreakGlass { id: "bg_1".into(), requested_by: OTHER.into(), site: SITE.into() }
+            ResourceCtx::BreakGlass { id: "bg_1".into(), requested_by: OTHER.into(), site: SITE.into(), subject_id: "sub_1".into() }
         }
     }
 }
@@ -262,7 +262,7 @@ fn nobody_changes_their_own_subject_or_roles() {
     let admin = op_with(Role::Admin);
     let d = authorize(&SET, &admin, Action::OperatorUpdate, &ResourceCtx::Operator { id: admin.id.clone() });
     assert_eq!((d.allowed, d.determining_policies), (false, vec!["sod.no-self-role-change".to_string()]));
-    let bg = ResourceCtx::BreakGlass { id: "bg".into(), requested_by: admin.id.clone(), site: SITE.into() };
+    let bg = ResourceCtx::BreakGlass { id: "bg".into(), requested_by: admin.id.clone(), site: SITE.into(), subject_id: "sub_1".into() };
     let d = authorize(&SET, &admin, Action::BreakGlassApprove, &bg);
     assert_eq!((d.allowed, d.determining_policies), (false, vec!["sod.no-self-break-glass".to_string()]));
 }
@@ -365,8 +365,10 @@ fn entities_conform_to_the_schema() {
     bare.owner = None;
     bare.purpose = None;
     ents.push(inner.vocab.subject(&bare).unwrap());
-    let rules = ProfileRules { allowed_scopes: ["read".to_string()].into(), approvals_required: 1, approval_group: Some("g".into()) };
-    let mut p = ProfileRef::from_profile(&profile(), &rules);
+    let mut grouped = profile();
+    grouped.allowed_scopes = vec!["read".into()];
+    grouped.approvals = Some(ApprovalRule { required: 1, group: "g".into(), expires_after_seconds: 3600 });
+    let mut p = ProfileRef::from_profile(&grouped);
     p.name = "grouped".into();
     ents.push(inner.vocab.profile(&p).unwrap());
     assert!(ents.len() >= 9);
@@ -463,6 +465,7 @@ fn subject(kind: SubjectKind) -> Subject {
         purpose: Some("serve".into()),
         assurance: AssuranceLevel::Ial2,
         attributes: Default::default(),
+        site: SITE.into(),
         status: SubjectStatus::Active,
         created_at: NOW,
         updated_at: NOW,
@@ -488,6 +491,8 @@ fn profile() -> Profile {
         path_len: None,
         required_assurance: AssuranceLevel::Ial2,
         subject_kinds: vec![],
+        allowed_scopes: vec![],
+        approvals: None,
         version: 1,
         created_at: NOW,
         updated_at: NOW,
@@ -501,7 +506,6 @@ fn names(dns: &[&str]) -> SanSet {
 struct Ask {
     subject: Subject,
     profile: Profile,
-    rules: ProfileRules,
     names: SanSet,
     ttl: Option<i64>,
     scopes: Vec<String>,
@@ -513,7 +517,6 @@ impl Ask {
         Ask {
             subject: subject(SubjectKind::Workload),
             profile: profile(),
-            rules: ProfileRules::default(),
             names: names(&["api.internal"]),
             ttl: None,
             scopes: vec![],
@@ -526,9 +529,7 @@ impl Ask {
             &SET,
             &IssuanceCtx {
                 subject: &self.subject,
-                site: SITE,
                 profile: &self.profile,
-                profile_rules: &self.rules,
                 names: &self.names,
                 ttl_seconds: self.ttl,
                 scopes: &self.scopes,
@@ -629,7 +630,7 @@ fn issuance_of_scopes_outside_the_profile_is_denied() {
     let mut a = Ask::new();
     a.scopes = vec!["read".into()];
     assert_denied_by(&a.decide(), "issue.forbid.scopes-outside-profile");
-    a.rules.allowed_scopes = ["read".to_string(), "write".to_string()].into();
+    a.profile.allowed_scopes = vec!["read".to_string(), "write".to_string()];
     assert!(a.decide().allowed);
     a.scopes.push("admin".into());
     assert_denied_by(&a.decide(), "issue.forbid.scopes-outside-profile");
@@ -662,7 +663,7 @@ fn every_failed_rule_is_named() {
 #[test]
 fn approvals_still_needed_are_reported() {
     let mut a = Ask::new();
-    a.rules.approvals_required = 2;
+    a.profile.approvals = Some(ApprovalRule { required: 2, group: "g".into(), expires_after_seconds: 3600 });
     let d = a.decide();
     assert_denied_by(&d, "issue.forbid.awaiting-approval");
     assert_eq!(d.approvals_needed, 2);
@@ -706,9 +707,7 @@ fn a_custom_set_without_issuance_permits_denies_issuance() {
         &set,
         &IssuanceCtx {
             subject: &a.subject,
-            site: SITE,
             profile: &a.profile,
-            profile_rules: &a.rules,
             names: &a.names,
             ttl_seconds: None,
             scopes: &[],

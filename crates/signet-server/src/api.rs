@@ -8,21 +8,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use signet_core::authority::{Ctx, X509Issue};
+use signet_core::authority::{Ctx, Submitted, X509Issue};
 use signet_core::ports::{CredentialFilter, Page, RequestFilter};
 use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::event::Event;
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
 use signet_model::names::SanSet;
-use signet_model::profile::{Profile, ProfileInput, parse_duration_secs};
+use signet_model::profile::{Profile, ProfileInput, parse_duration_secs, parse_scope};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput};
 use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
 
-fn ctx<'a>(caller: &'a Authed, rid: &'a RequestIdExt) -> Ctx<'a> {
+pub(crate) fn ctx<'a>(caller: &'a Authed, rid: &'a RequestIdExt) -> Ctx<'a> {
     Ctx { caller: &caller.0, trace_id: Some(rid.0.as_str()) }
 }
 
@@ -36,7 +36,7 @@ pub struct PageQuery {
     pub offset: Option<u32>,
 }
 
-fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, Problem> {
+pub(crate) fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, Problem> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(Problem::invalid(&FieldError::new("limit", format!("`{limit}` is out of range: use 1 to 1000"))));
@@ -74,19 +74,25 @@ pub async fn create_subject(
     responses((status = 200, body = SubjectList), (status = 401, body = Problem)), security(("bearer" = [])))]
 pub async fn list_subjects(
     State(s): St,
-    _caller: Authed,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<SubjectList>> {
     let q = query(q)?;
-    Ok(Json(SubjectList { items: s.authority.list_subjects(page(q.limit, q.offset)?).await? }))
+    Ok(Json(SubjectList { items: s.authority.list_subjects(ctx(&caller, &rid), page(q.limit, q.offset)?).await? }))
 }
 
 /// Show one subject.
 #[utoipa::path(get, path = "/v1/subjects/{id}", tag = "subjects", params(("id" = String, Path, description = "subject id, `sub_…`")),
     responses((status = 200, body = Subject), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_subject(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<Subject>> {
+pub async fn get_subject(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Subject>> {
     let id = SubjectId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
-    Ok(Json(s.authority.get_subject(&id).await?))
+    Ok(Json(s.authority.get_subject(ctx(&caller, &rid), &id).await?))
 }
 
 // ------------------------------------------------------------ profiles
@@ -122,15 +128,20 @@ pub async fn put_profile(
 
 /// List profiles.
 #[utoipa::path(get, path = "/v1/profiles", tag = "profiles", responses((status = 200, body = ProfileList)), security(("bearer" = [])))]
-pub async fn list_profiles(State(s): St, _caller: Authed) -> ApiResult<Json<ProfileList>> {
-    Ok(Json(ProfileList { items: s.authority.list_profiles().await? }))
+pub async fn list_profiles(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>) -> ApiResult<Json<ProfileList>> {
+    Ok(Json(ProfileList { items: s.authority.list_profiles(ctx(&caller, &rid)).await? }))
 }
 
 /// Show one profile.
 #[utoipa::path(get, path = "/v1/profiles/{name}", tag = "profiles", params(("name" = String, Path)),
     responses((status = 200, body = Profile), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_profile(State(s): St, _caller: Authed, Path(name): Path<String>) -> ApiResult<Json<Profile>> {
-    Ok(Json(s.authority.get_profile(&name).await?))
+pub async fn get_profile(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Profile>> {
+    Ok(Json(s.authority.get_profile(ctx(&caller, &rid), &name).await?))
 }
 
 // ------------------------------------------------------------ requests (issuance)
@@ -165,6 +176,9 @@ pub struct IssueRequestBody {
     /// Lifetime: seconds, or a number with s/m/h/d (`24h`). Default: the profile's.
     #[serde(default)]
     pub ttl: Option<String>,
+    /// Scopes (entitlements) asked for; each must be allowed by the profile.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// A certificate as returned by the API.
@@ -200,61 +214,103 @@ pub struct IssueResponse {
     pub chain_pem: String,
 }
 
-/// Submit a request; a permitted request is issued at once.
+/// A request waiting for approvals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PendingResponse {
+    pub request: Request,
+    pub approvals_required: u32,
+}
+
+/// Parse a request body at the edge: the CSR's proof of possession is
+/// checked here (that is what makes its key a `BoundKey`).
+pub(crate) fn parse_issue_body(body: IssueRequestBody, break_glass: Option<String>) -> Result<X509Issue, FieldError> {
+    let subject_id = SubjectId::parse("subject", &body.subject)?;
+    if body.profile.is_empty() {
+        return Err(FieldError::new("profile", "is empty"));
+    }
+    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes())?;
+    let names = match &body.names {
+        None => None,
+        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email)?),
+    };
+    let ttl_seconds = match &body.ttl {
+        None => None,
+        Some(t) => Some(parse_duration_secs("ttl", t)?),
+    };
+    if body.scopes.len() > 64 {
+        return Err(FieldError::new("scopes", "at most 64 scopes"));
+    }
+    let mut scopes = Vec::with_capacity(body.scopes.len());
+    for (i, sc) in body.scopes.iter().enumerate() {
+        let sc = parse_scope(&format!("scopes[{i}]"), sc)?;
+        if !scopes.contains(&sc) {
+            scopes.push(sc);
+        }
+    }
+    Ok(X509Issue { subject_id, profile: body.profile, key: csr.key, csr_names: csr.names, names, ttl_seconds, scopes, break_glass })
+}
+
+/// The answer to a submission: 201 with the certificate, or 202 while it waits for approvals.
+pub(crate) fn submitted_response(s: &AppState, submitted: Submitted) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match submitted {
+        Submitted::Issued(issued) => {
+            s.metrics.issuance(&issued.credential.profile, "x509", "issued");
+            (StatusCode::CREATED, Json(issue_response(s, issued))).into_response()
+        }
+        Submitted::Pending { request, approvals_required } => {
+            s.metrics.issuance(&request.profile, "x509", "pending");
+            (StatusCode::ACCEPTED, Json(PendingResponse { request, approvals_required })).into_response()
+        }
+    }
+}
+
+pub(crate) fn issue_response(s: &AppState, issued: signet_core::authority::Issued) -> IssueResponse {
+    // The leaf is encoded once; the issuer chain was encoded at start.
+    let credential = CredentialView::new(issued.credential);
+    let chain_pem = format!("{}{}", credential.certificate_pem, s.ca_pem);
+    IssueResponse { request: issued.request, chain_pem, credential, log: LogPosition { index: issued.log_index } }
+}
+
+/// Count a refused submission in the metrics. Label values stay bounded:
+/// a profile name only once it resolved.
+pub(crate) fn count_refusal(s: &AppState, profile: &str, e: &signet_core::CoreError) {
+    match e {
+        signet_core::CoreError::Denied(f) => {
+            s.metrics.issuance(profile, "x509", "denied");
+            s.metrics.denial(&f.field);
+        }
+        signet_core::CoreError::Internal(_) => s.metrics.issuance("-", "x509", "error"),
+        _ => s.metrics.issuance("-", "x509", "invalid"),
+    }
+}
+
+/// Submit a request. A permitted request is issued at once (201); one whose
+/// profile requires approvals waits for them (202, `pending_approval`).
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = IssueRequestBody,
-    responses((status = 201, body = IssueResponse), (status = 400, body = Problem, description = "malformed input"),
-        (status = 401, body = Problem), (status = 422, body = Problem, description = "refused by the profile; recorded as a denied request")),
+    responses((status = 201, body = IssueResponse), (status = 202, body = PendingResponse, description = "waiting for approvals"),
+        (status = 400, body = Problem, description = "malformed input"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "refused by the profile or the issuance policy; recorded as a denied request")),
     security(("bearer" = [])))]
 pub async fn create_request(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
     JsonBody(body): JsonBody<IssueRequestBody>,
-) -> ApiResult<(StatusCode, Json<IssueResponse>)> {
-    let invalid = |e: FieldError| {
+) -> ApiResult<axum::response::Response> {
+    let ask = parse_issue_body(body, None).map_err(|e| {
         s.metrics.issuance("-", "x509", "invalid");
         Problem::invalid(&e)
-    };
-    let subject_id = SubjectId::parse("subject", &body.subject).map_err(invalid)?;
-    if body.profile.is_empty() {
-        return Err(Problem::invalid(&FieldError::new("profile", "is empty")));
-    }
-    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(invalid)?;
-    let names = match &body.names {
-        None => None,
-        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email).map_err(invalid)?),
-    };
-    let ttl_seconds = match &body.ttl {
-        None => None,
-        Some(t) => Some(parse_duration_secs("ttl", t).map_err(invalid)?),
-    };
-    let profile = body.profile.clone();
-    let ask = X509Issue { subject_id, profile: body.profile, key: csr.key, csr_names: csr.names, names, ttl_seconds };
-    let issued = match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
-        Ok(issued) => {
-            s.metrics.issuance(&issued.credential.profile, "x509", "issued");
-            issued
-        }
+    })?;
+    let profile = ask.profile.clone();
+    match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
+        Ok(submitted) => Ok(submitted_response(&s, submitted)),
         Err(e) => {
-            // Label values stay bounded: a profile name only once it resolved.
-            match &e {
-                signet_core::CoreError::Denied(f) => {
-                    s.metrics.issuance(&profile, "x509", "denied");
-                    s.metrics.denial(&f.field);
-                }
-                signet_core::CoreError::Internal(_) => s.metrics.issuance("-", "x509", "error"),
-                _ => s.metrics.issuance("-", "x509", "invalid"),
-            }
-            return Err(e.into());
+            count_refusal(&s, &profile, &e);
+            Err(e.into())
         }
-    };
-    // The leaf is encoded once; the issuer chain was encoded at start.
-    let credential = CredentialView::new(issued.credential);
-    let chain_pem = format!("{}{}", credential.certificate_pem, s.ca_pem);
-    Ok((
-        StatusCode::CREATED,
-        Json(IssueResponse { request: issued.request, chain_pem, credential, log: LogPosition { index: issued.log_index } }),
-    ))
+    }
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -276,7 +332,8 @@ pub struct RequestList {
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(RequestQuery), responses((status = 200, body = RequestList)), security(("bearer" = [])))]
 pub async fn list_requests(
     State(s): St,
-    _caller: Authed,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
     q: Result<Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<RequestList>> {
     let q = query(q)?;
@@ -285,15 +342,20 @@ pub async fn list_requests(
         state: q.state.as_deref().map(|v| RequestState::parse("state", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         page: page(q.limit, q.offset)?,
     };
-    Ok(Json(RequestList { items: s.authority.list_requests(&filter).await? }))
+    Ok(Json(RequestList { items: s.authority.list_requests(ctx(&caller, &rid), &filter).await? }))
 }
 
 /// Show one request.
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path, description = "request id, `req_…`")),
     responses((status = 200, body = Request), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_request(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<Request>> {
+pub async fn get_request(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Request>> {
     let id = RequestId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
-    Ok(Json(s.authority.get_request(&id).await?))
+    Ok(Json(s.authority.get_request(ctx(&caller, &rid), &id).await?))
 }
 
 // ------------------------------------------------------------ credentials
@@ -318,7 +380,8 @@ pub struct CredentialList {
 #[utoipa::path(get, path = "/v1/credentials", tag = "credentials", params(CredentialQuery), responses((status = 200, body = CredentialList)), security(("bearer" = [])))]
 pub async fn list_credentials(
     State(s): St,
-    _caller: Authed,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
     q: Result<Query<CredentialQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<CredentialList>> {
     let q = query(q)?;
@@ -328,20 +391,25 @@ pub async fn list_credentials(
         status: q.status.as_deref().map(|v| CredentialStatus::parse("status", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         page: page(q.limit, q.offset)?,
     };
-    Ok(Json(CredentialList { items: s.authority.list_credentials(&filter).await? }))
+    Ok(Json(CredentialList { items: s.authority.list_credentials(ctx(&caller, &rid), &filter).await? }))
 }
 
 /// Show one credential, by id (`crd_…`) or by certificate serial (hex).
 #[utoipa::path(get, path = "/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id `crd_…` or serial in hex")),
     responses((status = 200, body = CredentialView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_credential(State(s): St, _caller: Authed, Path(id): Path<String>) -> ApiResult<Json<CredentialView>> {
+pub async fn get_credential(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
     let credential = if id.starts_with(CredentialId::PREFIX) {
         let id = CredentialId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
-        s.authority.get_credential(&id).await?
+        s.authority.get_credential(ctx(&caller, &rid), &id).await?
     } else {
         let serial = Serial::parse_hex("id", &id)
             .map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
-        s.authority.get_credential_by_serial(&serial).await?
+        s.authority.get_credential_by_serial(ctx(&caller, &rid), &serial).await?
     };
     Ok(Json(CredentialView::new(credential)))
 }
@@ -369,7 +437,8 @@ pub struct EventList {
     security(("bearer" = [])))]
 pub async fn list_events(
     State(s): St,
-    _caller: Authed,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
     headers: axum::http::HeaderMap,
     q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::response::Response> {
@@ -379,9 +448,12 @@ pub async fn list_events(
         headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
     if !wants_stream {
         let p = page(q.limit, None)?;
-        return Ok(Json(EventList { items: s.authority.list_events(q.after.unwrap_or(-1), p.limit).await? }).into_response());
+        return Ok(
+            Json(EventList { items: s.authority.list_events(ctx(&caller, &rid), q.after.unwrap_or(-1), p.limit).await? }).into_response()
+        );
     }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let after = resume.or(q.after).unwrap_or(-1);
+    s.authority.authorize(ctx(&caller, &rid), signet_policy::Action::LogRead, &signet_policy::ResourceCtx::Authority).await?;
     Ok(crate::events::sse(s.clone(), after).into_response())
 }

@@ -72,6 +72,8 @@ pub fn default_tls_server_profile() -> ProfileInput {
         path_len: None,
         required_assurance: None,
         subject_kinds: vec![],
+        allowed_scopes: vec![],
+        approvals: None,
     }
 }
 
@@ -159,8 +161,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
             .record_key_created(ctx, LOG_KEY_REF, "ed25519", "log checkpoints", &log_vkey)
             .await
             .map_err(boot("cannot record the log key"))?;
-        let (_, secret) =
-            authority.create_token(ctx, "bootstrap admin", "admin", None).await.map_err(boot("cannot create the admin token"))?;
+        let (_, secret) = authority.bootstrap_admin("admin").await.map_err(boot("cannot create the bootstrap admin"))?;
         let path = config.data_dir.join("admin-token");
         write_private(&path, format!("{secret}\n").as_bytes())?;
         admin_token_path = Some(path);
@@ -353,6 +354,18 @@ pub fn redact_url(url: &str) -> String {
 /// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
 /// process sharing a store: a step applies only if no other process grew
 /// the tree first.
+/// Expire pending requests whose time for approvals ran out, every few seconds.
+pub async fn run_expiry(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        match state.authority.expire_pending_requests().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "pending requests expired"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire pending requests"),
+        }
+    }
+}
+
 pub async fn run_sequencer(state: Arc<AppState>) {
     loop {
         match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, state.authority.now()).await {

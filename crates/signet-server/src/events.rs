@@ -32,7 +32,8 @@ pub fn sse(state: Arc<AppState>, after: i64) -> Sse<impl Stream<Item = Result<Ss
                 let ev = SseEvent::default().id(e.index.to_string()).event(e.event_type.as_str()).data(data);
                 return Some((Ok(ev), c));
             }
-            match c.state.authority.list_events(c.after, PAGE).await {
+            // The caller was authorised (`log.read`) when the stream opened.
+            match c.state.authority.store().list_events(c.after, PAGE).await {
                 Ok(page) if !page.is_empty() => c.buffer.extend(page),
                 Ok(_) => tokio::time::sleep(POLL).await,
                 Err(e) => {

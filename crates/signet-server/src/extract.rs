@@ -118,6 +118,22 @@ async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Pr
     }
 }
 
+/// An authenticated caller allowed to read the log (`log.read`).
+#[derive(Debug, Clone)]
+pub struct LogReader(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for LogReader {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        let Authed(caller) = Authed::from_request_parts(parts, state).await?;
+        let trace = parts.extensions.get::<RequestIdExt>().map(|r| r.0.clone());
+        let ctx = signet_core::authority::Ctx { caller: &caller, trace_id: trace.as_deref() };
+        state.authority.authorize(ctx, signet_policy::Action::LogRead, &signet_policy::ResourceCtx::Authority).await?;
+        Ok(LogReader(caller))
+    }
+}
+
 /// The id of this HTTP request, set by the request-id middleware.
 #[derive(Debug, Clone)]
 pub struct RequestIdExt(pub String);

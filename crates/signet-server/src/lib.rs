@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod events;
 pub mod extract;
+pub mod governance;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
@@ -56,10 +57,26 @@ pub fn router(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/subjects", post(api::create_subject).get(api::list_subjects))
         .route("/subjects/{id}", get(api::get_subject))
+        .route("/subjects/{id}/suspend", post(governance::suspend_subject))
+        .route("/subjects/{id}/reinstate", post(governance::reinstate_subject))
+        .route("/subjects/{id}/revoke", post(governance::revoke_subject))
         .route("/profiles", get(api::list_profiles))
         .route("/profiles/{name}", get(api::get_profile).put(api::put_profile))
         .route("/requests", post(api::create_request).get(api::list_requests))
         .route("/requests/{id}", get(api::get_request))
+        .route("/requests/{id}/approve", post(governance::approve_request))
+        .route("/requests/{id}/deny", post(governance::deny_request))
+        .route("/requests/{id}/approvals", get(governance::list_approvals))
+        .route("/break-glass", post(governance::break_glass))
+        .route("/operators", post(governance::create_operator).get(governance::list_operators))
+        .route("/operators/{id}", get(governance::get_operator).put(governance::update_operator))
+        .route("/operators/{id}/tokens", post(governance::create_token).get(governance::list_tokens))
+        .route("/tokens/{id}", axum::routing::delete(governance::revoke_token))
+        .route("/whoami", get(governance::whoami))
+        .route("/policy", get(governance::get_policy).put(governance::put_policy))
+        .route("/policy/versions", get(governance::list_policy_versions))
+        .route("/policy/versions/{version}", get(governance::get_policy_version))
+        .route("/policy/explain", post(governance::explain))
         .route("/credentials", get(api::list_credentials))
         .route("/credentials/{id}", get(api::get_credential))
         .route("/events", get(api::list_events))
@@ -121,8 +138,17 @@ async fn record_latency(State(state): State<Arc<AppState>>, req: Request, next: 
     resp
 }
 
-/// `/metrics` needs an operator token: label values name profiles.
-async fn metrics_text(State(s): State<Arc<AppState>>, _caller: extract::Authed) -> Response {
+/// `/metrics` needs an operator allowed `metrics.read`: label values name profiles.
+async fn metrics_text(
+    State(s): State<Arc<AppState>>,
+    caller: extract::Authed,
+    axum::Extension(rid): axum::Extension<RequestIdExt>,
+) -> Response {
+    if let Err(e) =
+        s.authority.authorize(api::ctx(&caller, &rid), signet_policy::Action::MetricsRead, &signet_policy::ResourceCtx::Authority).await
+    {
+        return Problem::from(e).into_response();
+    }
     let store = s.authority.store();
     let now = s.authority.now();
     let latest = store.latest_checkpoint().await.ok().flatten();

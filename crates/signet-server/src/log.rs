@@ -6,7 +6,7 @@
 
 use crate::AppState;
 use crate::api::query;
-use crate::extract::Authed;
+use crate::extract::{Authed, LogReader};
 use crate::problem::{ApiResult, Problem};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -93,7 +93,7 @@ fn entry_view(e: signet_core::ports::LogEntry) -> EntryView {
 
 async fn entries(
     State(s): St,
-    _c: Authed,
+    _c: LogReader,
     q: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;
@@ -114,7 +114,7 @@ async fn entries(
 /// an export needs to name a changed entry.
 async fn leaves(
     State(s): St,
-    _c: Authed,
+    _c: LogReader,
     q: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;
@@ -149,7 +149,7 @@ struct CheckpointsQuery {
 
 async fn checkpoints(
     State(s): St,
-    _c: Authed,
+    _c: LogReader,
     q: Result<Query<CheckpointsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;
@@ -228,14 +228,21 @@ pub struct Receipt {
     pub checkpoint: String,
 }
 
-async fn receipt(State(s): St, _c: Authed, Path(id): Path<String>) -> ApiResult<Json<Receipt>> {
+/// A receipt for a credential: whoever may read the credential may have it.
+async fn receipt(
+    State(s): St,
+    c: Authed,
+    axum::Extension(rid): axum::Extension<crate::extract::RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Receipt>> {
     let a = &s.authority;
+    let ctx = crate::api::ctx(&c, &rid);
     let credential = if id.starts_with(CredentialId::PREFIX) {
-        a.get_credential(&CredentialId::parse("credential", &id).map_err(|e| Problem::not_found(e.reason))?).await?
+        a.get_credential(ctx, &CredentialId::parse("credential", &id).map_err(|e| Problem::not_found(e.reason))?).await?
     } else {
         let serial = Serial::parse_hex("credential", &id)
             .map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
-        a.get_credential_by_serial(&serial).await?
+        a.get_credential_by_serial(ctx, &serial).await?
     };
     let store = a.store();
     let index = store.issuance_event_index(&credential.id).await.map_err(Problem::from)?.ok_or_else(Problem::internal)?;
@@ -286,7 +293,7 @@ fn parse_time(field: &str, v: &str) -> Result<i64, Problem> {
 
 async fn search(
     State(s): St,
-    _c: Authed,
+    _c: LogReader,
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;

@@ -26,6 +26,9 @@ pub struct Problem {
     /// Why that field was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a 403: the `@id`s of the policies that refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<String>>,
     /// The id of this HTTP request (also in the `x-request-id` header and in the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -40,6 +43,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             reason: None,
+            policies: None,
             request_id: None,
         }
     }
@@ -84,8 +88,13 @@ impl From<CoreError> for Problem {
             CoreError::Invalid(f) => Problem::invalid(&f),
             CoreError::Denied(f) => Problem::with_field(StatusCode::UNPROCESSABLE_ENTITY, "policy-denied", "request denied by policy", &f),
             CoreError::NotFound { entity, id } => Problem::not_found(format!("{entity} `{id}` not found")),
-            CoreError::Conflict(f) => Problem::with_field(StatusCode::CONFLICT, "conflict", "already exists", &f),
+            CoreError::Conflict(f) => Problem::with_field(StatusCode::CONFLICT, "conflict", "conflict with the current state", &f),
             CoreError::Unauthenticated(why) => Problem::unauthenticated(why),
+            CoreError::Forbidden { reason, policies } => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, "forbidden", "not permitted", reason);
+                p.policies = Some(policies);
+                p
+            }
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::internal()

@@ -75,15 +75,22 @@ pub(crate) enum UniqueKey {
     CredentialSerial,
     IntentSerial,
     TokenSecret,
+    OperatorName,
+    /// One verdict per approver and request.
+    Approval,
+    PolicyVersion,
 }
 
 impl UniqueKey {
     /// (SQLite spelling, PostgreSQL constraint name, key).
-    const ALL: [(&'static str, &'static str, UniqueKey); 4] = [
+    const ALL: [(&'static str, &'static str, UniqueKey); 7] = [
         ("subjects.name", "subjects_name_key", UniqueKey::SubjectName),
         ("credentials.serial", "credentials_serial_key", UniqueKey::CredentialSerial),
         ("issuance_intents.serial", "issuance_intents_pkey", UniqueKey::IntentSerial),
         ("operator_tokens.secret_hash", "operator_tokens_secret_hash_key", UniqueKey::TokenSecret),
+        ("operators.name", "operators_name_key", UniqueKey::OperatorName),
+        ("approvals.request_id, approvals.approver", "approvals_pkey", UniqueKey::Approval),
+        ("policies.version", "policies_pkey", UniqueKey::PolicyVersion),
     ];
 
     /// The conflict error for this key, with the value that was taken.
@@ -93,6 +100,9 @@ impl UniqueKey {
             // An intent reserves its serial: a taken serial is a taken serial.
             UniqueKey::CredentialSerial | UniqueKey::IntentSerial => ("credential", "serial"),
             UniqueKey::TokenSecret => ("token", "secret"),
+            UniqueKey::OperatorName => ("operator", "name"),
+            UniqueKey::Approval => ("approval", "approver"),
+            UniqueKey::PolicyVersion => ("policy version", "version"),
         };
         StoreError::Conflict { entity, field, value }
     }

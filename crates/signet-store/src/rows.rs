@@ -5,13 +5,14 @@
 //! again: a row that does not parse is [`StoreError::Corrupt`], never a panic.
 
 use serde::de::DeserializeOwned;
-use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError};
+use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError, StoredPolicy};
 use signet_model::FieldError;
 use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus};
 use signet_model::event::{Event, EventType};
-use signet_model::ids::{AuthorityId, CredentialId, RequestId, Serial, SubjectId, TokenId};
-use signet_model::profile::{CredentialType, KeyAlgorithm, Profile};
-use signet_model::request::{Request, RequestState};
+use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::Operator;
+use signet_model::profile::{ApprovalRule, CredentialType, KeyAlgorithm, Profile};
+use signet_model::request::{Approval, Request, RequestState, Verdict};
 use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
 use time::OffsetDateTime;
 
@@ -78,6 +79,7 @@ pub(crate) struct SubjectRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    site: String,
 }
 
 impl TryFrom<SubjectRow> for Subject {
@@ -93,6 +95,7 @@ impl TryFrom<SubjectRow> for Subject {
             purpose: r.purpose,
             assurance: p.parse(AssuranceLevel::parse, "assurance", &r.assurance)?,
             attributes: p.json("attributes", &r.attributes)?,
+            site: r.site,
             status: p.parse(SubjectStatus::parse, "status", &r.status)?,
             created_at: p.time("created_at", r.created_at)?,
             updated_at: p.time("updated_at", r.updated_at)?,
@@ -118,6 +121,16 @@ pub(crate) struct ProfileRow {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    rules: String,
+}
+
+/// The `rules` column of a profile: its scopes and approval rule.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub(crate) struct ProfileRules {
+    #[serde(default)]
+    pub(crate) allowed_scopes: Vec<String>,
+    #[serde(default)]
+    pub(crate) approvals: Option<ApprovalRule>,
 }
 
 impl TryFrom<ProfileRow> for Profile {
@@ -126,6 +139,7 @@ impl TryFrom<ProfileRow> for Profile {
     fn try_from(r: ProfileRow) -> Result<Self, StoreError> {
         let p = Parse { table: "profiles" };
         let path_len = r.path_len.map(|v| u8::try_from(v).map_err(|e| p.corrupt("path_len", e))).transpose()?;
+        let rules: ProfileRules = p.json("rules", &r.rules)?;
         Ok(Profile {
             name: r.name,
             description: r.description,
@@ -140,6 +154,8 @@ impl TryFrom<ProfileRow> for Profile {
             path_len,
             required_assurance: p.parse(AssuranceLevel::parse, "required_assurance", &r.required_assurance)?,
             subject_kinds: p.json("subject_kinds", &r.subject_kinds)?,
+            allowed_scopes: rules.allowed_scopes,
+            approvals: rules.approvals,
             version: r.version,
             created_at: p.time("created_at", r.created_at)?,
             updated_at: p.time("updated_at", r.updated_at)?,
@@ -164,6 +180,10 @@ pub(crate) struct RequestRow {
     credential_id: Option<String>,
     created_at: i64,
     updated_at: i64,
+    requested_scopes: String,
+    break_glass: bool,
+    expires_at: Option<i64>,
+    key_spki: Option<Vec<u8>>,
 }
 
 impl TryFrom<RequestRow> for Request {
@@ -179,6 +199,10 @@ impl TryFrom<RequestRow> for Request {
             credential_type: p.parse(CredentialType::parse, "credential_type", &r.credential_type)?,
             requested_names: p.json("requested_names", &r.requested_names)?,
             requested_ttl_seconds: r.requested_ttl_seconds,
+            requested_scopes: p.json("requested_scopes", &r.requested_scopes)?,
+            break_glass: r.break_glass,
+            expires_at: p.opt_time("expires_at", r.expires_at)?,
+            key_spki: r.key_spki,
             key_algorithm: r.key_algorithm.as_deref().map(|v| p.parse(KeyAlgorithm::parse, "key_algorithm", v)).transpose()?,
             key_fingerprint: r.key_fingerprint,
             requested_by: r.requested_by,
@@ -328,7 +352,7 @@ pub(crate) struct TokenRow {
     id: String,
     name: String,
     secret_hash: Vec<u8>,
-    role: String,
+    operator_id: String,
     created_at: i64,
     expires_at: Option<i64>,
     revoked: bool,
@@ -348,7 +372,7 @@ impl TryFrom<TokenRow> for OperatorToken {
             id: p.parse(TokenId::parse, "id", &r.id)?,
             name: r.name,
             secret_hash,
-            role: r.role,
+            operator_id: p.parse(OperatorId::parse, "operator_id", &r.operator_id)?,
             created_at: p.time("created_at", r.created_at)?,
             expires_at: p.opt_time("expires_at", r.expires_at)?,
             revoked: r.revoked,
@@ -412,4 +436,88 @@ impl TryFrom<CheckpointRow> for signet_core::ports::StoredCheckpoint {
 pub(crate) struct TreeRow {
     pub tree_size: i64,
     pub root_hash: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OperatorRow {
+    id: String,
+    name: String,
+    roles: String,
+    sites: String,
+    all_sites: bool,
+    teams: String,
+    subject_id: Option<String>,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<OperatorRow> for Operator {
+    type Error = StoreError;
+
+    fn try_from(r: OperatorRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "operators" };
+        Ok(Operator {
+            id: p.parse(OperatorId::parse, "id", &r.id)?,
+            name: r.name,
+            roles: p.json("roles", &r.roles)?,
+            sites: p.json("sites", &r.sites)?,
+            all_sites: r.all_sites,
+            teams: p.json("teams", &r.teams)?,
+            subject_id: r.subject_id.as_deref().map(|v| p.parse(SubjectId::parse, "subject_id", v)).transpose()?,
+            disabled: r.disabled,
+            created_at: p.time("created_at", r.created_at)?,
+            updated_at: p.time("updated_at", r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApprovalRow {
+    request_id: String,
+    approver: String,
+    verdict: String,
+    reason: String,
+    created_at: i64,
+}
+
+impl TryFrom<ApprovalRow> for Approval {
+    type Error = StoreError;
+
+    fn try_from(r: ApprovalRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "approvals" };
+        Ok(Approval {
+            request_id: p.parse(RequestId::parse, "request_id", &r.request_id)?,
+            approver: r.approver,
+            verdict: p.parse(Verdict::parse, "verdict", &r.verdict)?,
+            reason: r.reason,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PolicyRow {
+    version: i64,
+    text: String,
+    sha256: String,
+    comment: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl TryFrom<PolicyRow> for StoredPolicy {
+    type Error = StoreError;
+
+    fn try_from(r: PolicyRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "policies" };
+        Ok(StoredPolicy {
+            version: r.version,
+            text: r.text,
+            sha256: r.sha256,
+            comment: r.comment,
+            created_by: r.created_by,
+            created_at: p.time("created_at", r.created_at)?,
+        })
+    }
 }

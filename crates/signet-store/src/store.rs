@@ -8,21 +8,21 @@
 use crate::backend::{Backend, UniqueKey, backend_error, unique_violation};
 use crate::multi_insert::{MultiInsert, Placeholders};
 use crate::rows::{
-    AuthorityRow, CheckpointRow, CredentialRow, EventRow, IntentRow, LogEntryRow, NodeRow, ProfileRow, RequestRow, SubjectRow, TokenRow,
-    TreeRow, hash32, json, unix,
+    ApprovalRow, AuthorityRow, CheckpointRow, CredentialRow, EventRow, IntentRow, LogEntryRow, NodeRow, OperatorRow, PolicyRow, ProfileRow,
+    ProfileRules, RequestRow, SubjectRow, TokenRow, TreeRow, hash32, json, unix,
 };
 use async_trait::async_trait;
 use signet_core::ports::{
     CredentialFilter, EventFilter, IssuanceIntent, IssuanceWrite, LogEntry, OperatorToken, Page, RequestFilter, Store, StoreError,
-    StoredCheckpoint, TreeGrowth,
+    StoredCheckpoint, StoredPolicy, TreeGrowth, VerdictRecorded,
 };
 use signet_model::credential::{Authority, Credential};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
+use signet_model::ids::{CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::Operator;
 use signet_model::profile::{Profile, ProfileSpec};
-use signet_model::request::Request;
-use signet_model::request::RequestState;
-use signet_model::subject::Subject;
+use signet_model::request::{Approval, Request, RequestState, Verdict};
+use signet_model::subject::{Subject, SubjectStatus};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
 use std::collections::HashSet;
@@ -53,19 +53,20 @@ impl<DB: Database> SqlStore<DB> {
 
 macro_rules! subject_columns {
     () => {
-        "id, name, kind, owner, purpose, assurance, attributes, status, created_at, updated_at"
+        "id, name, kind, owner, purpose, assurance, attributes, status, created_at, updated_at, site"
     };
 }
 macro_rules! profile_columns {
     () => {
         "name, description, credential_type, key_algorithms, default_ttl_seconds, max_ttl_seconds, names, \
-         require_names, ext_key_usages, is_ca, path_len, required_assurance, subject_kinds, version, created_at, updated_at"
+         require_names, ext_key_usages, is_ca, path_len, required_assurance, subject_kinds, version, created_at, updated_at, rules"
     };
 }
 macro_rules! request_columns {
     () => {
         "id, subject_id, profile, profile_version, credential_type, requested_names, requested_ttl_seconds, \
-         key_algorithm, key_fingerprint, requested_by, state, reason, credential_id, created_at, updated_at"
+         key_algorithm, key_fingerprint, requested_by, state, reason, credential_id, created_at, updated_at, \
+         requested_scopes, break_glass, expires_at, key_spki"
     };
 }
 macro_rules! credential_columns {
@@ -89,9 +90,24 @@ macro_rules! authority_columns {
         "id, role, key_algorithm, key_ref, certificate_der, active, created_at"
     };
 }
+macro_rules! operator_columns {
+    () => {
+        "id, name, roles, sites, all_sites, teams, subject_id, disabled, created_at, updated_at"
+    };
+}
+macro_rules! approval_columns {
+    () => {
+        "request_id, approver, verdict, reason, created_at"
+    };
+}
+macro_rules! policy_columns {
+    () => {
+        "version, text, sha256, comment, created_by, created_at"
+    };
+}
 macro_rules! token_columns {
     () => {
-        "id, name, secret_hash, role, created_at, expires_at, revoked"
+        "id, name, secret_hash, operator_id, created_at, expires_at, revoked"
     };
 }
 
@@ -126,7 +142,9 @@ impl HotStatements {
                  requested_names = excluded.requested_names, requested_ttl_seconds = excluded.requested_ttl_seconds, \
                  key_algorithm = excluded.key_algorithm, key_fingerprint = excluded.key_fingerprint, \
                  requested_by = excluded.requested_by, state = excluded.state, reason = excluded.reason, \
-                 credential_id = excluded.credential_id, updated_at = excluded.updated_at",
+                 credential_id = excluded.credential_id, updated_at = excluded.updated_at, \
+                 requested_scopes = excluded.requested_scopes, break_glass = excluded.break_glass, \
+                 expires_at = excluded.expires_at, key_spki = excluded.key_spki",
                 placeholders,
             ),
             credentials: MultiInsert::new(
@@ -207,6 +225,7 @@ where
     for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t [u8]>: Encode<'t, DB> + Type<DB>,
     for<'r> LogEntryRow: FromRow<'r, DB::Row>,
 {
     async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, DB>, StoreError> {
@@ -302,7 +321,7 @@ where
             match write {
                 IssuanceWrite::Intent(i) => intents.push(i),
                 IssuanceWrite::Outcome(o) => {
-                    requests.push((&o.request, json(&o.request.requested_names)?));
+                    requests.push((&o.request, json(&o.request.requested_names)?, json(&o.request.requested_scopes)?));
                     if let Some(c) = &o.credential {
                         credentials.push((c, json(&c.names)?));
                     }
@@ -324,8 +343,8 @@ where
         // PostgreSQL refuses an upsert that touches one row twice in one
         // statement: should a batch carry one request twice, go row by row.
         let mut seen = HashSet::with_capacity(requests.len());
-        let request_group = if requests.iter().all(|(r, _)| seen.insert(&r.id)) { MAX_GROUP } else { 1 };
-        Self::insert_rows(conn, &hot.requests, &requests, request_group, |q, (r, names)| {
+        let request_group = if requests.iter().all(|(r, _, _)| seen.insert(&r.id)) { MAX_GROUP } else { 1 };
+        Self::insert_rows(conn, &hot.requests, &requests, request_group, |q, (r, names, scopes)| {
             q.bind(r.id.as_str())
                 .bind(r.subject_id.as_str())
                 .bind(r.profile.as_str())
@@ -341,6 +360,10 @@ where
                 .bind(r.credential_id.as_ref().map(|v| v.as_str()))
                 .bind(unix(r.created_at))
                 .bind(unix(r.updated_at))
+                .bind(scopes.as_str())
+                .bind(r.break_glass)
+                .bind(r.expires_at.map(unix))
+                .bind(r.key_spki.as_deref())
         })
         .await?;
 
@@ -442,7 +465,10 @@ where
     for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t [u8]>: Encode<'t, DB> + Type<DB>,
     for<'r> (i64, i64): FromRow<'r, DB::Row>,
+    for<'r> (String, Option<i64>): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> SubjectRow: FromRow<'r, DB::Row>,
     for<'r> ProfileRow: FromRow<'r, DB::Row>,
     for<'r> RequestRow: FromRow<'r, DB::Row>,
@@ -451,6 +477,9 @@ where
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> AuthorityRow: FromRow<'r, DB::Row>,
     for<'r> TokenRow: FromRow<'r, DB::Row>,
+    for<'r> OperatorRow: FromRow<'r, DB::Row>,
+    for<'r> ApprovalRow: FromRow<'r, DB::Row>,
+    for<'r> PolicyRow: FromRow<'r, DB::Row>,
     for<'r> LogEntryRow: FromRow<'r, DB::Row>,
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> CheckpointRow: FromRow<'r, DB::Row>,
@@ -467,7 +496,7 @@ where
     async fn insert_subject(&self, subject: &Subject, event: &NewEvent) -> Result<(), StoreError> {
         let attributes = json(&subject.attributes)?;
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
-        sqlx::query(concat!("INSERT INTO subjects (", subject_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        sqlx::query(concat!("INSERT INTO subjects (", subject_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
             .bind(subject.id.as_str())
             .bind(subject.name.as_str())
             .bind(subject.kind.as_str())
@@ -478,6 +507,7 @@ where
             .bind(subject.status.as_str())
             .bind(unix(subject.created_at))
             .bind(unix(subject.updated_at))
+            .bind(subject.site.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| match unique_violation::<DB>(&e) {
@@ -516,17 +546,19 @@ where
         let names = json(&spec.names)?;
         let ext_key_usages = json(&spec.ext_key_usages)?;
         let subject_kinds = json(&spec.subject_kinds)?;
+        let rules = json(&ProfileRules { allowed_scopes: spec.allowed_scopes.clone(), approvals: spec.approvals.clone() })?;
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
         let (version, created_at): (i64, i64) = sqlx::query_as(concat!(
             "INSERT INTO profiles (",
             profile_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, $15) \
              ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
              credential_type = excluded.credential_type, key_algorithms = excluded.key_algorithms, \
              default_ttl_seconds = excluded.default_ttl_seconds, max_ttl_seconds = excluded.max_ttl_seconds, \
              names = excluded.names, require_names = excluded.require_names, \
              ext_key_usages = excluded.ext_key_usages, is_ca = excluded.is_ca, path_len = excluded.path_len, \
              required_assurance = excluded.required_assurance, subject_kinds = excluded.subject_kinds, \
+             rules = excluded.rules, \
              version = profiles.version + 1, updated_at = excluded.updated_at \
              RETURNING version, created_at"
         ))
@@ -544,6 +576,7 @@ where
         .bind(spec.required_assurance.as_str())
         .bind(subject_kinds.as_str())
         .bind(unix(now))
+        .bind(rules.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(backend_error("profiles"))?;
@@ -962,7 +995,7 @@ where
             .bind(token.id.as_str())
             .bind(token.name.as_str())
             .bind(token.secret_hash.as_slice())
-            .bind(token.role.as_str())
+            .bind(token.operator_id.as_str())
             .bind(unix(token.created_at))
             .bind(token.expires_at.map(unix))
             .bind(token.revoked)
@@ -984,5 +1017,303 @@ where
             .await
             .map_err(backend_error("operator_tokens"))?;
         row.map(OperatorToken::try_from).transpose()
+    }
+
+    async fn get_token(&self, id: &TokenId) -> Result<Option<OperatorToken>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM operator_tokens WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("operator_tokens"))?;
+        row.map(OperatorToken::try_from).transpose()
+    }
+
+    async fn list_tokens(&self, operator_id: &OperatorId) -> Result<Vec<OperatorToken>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM operator_tokens WHERE operator_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(operator_id.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend_error("operator_tokens"))?;
+        rows.into_iter().map(OperatorToken::try_from).collect()
+    }
+
+    async fn revoke_token(&self, id: &TokenId, event: &NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done = sqlx::query("UPDATE operator_tokens SET revoked = $1 WHERE id = $2 AND revoked = $3")
+            .bind(true)
+            .bind(id.as_str())
+            .bind(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("operator_tokens"))?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    // ------------------------------------------------------------ operators
+
+    async fn insert_operator(&self, op: &Operator, event: &NewEvent) -> Result<(), StoreError> {
+        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        sqlx::query(concat!("INSERT INTO operators (", operator_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(op.id.as_str())
+            .bind(op.name.as_str())
+            .bind(roles.as_str())
+            .bind(sites.as_str())
+            .bind(op.all_sites)
+            .bind(teams.as_str())
+            .bind(op.subject_id.as_ref().map(|s| s.as_str()))
+            .bind(op.disabled)
+            .bind(unix(op.created_at))
+            .bind(unix(op.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                Some(key @ UniqueKey::OperatorName) => key.conflict(op.name.clone()),
+                _ => backend_error("operators")(e),
+            })?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn update_operator(&self, op: &Operator, event: &NewEvent) -> Result<(), StoreError> {
+        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        sqlx::query(
+            "UPDATE operators SET roles = $1, sites = $2, all_sites = $3, teams = $4, subject_id = $5, disabled = $6, updated_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(roles.as_str())
+        .bind(sites.as_str())
+        .bind(op.all_sites)
+        .bind(teams.as_str())
+        .bind(op.subject_id.as_ref().map(|s| s.as_str()))
+        .bind(op.disabled)
+        .bind(unix(op.updated_at))
+        .bind(op.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error("operators"))?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError> {
+        let row: Option<OperatorRow> = sqlx::query_as(concat!("SELECT ", operator_columns!(), " FROM operators WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("operators"))?;
+        row.map(Operator::try_from).transpose()
+    }
+
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        let rows: Vec<OperatorRow> = sqlx::query_as(concat!("SELECT ", operator_columns!(), " FROM operators ORDER BY name"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend_error("operators"))?;
+        rows.into_iter().map(Operator::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ subjects' lifecycle
+
+    async fn set_subject_status(
+        &self,
+        id: &SubjectId,
+        from: SubjectStatus,
+        to: SubjectStatus,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done = sqlx::query("UPDATE subjects SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(unix(now))
+            .bind(id.as_str())
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("subjects"))?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    // ------------------------------------------------------------ policies
+
+    async fn insert_policy(&self, policy: &StoredPolicy, event: &NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let (latest,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM policies")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_error("policies"))?;
+        if policy.version != latest + 1 {
+            return Err(UniqueKey::PolicyVersion.conflict(policy.version.to_string()));
+        }
+        sqlx::query(concat!("INSERT INTO policies (", policy_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
+            .bind(policy.version)
+            .bind(policy.text.as_str())
+            .bind(policy.sha256.as_str())
+            .bind(policy.comment.as_str())
+            .bind(policy.created_by.as_str())
+            .bind(unix(policy.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                Some(key @ UniqueKey::PolicyVersion) => key.conflict(policy.version.to_string()),
+                _ => backend_error("policies")(e),
+            })?;
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn latest_policy(&self) -> Result<Option<StoredPolicy>, StoreError> {
+        let row: Option<PolicyRow> = sqlx::query_as(concat!("SELECT ", policy_columns!(), " FROM policies ORDER BY version DESC LIMIT 1"))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("policies"))?;
+        row.map(StoredPolicy::try_from).transpose()
+    }
+
+    async fn latest_policy_version(&self) -> Result<i64, StoreError> {
+        let (v,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM policies")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend_error("policies"))?;
+        Ok(v)
+    }
+
+    async fn get_policy(&self, version: i64) -> Result<Option<StoredPolicy>, StoreError> {
+        let row: Option<PolicyRow> = sqlx::query_as(concat!("SELECT ", policy_columns!(), " FROM policies WHERE version = $1"))
+            .bind(version)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("policies"))?;
+        row.map(StoredPolicy::try_from).transpose()
+    }
+
+    async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let rows: Vec<PolicyRow> =
+            sqlx::query_as("SELECT version, '' AS text, sha256, comment, created_by, created_at FROM policies ORDER BY version DESC")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("policies"))?;
+        rows.into_iter().map(StoredPolicy::try_from).collect()
+    }
+
+    // ------------------------------------------------------------ approvals
+
+    async fn record_verdict(
+        &self,
+        approval: &Approval,
+        required: u32,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<VerdictRecorded, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let row: Option<(String, Option<i64>)> = sqlx::query_as("SELECT state, expires_at FROM requests WHERE id = $1")
+            .bind(approval.request_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error("requests"))?;
+        match row {
+            Some((state, expires_at)) if state == RequestState::PendingApproval.as_str() && expires_at.is_none_or(|t| t > unix(now)) => {}
+            _ => return Err(StoreError::NotPending),
+        }
+        sqlx::query(concat!("INSERT INTO approvals (", approval_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
+            .bind(approval.request_id.as_str())
+            .bind(approval.approver.as_str())
+            .bind(approval.verdict.as_str())
+            .bind(approval.reason.as_str())
+            .bind(unix(approval.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                Some(key @ UniqueKey::Approval) => key.conflict(approval.approver.clone()),
+                _ => backend_error("approvals")(e),
+            })?;
+        let (approvals,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM approvals WHERE request_id = $1 AND verdict = $2")
+            .bind(approval.request_id.as_str())
+            .bind(Verdict::Approve.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_error("approvals"))?;
+        let approvals = u32::try_from(approvals).unwrap_or(u32::MAX);
+        let close_as = match approval.verdict {
+            Verdict::Deny => Some((RequestState::Denied, Some(format!("denied by `{}`: {}", approval.approver, approval.reason)))),
+            Verdict::Approve if approvals >= required => Some((RequestState::Approved, None)),
+            Verdict::Approve => None,
+        };
+        let mut closed = false;
+        if let Some((state, reason)) = close_as {
+            let done = sqlx::query("UPDATE requests SET state = $1, reason = $2, updated_at = $3 WHERE id = $4 AND state = $5")
+                .bind(state.as_str())
+                .bind(reason.as_deref())
+                .bind(unix(now))
+                .bind(approval.request_id.as_str())
+                .bind(RequestState::PendingApproval.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error("requests"))?;
+            closed = DB::rows_affected(&done) == 1;
+        }
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        Ok(VerdictRecorded { approvals, closed })
+    }
+
+    async fn list_approvals(&self, request_id: &RequestId) -> Result<Vec<Approval>, StoreError> {
+        let rows: Vec<ApprovalRow> =
+            sqlx::query_as(concat!("SELECT ", approval_columns!(), " FROM approvals WHERE request_id = $1 ORDER BY created_at, approver"))
+                .bind(request_id.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("approvals"))?;
+        rows.into_iter().map(Approval::try_from).collect()
+    }
+
+    async fn expire_request(&self, id: &RequestId, now: OffsetDateTime, event: &NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done = sqlx::query("UPDATE requests SET state = $1, reason = $2, updated_at = $3 WHERE id = $4 AND state = $5")
+            .bind(RequestState::Expired.as_str())
+            .bind("the request expired before its approvals were collected")
+            .bind(unix(now))
+            .bind(id.as_str())
+            .bind(RequestState::PendingApproval.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("requests"))?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn list_expired_pending(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<RequestId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM requests WHERE state = $1 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at LIMIT $3",
+        )
+        .bind(RequestState::PendingApproval.as_str())
+        .bind(unix(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend_error("requests"))?;
+        rows.into_iter()
+            .map(|(id,)| RequestId::parse("id", &id).map_err(|e| StoreError::Corrupt { table: "requests", reason: e.to_string() }))
+            .collect()
     }
 }

@@ -70,6 +70,7 @@ async fn sqlite_issuance_throughput() {
         purpose: Some("bench".into()),
         assurance: AssuranceLevel::Ial2,
         attributes: Default::default(),
+        site: "default".into(),
         status: SubjectStatus::Active,
         created_at: T0,
         updated_at: T0,
@@ -89,6 +90,8 @@ async fn sqlite_issuance_throughput() {
         path_len: None,
         required_assurance: AssuranceLevel::Ial1,
         subject_kinds: vec![],
+        allowed_scopes: vec![],
+        approvals: None,
     };
     store.put_profile(&spec, T0, &event(EventType::ProfileApplied, T0)).await.unwrap();
     let issuer = Authority {
@@ -133,6 +136,10 @@ async fn sqlite_issuance_throughput() {
                 credential_type: CredentialType::X509,
                 requested_names: names.clone(),
                 requested_ttl_seconds: None,
+                requested_scopes: vec![],
+                break_glass: false,
+                expires_at: None,
+                key_spki: None,
                 key_algorithm: Some(KeyAlgorithm::EcdsaP256),
                 key_fingerprint: Some(fingerprint.clone()),
                 requested_by: "token:bench".into(),

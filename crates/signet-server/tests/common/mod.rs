@@ -117,6 +117,7 @@ impl TestServer {
         let started = signet_server::bootstrap::start(&config).await.unwrap();
         let app = signet_server::router(started.state.clone());
         let sequencer = tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
+        let expiry = tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
         let tls = signet_server::serve::tls_config(started.server_cert.clone()).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -125,6 +126,7 @@ impl TestServer {
             })
             .await;
             sequencer.abort();
+            expiry.abort();
         });
         let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
         let http = client_trusting(&config.data_dir.join("ca.pem"));

@@ -5,9 +5,9 @@ use serde_json::json;
 use signet_core::ports::{IssuanceIntent, IssuanceOutcome, IssuanceWrite, OperatorToken};
 use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus};
 use signet_model::event::{Event, EventType, NewEvent};
-use signet_model::ids::{AuthorityId, CredentialId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::names::{IpRange, NamePattern, NameRules, SanSet};
-use signet_model::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm, ProfileSpec};
+use signet_model::profile::{ApprovalRule, CredentialType, ExtendedKeyUsage, KeyAlgorithm, ProfileSpec};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
 use std::collections::BTreeMap;
@@ -60,6 +60,7 @@ pub fn subject(n: u8, name: &str, created_at: OffsetDateTime) -> Subject {
         purpose: Some("serves the shop".into()),
         assurance: AssuranceLevel::Ial2,
         attributes: BTreeMap::from([("env".to_string(), "prod".to_string()), ("region".to_string(), "eu-west-1".to_string())]),
+        site: "eu-1".into(),
         status: SubjectStatus::Active,
         created_at,
         updated_at: created_at + Duration::seconds(5),
@@ -107,6 +108,8 @@ pub fn profile_spec(name: &str) -> ProfileSpec {
         path_len: None,
         required_assurance: AssuranceLevel::Ial2,
         subject_kinds: vec![SubjectKind::Workload, SubjectKind::Device],
+        allowed_scopes: vec!["read".into(), "write".into()],
+        approvals: Some(ApprovalRule { required: 2, group: "security".into(), expires_after_seconds: 3600 }),
     }
 }
 
@@ -145,10 +148,14 @@ pub fn request(n: u8, subject: &Subject, profile: &str, state: RequestState, cre
         credential_type: CredentialType::X509,
         requested_names: names(),
         requested_ttl_seconds: Some(3_600),
+        requested_scopes: vec!["read".into()],
         key_algorithm: Some(KeyAlgorithm::EcdsaP256),
         key_fingerprint: Some(format!("{n:02x}").repeat(32)),
-        requested_by: format!("token:{}", TokenId::from_random([0xaa; 16])),
+        requested_by: OperatorId::from_random([0xaa; 16]).to_string(),
         state,
+        break_glass: false,
+        expires_at: None,
+        key_spki: None,
         reason: None,
         credential_id: None,
         created_at,
@@ -240,7 +247,7 @@ pub fn token(n: u8, expires_at: Option<OffsetDateTime>, revoked: bool) -> Operat
         id: TokenId::from_random([n; 16]),
         name: format!("operator {n}"),
         secret_hash: [n; 32],
-        role: "admin".into(),
+        operator_id: OperatorId::from_random([n; 16]),
         created_at: at(i64::from(n)),
         expires_at,
         revoked,

@@ -1,0 +1,494 @@
+//! Who may do what: operators, their tokens, the stored Cedar policy set,
+//! and the one function that authorises an operator action ([`Authority::authorize`]).
+//!
+//! ```text
+//!  bearer token ─▶ authenticate ─▶ Caller { actor: op_…, principal: Operator(OperatorCtx) }
+//!  Caller + Action + resource ─▶ authorize ─▶ signet_policy::authorize(active set) ─▶ Ok
+//!                                                                          └▶ Forbidden + `operator.denied` event
+//!  policy text ─▶ apply_policy ─▶ parse + validate against the schema ─▶ lockout check
+//!              ─▶ diff against the active set ─▶ insert version n+1 + `policy.activated` (one transaction)
+//! ```
+//!
+//! The active policy set is the highest stored version (the built-in default
+//! set when none was ever stored). Each process keeps it in memory and checks
+//! the stored version at most every [`POLICY_RECHECK`], so every server on a
+//! shared database enforces a new version within that time.
+
+use crate::authority::{Authority, Caller, Ctx, Principal, TOKEN_PREFIX, hex, sha256};
+use crate::error::CoreError;
+use crate::ports::{OperatorToken, StoreError, StoredPolicy};
+use signet_model::FieldError;
+use signet_model::event::EventType;
+use signet_model::ids::{OperatorId, TokenId};
+use signet_model::operator::{Operator, OperatorInput, Role};
+use signet_policy::{Action, Decision, OperatorCtx, PolicySet, ResourceCtx};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// How often a process checks whether another one activated a new policy version.
+pub const POLICY_RECHECK: Duration = Duration::seconds(2);
+
+/// The policy set in force, and which stored version it is (0: the built-in default).
+#[derive(Debug, Clone)]
+pub struct ActivePolicy {
+    pub version: i64,
+    pub set: PolicySet,
+    pub sha256: String,
+    pub created_by: String,
+    pub created_at: Option<OffsetDateTime>,
+}
+
+impl ActivePolicy {
+    fn builtin() -> Self {
+        let set = PolicySet::default_set();
+        let sha256 = hex(&sha256(set.text().as_bytes()));
+        Self { version: 0, set, sha256, created_by: "built-in".into(), created_at: None }
+    }
+}
+
+/// What changed between two policy sets, policy by policy (`@id`), plus a
+/// line diff of the text. Recorded in the `policy.activated` event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    /// `-` and `+` lines (unchanged lines left out), at most [`MAX_DIFF_LINES`].
+    pub lines: Vec<String>,
+    pub truncated: bool,
+}
+
+pub const MAX_DIFF_LINES: usize = 400;
+
+/// Compare two policy sets by policy id, and their text line by line.
+pub fn diff_policies(old: &PolicySet, new: &PolicySet) -> PolicyDiff {
+    let old_ids: BTreeSet<&String> = old.policy_ids().iter().collect();
+    let new_ids: BTreeSet<&String> = new.policy_ids().iter().collect();
+    let added = new_ids.difference(&old_ids).map(|s| s.to_string()).collect();
+    let removed = old_ids.difference(&new_ids).map(|s| s.to_string()).collect();
+    let changed = new_ids
+        .intersection(&old_ids)
+        .filter(|id| old.policy(id).map(|p| p.text) != new.policy(id).map(|p| p.text))
+        .map(|s| s.to_string())
+        .collect();
+    let (lines, truncated) = line_diff(old.text(), new.text());
+    PolicyDiff { added, removed, changed, lines, truncated }
+}
+
+/// A minimal line diff (longest common subsequence): removed lines as
+/// `- …`, added lines as `+ …`, in order. Texts over 4,000 lines are compared
+/// as wholly replaced rather than spending quadratic time.
+fn line_diff(old: &str, new: &str) -> (Vec<String>, bool) {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut out = Vec::new();
+    if a.len() > 4000 || b.len() > 4000 {
+        out.extend(a.iter().map(|l| format!("- {l}")));
+        out.extend(b.iter().map(|l| format!("+ {l}")));
+    } else {
+        // lcs[i][j]: the LCS length of a[i..] and b[j..].
+        let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+        for i in (0..a.len()).rev() {
+            for j in (0..b.len()).rev() {
+                lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            if i < a.len() && j < b.len() && a[i] == b[j] {
+                i += 1;
+                j += 1;
+            } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+                out.push(format!("- {}", a[i]));
+                i += 1;
+            } else {
+                out.push(format!("+ {}", b[j]));
+                j += 1;
+            }
+        }
+    }
+    let truncated = out.len() > MAX_DIFF_LINES;
+    out.truncate(MAX_DIFF_LINES);
+    (out, truncated)
+}
+
+/// The answer to a policy activation.
+#[derive(Debug, Clone)]
+pub struct PolicyApplied {
+    pub version: i64,
+    pub sha256: String,
+    pub diff: PolicyDiff,
+}
+
+/// The operator as policies see it.
+pub fn operator_ctx(op: &Operator) -> OperatorCtx {
+    OperatorCtx {
+        id: op.id.to_string(),
+        roles: op.roles.clone(),
+        sites: op.sites.clone(),
+        all_sites: op.all_sites,
+        teams: op.teams.clone(),
+        subject_id: op.subject_id.as_ref().map(|s| s.to_string()),
+    }
+}
+
+fn resource_label(r: &ResourceCtx) -> (&'static str, String) {
+    match r {
+        ResourceCtx::Subject(s) => ("subject", s.id.clone()),
+        ResourceCtx::Profile(p) => ("profile", p.name.clone()),
+        ResourceCtx::PolicyStore => ("policy", "active".into()),
+        ResourceCtx::Request(q) => ("request", q.id.clone()),
+        ResourceCtx::Credential(c) => ("credential", c.id.clone()),
+        ResourceCtx::Authority => ("authority", "signet".into()),
+        ResourceCtx::Operator { id } => ("operator", id.clone()),
+        ResourceCtx::Token { id, .. } => ("token", id.clone()),
+        ResourceCtx::Site { name } => ("site", name.clone()),
+        ResourceCtx::BreakGlass { id, .. } => ("break_glass", id.clone()),
+    }
+}
+
+impl Authority {
+    // ------------------------------------------------------------ the policy in force
+
+    /// The active policy set: from memory if checked in the last
+    /// [`POLICY_RECHECK`], else the stored version is compared and, when it
+    /// changed, the new text is loaded (it was validated before it was stored).
+    pub async fn active_policy(&self) -> Result<Arc<ActivePolicy>, CoreError> {
+        let now = self.now();
+        let current = self.policy.read().ok().and_then(|g| g.clone());
+        if let Some((p, checked)) = &current
+            && now - *checked < POLICY_RECHECK
+        {
+            return Ok(p.clone());
+        }
+        let version = self.store().latest_policy_version().await?;
+        let fresh = match current {
+            Some((p, _)) if p.version == version => p,
+            _ if version == 0 => Arc::new(ActivePolicy::builtin()),
+            _ => {
+                let stored =
+                    self.store().latest_policy().await?.ok_or_else(|| CoreError::Internal("the latest policy version vanished".into()))?;
+                let set = PolicySet::parse(&stored.text)
+                    .map_err(|e| CoreError::Internal(format!("stored policy version {} does not parse: {e}", stored.version)))?;
+                Arc::new(ActivePolicy {
+                    version: stored.version,
+                    set,
+                    sha256: stored.sha256,
+                    created_by: stored.created_by,
+                    created_at: Some(stored.created_at),
+                })
+            }
+        };
+        if let Ok(mut g) = self.policy.write() {
+            *g = Some((fresh.clone(), now));
+        }
+        Ok(fresh)
+    }
+
+    // ------------------------------------------------------------ authorisation
+
+    /// May the caller perform `action` on `resource`? The one place operator
+    /// permissions are decided. A refusal is a [`CoreError::Forbidden`] and
+    /// is recorded in the log (`operator.denied`) with the determining
+    /// policies and reasons.
+    pub async fn authorize(&self, ctx: Ctx<'_>, action: Action, resource: &ResourceCtx) -> Result<(), CoreError> {
+        let decision = match &ctx.caller.principal {
+            Principal::System => return Ok(()),
+            Principal::Anonymous => return Err(CoreError::Unauthenticated("no operator credentials were presented".into())),
+            Principal::Operator(op) => {
+                let policy = self.active_policy().await?;
+                signet_policy::authorize(&policy.set, op, action, resource)
+            }
+        };
+        if decision.allowed {
+            return Ok(());
+        }
+        Err(self.record_denial(ctx, action, resource, &decision).await)
+    }
+
+    /// Like [`Self::authorize`] but silent: for filtering lists, where a row
+    /// the caller may not see is left out rather than refused.
+    pub async fn permitted(&self, caller: &Caller, action: Action, resource: &ResourceCtx) -> Result<bool, CoreError> {
+        Ok(match &caller.principal {
+            Principal::System => true,
+            Principal::Anonymous => false,
+            Principal::Operator(op) => signet_policy::authorize(&self.active_policy().await?.set, op, action, resource).allowed,
+        })
+    }
+
+    async fn record_denial(&self, ctx: Ctx<'_>, action: Action, resource: &ResourceCtx, decision: &Decision) -> CoreError {
+        let reason = if decision.reasons.is_empty() {
+            format!("not permitted to `{action}`")
+        } else {
+            format!("not permitted to `{action}`: {}", decision.reasons.join("; "))
+        };
+        let (kind, id) = resource_label(resource);
+        let mut ev = self.event(ctx, EventType::AccessDenied, self.now());
+        ev.reason = Some(reason.clone());
+        ev.details = serde_json::json!({
+            "action": action.as_str(),
+            "resource": { "type": kind, "id": id },
+            "policies": decision.determining_policies,
+            "errors": decision.errors,
+        });
+        if let Err(e) = self.store().record_events(&[ev]).await {
+            tracing::warn!(error = %e, "cannot record a refused operator action");
+        }
+        CoreError::Forbidden { reason, policies: decision.determining_policies.clone() }
+    }
+
+    // ------------------------------------------------------------ operators
+
+    /// Create the first operator and its token at first start: an admin that
+    /// also enrols subjects and submits requests (registration officer), at
+    /// every site. Recorded as done by `system`.
+    pub async fn bootstrap_admin(&self, name: &str) -> Result<(Operator, String), CoreError> {
+        let ctx = Ctx { caller: &Caller::system(), trace_id: None };
+        let input = OperatorInput {
+            name: name.to_string(),
+            roles: vec![Role::Admin.as_str().into(), Role::RegistrationOfficer.as_str().into()],
+            all_sites: true,
+            ..Default::default()
+        };
+        let op = self.create_operator(ctx, &input).await?;
+        let (_, secret) = self.create_token(ctx, &op.id, "bootstrap admin", None).await?;
+        Ok((op, secret))
+    }
+
+    pub async fn create_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<Operator, CoreError> {
+        let spec = input.parse().map_err(CoreError::Invalid)?;
+        let now = self.now();
+        let op = Operator {
+            id: OperatorId::generate(now, self.rng().bytes16()),
+            name: spec.name,
+            roles: spec.roles,
+            sites: spec.sites,
+            all_sites: spec.all_sites,
+            teams: spec.teams,
+            subject_id: spec.subject_id,
+            disabled: spec.disabled,
+            created_at: now,
+            updated_at: now,
+        };
+        self.authorize(ctx, Action::OperatorUpdate, &ResourceCtx::Operator { id: op.id.to_string() }).await?;
+        if let Some(sid) = &op.subject_id {
+            self.get_subject_unchecked(sid)
+                .await
+                .map_err(|_| CoreError::Invalid(FieldError::new("subject_id", format!("no subject `{sid}`"))))?;
+        }
+        let mut ev = self.event(ctx, EventType::OperatorCreated, now);
+        ev.details = serde_json::json!({ "operator_id": op.id, "name": op.name, "roles": op.roles, "sites": op.sites,
+            "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id });
+        self.store().insert_operator(&op, &ev).await?;
+        Ok(op)
+    }
+
+    /// Replace an operator's roles, sites, teams, subject and state. Nobody
+    /// changes their own (policy `sod.no-self-role-change`).
+    pub async fn update_operator(&self, ctx: Ctx<'_>, id: &OperatorId, input: &OperatorInput) -> Result<Operator, CoreError> {
+        let spec = input.parse().map_err(CoreError::Invalid)?;
+        self.authorize(ctx, Action::OperatorUpdate, &ResourceCtx::Operator { id: id.to_string() }).await?;
+        let before = self.store().get_operator(id).await?.ok_or_else(|| CoreError::NotFound { entity: "operator", id: id.to_string() })?;
+        if spec.name != before.name {
+            return Err(CoreError::Invalid(FieldError::new("name", "an operator's name cannot change")));
+        }
+        if let Some(sid) = &spec.subject_id {
+            self.get_subject_unchecked(sid)
+                .await
+                .map_err(|_| CoreError::Invalid(FieldError::new("subject_id", format!("no subject `{sid}`"))))?;
+        }
+        let now = self.now();
+        let after = Operator {
+            roles: spec.roles,
+            sites: spec.sites,
+            all_sites: spec.all_sites,
+            teams: spec.teams,
+            subject_id: spec.subject_id,
+            disabled: spec.disabled,
+            updated_at: now,
+            ..before.clone()
+        };
+        let mut ev = self.event(ctx, EventType::OperatorUpdated, now);
+        ev.details = serde_json::json!({
+            "operator_id": id,
+            "before": { "roles": before.roles, "sites": before.sites, "all_sites": before.all_sites, "teams": before.teams, "subject_id": before.subject_id, "disabled": before.disabled },
+            "after": { "roles": after.roles, "sites": after.sites, "all_sites": after.all_sites, "teams": after.teams, "subject_id": after.subject_id, "disabled": after.disabled },
+        });
+        self.store().update_operator(&after, &ev).await?;
+        self.forget_cached_tokens();
+        Ok(after)
+    }
+
+    pub async fn get_operator(&self, ctx: Ctx<'_>, id: &OperatorId) -> Result<Operator, CoreError> {
+        self.authorize(ctx, Action::OperatorRead, &ResourceCtx::Operator { id: id.to_string() }).await?;
+        self.store().get_operator(id).await?.ok_or_else(|| CoreError::NotFound { entity: "operator", id: id.to_string() })
+    }
+
+    pub async fn list_operators(&self, ctx: Ctx<'_>) -> Result<Vec<Operator>, CoreError> {
+        let mut out = Vec::new();
+        for op in self.store().list_operators().await? {
+            if self.permitted(ctx.caller, Action::OperatorRead, &ResourceCtx::Operator { id: op.id.to_string() }).await? {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    /// Create an API token for an operator; returns its record and the
+    /// secret (shown once; only its SHA-256 is stored).
+    pub async fn create_token(
+        &self,
+        ctx: Ctx<'_>,
+        operator_id: &OperatorId,
+        name: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(OperatorToken, String), CoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(CoreError::Invalid(FieldError::new("name", "a token name is 1-128 characters without control characters")));
+        }
+        if ttl.is_some_and(|t| t <= Duration::ZERO || t > Duration::days(366)) {
+            return Err(CoreError::Invalid(FieldError::new("ttl", "a token lives between 1 second and 366 days")));
+        }
+        let now = self.now();
+        let id = TokenId::generate(now, self.rng().bytes16());
+        self.authorize(ctx, Action::TokenCreate, &ResourceCtx::Token { id: id.to_string(), owner: operator_id.to_string() }).await?;
+        let operator = self
+            .store()
+            .get_operator(operator_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { entity: "operator", id: operator_id.to_string() })?;
+        let mut secret_bytes = [0u8; 32];
+        self.rng().fill(&mut secret_bytes);
+        use base64::Engine as _;
+        let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
+        let token = OperatorToken {
+            id,
+            name: name.to_string(),
+            secret_hash: sha256(secret.as_bytes()),
+            operator_id: operator.id.clone(),
+            created_at: now,
+            expires_at: ttl.map(|d| now + d),
+            revoked: false,
+        };
+        let mut ev = self.event(ctx, EventType::TokenCreated, now);
+        ev.details = serde_json::json!({ "token_id": token.id, "name": name, "operator_id": operator.id,
+            "expires_at": token.expires_at.map(|t| t.unix_timestamp()) });
+        self.store().insert_token(&token, &ev).await?;
+        Ok((token, secret))
+    }
+
+    pub async fn revoke_token(&self, ctx: Ctx<'_>, id: &TokenId) -> Result<(), CoreError> {
+        let token = self.store().get_token(id).await?.ok_or_else(|| CoreError::NotFound { entity: "token", id: id.to_string() })?;
+        self.authorize(ctx, Action::TokenRevoke, &ResourceCtx::Token { id: id.to_string(), owner: token.operator_id.to_string() }).await?;
+        let mut ev = self.event(ctx, EventType::TokenRevoked, self.now());
+        ev.details = serde_json::json!({ "token_id": id, "operator_id": token.operator_id });
+        if !self.store().revoke_token(id, &ev).await? {
+            return Err(CoreError::Conflict(FieldError::new("token", format!("token `{id}` is already revoked"))));
+        }
+        self.forget_cached_tokens();
+        Ok(())
+    }
+
+    pub async fn list_tokens(&self, ctx: Ctx<'_>, operator_id: &OperatorId) -> Result<Vec<OperatorToken>, CoreError> {
+        self.authorize(ctx, Action::OperatorRead, &ResourceCtx::Operator { id: operator_id.to_string() }).await?;
+        Ok(self.store().list_tokens(operator_id).await?)
+    }
+
+    // ------------------------------------------------------------ policies
+
+    /// Validate and activate a new policy set: it must parse, validate
+    /// against the schema, give every policy a unique `@id`, and leave some
+    /// admin able to apply policies. A refusal leaves the active set as it
+    /// was and is recorded (`policy.rejected`) with the validator's message.
+    pub async fn apply_policy(&self, ctx: Ctx<'_>, text: &str, comment: &str) -> Result<PolicyApplied, CoreError> {
+        self.authorize(ctx, Action::PolicyApply, &ResourceCtx::PolicyStore).await?;
+        if comment.chars().count() > 1024 || comment.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(CoreError::Invalid(FieldError::new("comment", "at most 1024 characters, without control characters")));
+        }
+        let active = self.active_policy().await?;
+        let new_set = match PolicySet::parse_for_activation(text) {
+            Ok(s) => s,
+            Err(e) => {
+                let mut ev = self.event(ctx, EventType::PolicyRejected, self.now());
+                ev.reason = Some(e.to_string());
+                ev.details = serde_json::json!({ "active_version": active.version, "sha256": hex(&sha256(text.as_bytes())) });
+                self.store().record_events(&[ev]).await?;
+                return Err(CoreError::Invalid(FieldError::new("text", e.to_string())));
+            }
+        };
+        let diff = diff_policies(&active.set, &new_set);
+        let now = self.now();
+        let stored = StoredPolicy {
+            version: active.version + 1,
+            text: text.to_string(),
+            sha256: hex(&sha256(text.as_bytes())),
+            comment: comment.to_string(),
+            created_by: ctx.caller.actor.clone(),
+            created_at: now,
+        };
+        let mut ev = self.event(ctx, EventType::PolicyActivated, now);
+        ev.details = serde_json::json!({
+            "version": stored.version, "previous_version": active.version, "sha256": stored.sha256,
+            "previous_sha256": active.sha256, "comment": comment, "diff": diff,
+        });
+        self.store().insert_policy(&stored, &ev).await.map_err(|e| match e {
+            StoreError::Conflict { .. } => CoreError::Conflict(FieldError::new(
+                "text",
+                format!("policy version {} was activated concurrently; review it and apply again", stored.version),
+            )),
+            other => other.into(),
+        })?;
+        if let Ok(mut g) = self.policy.write() {
+            *g = None;
+        }
+        Ok(PolicyApplied { version: stored.version, sha256: stored.sha256, diff })
+    }
+
+    /// The active policy set, for reading (`policy.read`).
+    pub async fn read_active_policy(&self, ctx: Ctx<'_>) -> Result<Arc<ActivePolicy>, CoreError> {
+        self.authorize(ctx, Action::PolicyRead, &ResourceCtx::PolicyStore).await?;
+        self.active_policy().await
+    }
+
+    pub async fn list_policy_versions(&self, ctx: Ctx<'_>) -> Result<Vec<StoredPolicy>, CoreError> {
+        self.authorize(ctx, Action::PolicyRead, &ResourceCtx::PolicyStore).await?;
+        Ok(self.store().list_policies().await?)
+    }
+
+    pub async fn get_policy_version(&self, ctx: Ctx<'_>, version: i64) -> Result<StoredPolicy, CoreError> {
+        self.authorize(ctx, Action::PolicyRead, &ResourceCtx::PolicyStore).await?;
+        self.store().get_policy(version).await?.ok_or_else(|| CoreError::NotFound { entity: "policy version", id: version.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_shows_removed_and_added_lines_in_order() {
+        let (d, t) = line_diff("a\nb\nc\n", "a\nx\nc\nd\n");
+        assert_eq!(d, vec!["- b", "+ x", "+ d"]);
+        assert!(!t);
+        assert!(line_diff("same\n", "same\n").0.is_empty());
+    }
+
+    #[test]
+    fn policy_diff_names_added_removed_and_changed_policies() {
+        let old = PolicySet::default_set();
+        let text = old.text().replace("@id(\"auditor.read\")", "@id(\"auditor.read.v2\")").replace(
+            "when { principal.roles.contains(Role::\"site_operator\") };",
+            "when { principal.roles.contains(Role::\"site_operator\") && principal.all_sites };",
+        );
+        let new = PolicySet::parse(&text).unwrap();
+        let d = diff_policies(&old, &new);
+        assert_eq!(d.added, vec!["auditor.read.v2"]);
+        assert_eq!(d.removed, vec!["auditor.read"]);
+        assert!(d.changed.contains(&"site_operator.metrics".to_string()), "{:?}", d.changed);
+        assert!(d.lines.iter().any(|l| l.starts_with("+ ") && l.contains("all_sites };")));
+    }
+}

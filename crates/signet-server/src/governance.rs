@@ -1,0 +1,556 @@
+//! Governance endpoints: operators and their tokens, the policy set (read,
+//! apply, versions, explain), approvals, break-glass, and subjects'
+//! lifecycle. Each handler parses, calls the authority, and shapes the
+//! answer; every permission is decided in `signet_core` by the policy set.
+
+use crate::AppState;
+use crate::api::{IssueRequestBody, IssueResponse, count_refusal, ctx, issue_response, parse_issue_body, submitted_response};
+use crate::extract::{Authed, JsonBody, RequestIdExt};
+use crate::problem::{ApiResult, Problem};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use signet_core::authority::Principal;
+use signet_core::governance::PolicyDiff;
+use signet_model::FieldError;
+use signet_model::ids::{OperatorId, RequestId, SubjectId, TokenId};
+use signet_model::operator::{Operator, OperatorInput, TokenInfo};
+use signet_model::profile::parse_duration_secs;
+use signet_model::request::{Approval, Request, Verdict};
+use signet_model::subject::{Subject, SubjectStatus};
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+fn operator_id(id: &str) -> Result<OperatorId, Problem> {
+    OperatorId::parse("id", id).map_err(|e| Problem::not_found(e.reason))
+}
+
+fn token_info(t: signet_core::ports::OperatorToken) -> TokenInfo {
+    TokenInfo { id: t.id, operator_id: t.operator_id, name: t.name, created_at: t.created_at, expires_at: t.expires_at, revoked: t.revoked }
+}
+
+// ------------------------------------------------------------ whoami
+
+/// Who the caller is, as authorisation sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    pub actor: String,
+    pub roles: Vec<String>,
+    pub sites: Vec<String>,
+    pub all_sites: bool,
+    pub teams: Vec<String>,
+    pub token_id: Option<String>,
+}
+
+/// The authenticated caller.
+#[utoipa::path(get, path = "/v1/whoami", tag = "operators", responses((status = 200, body = WhoAmI), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn whoami(caller: Authed) -> Json<WhoAmI> {
+    let c = caller.0;
+    let (roles, sites, all_sites, teams) = match &c.principal {
+        Principal::Operator(op) => (
+            op.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            op.sites.iter().cloned().collect(),
+            op.all_sites,
+            op.teams.iter().cloned().collect(),
+        ),
+        _ => (vec![], vec![], false, vec![]),
+    };
+    Json(WhoAmI { actor: c.actor, roles, sites, all_sites, teams, token_id: c.token_id.map(|t| t.to_string()) })
+}
+
+// ------------------------------------------------------------ operators
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OperatorList {
+    pub items: Vec<Operator>,
+}
+
+/// Create an operator (`operator.update`: admins).
+#[utoipa::path(post, path = "/v1/operators", tag = "operators", request_body = OperatorInput,
+    responses((status = 201, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_operator(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(input): JsonBody<OperatorInput>,
+) -> ApiResult<(StatusCode, Json<Operator>)> {
+    Ok((StatusCode::CREATED, Json(s.authority.create_operator(ctx(&caller, &rid), &input).await?)))
+}
+
+/// List the operators the caller may read.
+#[utoipa::path(get, path = "/v1/operators", tag = "operators", responses((status = 200, body = OperatorList)), security(("bearer" = [])))]
+pub async fn list_operators(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>) -> ApiResult<Json<OperatorList>> {
+    Ok(Json(OperatorList { items: s.authority.list_operators(ctx(&caller, &rid)).await? }))
+}
+
+/// Show one operator.
+#[utoipa::path(get, path = "/v1/operators/{id}", tag = "operators", params(("id" = String, Path, description = "operator id, `op_…`")),
+    responses((status = 200, body = Operator), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_operator(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Operator>> {
+    Ok(Json(s.authority.get_operator(ctx(&caller, &rid), &operator_id(&id)?).await?))
+}
+
+/// Replace an operator's roles, sites, teams, subject and `disabled` flag.
+/// Nobody changes their own.
+#[utoipa::path(put, path = "/v1/operators/{id}", tag = "operators", request_body = OperatorInput, params(("id" = String, Path)),
+    responses((status = 200, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_operator(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<OperatorInput>,
+) -> ApiResult<Json<Operator>> {
+    Ok(Json(s.authority.update_operator(ctx(&caller, &rid), &operator_id(&id)?, &input).await?))
+}
+
+/// A new API token for an operator.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// A label (`ci deploy`).
+    pub name: String,
+    /// Lifetime (`30d`); default: no expiry. At most 366 days.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// A created token: its record and its secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    pub token: TokenInfo,
+    /// `signet_…`: send as `Authorization: Bearer …`. Only its SHA-256 is stored.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
+}
+
+/// Create an API token for an operator (admins; anyone for themselves).
+#[utoipa::path(post, path = "/v1/operators/{id}/tokens", tag = "operators", request_body = TokenBody, params(("id" = String, Path)),
+    responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_token(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let (token, secret) =
+        s.authority.create_token(ctx(&caller, &rid), &operator_id(&id)?, &body.name, ttl.map(time::Duration::seconds)).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token: token_info(token), secret })))
+}
+
+/// An operator's tokens (never their secrets).
+#[utoipa::path(get, path = "/v1/operators/{id}/tokens", tag = "operators", params(("id" = String, Path)),
+    responses((status = 200, body = TokenList), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub async fn list_tokens(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenList>> {
+    let items = s.authority.list_tokens(ctx(&caller, &rid), &operator_id(&id)?).await?.into_iter().map(token_info).collect();
+    Ok(Json(TokenList { items }))
+}
+
+/// Revoke a token: it stops working at once on this server, within 2 s on others.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "operators", params(("id" = String, Path, description = "token id, `tok_…`")),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = TokenId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
+    s.authority.revoke_token(ctx(&caller, &rid), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------ policy
+
+/// The policy set in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    /// 0: the built-in default set (no version was ever applied).
+    pub version: i64,
+    pub sha256: String,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<time::OffsetDateTime>,
+    /// The Cedar policy text.
+    pub text: String,
+    /// The policies, by `@id`.
+    pub policies: Vec<String>,
+}
+
+/// Show the active policy set.
+#[utoipa::path(get, path = "/v1/policy", tag = "policy", responses((status = 200, body = PolicyView), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_policy(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>) -> ApiResult<Json<PolicyView>> {
+    let p = s.authority.read_active_policy(ctx(&caller, &rid)).await?;
+    Ok(Json(PolicyView {
+        version: p.version,
+        sha256: p.sha256.clone(),
+        created_by: p.created_by.clone(),
+        created_at: p.created_at,
+        text: p.set.text().to_string(),
+        policies: p.set.policy_ids().to_vec(),
+    }))
+}
+
+/// A policy set to activate.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    /// The whole Cedar policy set; every policy needs a unique `@id("…")`.
+    pub text: String,
+    /// Why it changes (kept with the version and in the log).
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyAppliedView {
+    pub version: i64,
+    pub sha256: String,
+    #[schema(value_type = Object)]
+    pub diff: PolicyDiff,
+}
+
+/// Validate and activate a policy set (`policy.apply`: policy authors and
+/// admins). An invalid set, or one that locks out every admin, is refused
+/// with the validator's message and the active set stays.
+#[utoipa::path(put, path = "/v1/policy", tag = "policy", request_body = PolicyBody,
+    responses((status = 200, body = PolicyAppliedView), (status = 400, body = Problem, description = "invalid or locking out every admin"),
+        (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_policy(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(body): JsonBody<PolicyBody>,
+) -> ApiResult<Json<PolicyAppliedView>> {
+    let applied = s.authority.apply_policy(ctx(&caller, &rid), &body.text, &body.comment).await?;
+    Ok(Json(PolicyAppliedView { version: applied.version, sha256: applied.sha256, diff: applied.diff }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub sha256: String,
+    pub comment: String,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// The text (only when one version is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyVersionList {
+    pub items: Vec<PolicyVersion>,
+}
+
+fn version_view(p: signet_core::ports::StoredPolicy, with_text: bool) -> PolicyVersion {
+    PolicyVersion {
+        version: p.version,
+        sha256: p.sha256,
+        comment: p.comment,
+        created_by: p.created_by,
+        created_at: p.created_at,
+        text: with_text.then_some(p.text),
+    }
+}
+
+/// Every applied policy version, newest first.
+#[utoipa::path(get, path = "/v1/policy/versions", tag = "policy", responses((status = 200, body = PolicyVersionList)),
+    security(("bearer" = [])))]
+pub async fn list_policy_versions(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+) -> ApiResult<Json<PolicyVersionList>> {
+    let items = s.authority.list_policy_versions(ctx(&caller, &rid)).await?.into_iter().map(|p| version_view(p, false)).collect();
+    Ok(Json(PolicyVersionList { items }))
+}
+
+/// One applied policy version, with its text.
+#[utoipa::path(get, path = "/v1/policy/versions/{version}", tag = "policy", params(("version" = i64, Path)),
+    responses((status = 200, body = PolicyVersion), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_policy_version(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(version): Path<String>,
+) -> ApiResult<Json<PolicyVersion>> {
+    let v: i64 =
+        version.parse().map_err(|_| Problem::not_found(format!("`{}` is not a policy version", signet_model::names::shorten(&version))))?;
+    Ok(Json(version_view(s.authority.get_policy_version(ctx(&caller, &rid), v).await?, true)))
+}
+
+/// A policy that determined a decision.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExplainedPolicy {
+    pub id: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    pub reason: Option<String>,
+    pub text: String,
+}
+
+/// What a request would get, and why. Nothing is written.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExplainResponse {
+    /// `issue`, `pending_approval` or `deny`.
+    pub outcome: String,
+    pub summary: String,
+    pub policy_version: i64,
+    /// The Cedar decision (before any approval is counted).
+    pub allowed_by_policy: bool,
+    pub determining_policies: Vec<ExplainedPolicy>,
+    pub reasons: Vec<String>,
+    pub errors: Vec<String>,
+    /// A refusal by the profile's X.509 rules, checked before the policy.
+    pub refusal: Option<Problem>,
+    pub approvals_required: u32,
+    pub approval_group: Option<String>,
+}
+
+/// Dry run: the decision a request would get, which policies decided it,
+/// which approvals it would need; nothing is issued or recorded. Allowed to
+/// whoever may submit the request, and to whoever may read the policy.
+#[utoipa::path(post, path = "/v1/policy/explain", tag = "policy", request_body = IssueRequestBody,
+    responses((status = 200, body = ExplainResponse), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn explain(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(body): JsonBody<IssueRequestBody>,
+) -> ApiResult<Json<ExplainResponse>> {
+    let ask = parse_issue_body(body, None).map_err(|e| Problem::invalid(&e))?;
+    let e = s.authority.explain_x509(ctx(&caller, &rid), ask).await?;
+    Ok(Json(ExplainResponse {
+        outcome: e.outcome.to_string(),
+        summary: e.explanation.summary,
+        policy_version: e.policy_version,
+        allowed_by_policy: e.decision.allowed,
+        determining_policies: e
+            .explanation
+            .policies
+            .into_iter()
+            .map(|p| ExplainedPolicy { id: p.id, effect: p.effect.to_string(), reason: p.reason, text: p.text })
+            .collect(),
+        reasons: e.decision.reasons,
+        errors: e.decision.errors,
+        refusal: e.refusal.map(|f| Problem::with_field(StatusCode::UNPROCESSABLE_ENTITY, "policy-denied", "request denied by policy", &f)),
+        approvals_required: e.approvals_required,
+        approval_group: e.approval_group,
+    }))
+}
+
+// ------------------------------------------------------------ approvals
+
+/// An approval or a denial; the reason is required.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictBody {
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerdictResponse {
+    pub request: Request,
+    pub approvals: u32,
+    pub approvals_required: u32,
+    /// Present when this approval met the quorum: the credential the authority minted.
+    pub issued: Option<IssueResponse>,
+}
+
+async fn verdict(
+    s: &AppState,
+    caller: &Authed,
+    rid: &RequestIdExt,
+    id: &str,
+    verdict: Verdict,
+    body: VerdictBody,
+) -> ApiResult<Json<VerdictResponse>> {
+    let id = RequestId::parse("id", id).map_err(|e| Problem::not_found(e.reason))?;
+    let out = s.authority.decide_request(ctx(caller, rid), &id, verdict, &body.reason).await?;
+    if let Some(i) = &out.issued {
+        s.metrics.issuance(&i.credential.profile, "x509", "issued");
+    }
+    Ok(Json(VerdictResponse {
+        request: out.request,
+        approvals: out.approvals,
+        approvals_required: out.approvals_required,
+        issued: out.issued.map(|i| issue_response(s, i)),
+    }))
+}
+
+/// Approve a pending request. Separation of duties: the requester, and the
+/// subject itself, never approve; each approver counts once. When the
+/// quorum is met, the authority mints the credential from the request as
+/// submitted.
+#[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = VerdictResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "not pending (issued, denied, expired) or already approved by this operator")),
+    security(("bearer" = [])))]
+pub async fn approve_request(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<VerdictResponse>> {
+    verdict(&s, &caller, &rid, &id, Verdict::Approve, body).await
+}
+
+/// Deny a pending request.
+#[utoipa::path(post, path = "/v1/requests/{id}/deny", tag = "requests", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = VerdictResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn deny_request(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<VerdictResponse>> {
+    verdict(&s, &caller, &rid, &id, Verdict::Deny, body).await
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApprovalList {
+    pub items: Vec<Approval>,
+}
+
+/// The verdicts recorded on a request.
+#[utoipa::path(get, path = "/v1/requests/{id}/approvals", tag = "requests", params(("id" = String, Path)),
+    responses((status = 200, body = ApprovalList), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_approvals(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApprovalList>> {
+    let id = RequestId::parse("id", &id).map_err(|e| Problem::not_found(e.reason))?;
+    s.authority.get_request(ctx(&caller, &rid), &id).await?;
+    Ok(Json(ApprovalList { items: s.authority.store().list_approvals(&id).await? }))
+}
+
+// ------------------------------------------------------------ break-glass
+
+/// An emergency request: a normal request body and the emergency's reason.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassBody {
+    #[serde(flatten)]
+    pub request: IssueRequestBody,
+    /// Why the normal path cannot be used (recorded in a high-severity event).
+    pub reason: String,
+}
+
+/// Break-glass: an emergency issuance that needs two approvals by operators
+/// with `break_glass.approve` (admins, security reviewers), neither of them
+/// the requester; it waits at most 30 minutes, the credential lives at most
+/// one hour, and every step is a high-severity event.
+#[utoipa::path(post, path = "/v1/break-glass", tag = "requests", request_body = BreakGlassBody,
+    responses((status = 202, body = crate::api::PendingResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn break_glass(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(body): JsonBody<BreakGlassBody>,
+) -> ApiResult<Response> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 1024 || reason.chars().any(char::is_control) {
+        return Err(Problem::invalid(&FieldError::new("reason", "a reason of 1-1024 characters, without control characters, is required")));
+    }
+    let ask = parse_issue_body(body.request, Some(reason)).map_err(|e| Problem::invalid(&e))?;
+    let profile = ask.profile.clone();
+    match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
+        Ok(submitted) => Ok(submitted_response(&s, submitted)),
+        Err(e) => {
+            count_refusal(&s, &profile, &e);
+            Err(e.into())
+        }
+    }
+}
+
+// ------------------------------------------------------------ subjects' lifecycle
+
+async fn set_status(
+    s: &AppState,
+    caller: &Authed,
+    rid: &RequestIdExt,
+    id: &str,
+    to: SubjectStatus,
+    body: VerdictBody,
+) -> ApiResult<Json<Subject>> {
+    let id = SubjectId::parse("id", id).map_err(|e| Problem::not_found(e.reason))?;
+    Ok(Json(s.authority.set_subject_status(ctx(caller, rid), &id, to, &body.reason).await?))
+}
+
+/// Suspend a subject: no credential is issued to it until it is reinstated.
+#[utoipa::path(post, path = "/v1/subjects/{id}/suspend", tag = "subjects", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = Subject), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn suspend_subject(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<Subject>> {
+    set_status(&s, &caller, &rid, &id, SubjectStatus::Suspended, body).await
+}
+
+/// Lift a suspension.
+#[utoipa::path(post, path = "/v1/subjects/{id}/reinstate", tag = "subjects", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = Subject), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn reinstate_subject(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<Subject>> {
+    set_status(&s, &caller, &rid, &id, SubjectStatus::Active, body).await
+}
+
+/// Revoke a subject, for good.
+#[utoipa::path(post, path = "/v1/subjects/{id}/revoke", tag = "subjects", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = Subject), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_subject(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<Subject>> {
+    set_status(&s, &caller, &rid, &id, SubjectStatus::Revoked, body).await
+}
