@@ -63,7 +63,9 @@ impl SoftHsm {
         self.dir.join("softhsm2.conf")
     }
 
-    fn create(dir: &Path, tokens: &[&str]) -> Self {
+    /// A token directory in `dir` with the given tokens (user PIN [`PIN`]), for
+    /// tests that hand `SOFTHSM2_CONF` to a process of their own.
+    pub fn create(dir: &Path, tokens: &[&str]) -> Self {
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
         std::fs::write(
             dir.join("softhsm2.conf"),
