@@ -111,7 +111,7 @@ pub fn run_isolated(name: &str, tokens: &[&str], body: impl FnOnce(&SoftHsm)) {
     let dir = tempfile::tempdir().unwrap();
     let hsm = SoftHsm::create(dir.path(), tokens);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD, name)
         .env(DIR, dir.path())
         .env("SOFTHSM2_CONF", hsm.conf())
@@ -122,4 +122,6 @@ pub fn run_isolated(name: &str, tokens: &[&str], body: impl FnOnce(&SoftHsm)) {
     assert!(out.status.success(), "the SoftHSM2 child for `{name}` failed:\n{stdout}\n{stderr}");
     // The filter must have matched exactly this test, or nothing was checked.
     assert!(stdout.contains("1 passed"), "the SoftHSM2 child for `{name}` ran no test:\n{stdout}\n{stderr}");
+    // What the child printed (shown with --nocapture, as for any test).
+    eprint!("{stderr}");
 }
