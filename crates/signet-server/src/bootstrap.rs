@@ -196,7 +196,14 @@ fn open_keystore(config: &ServerConfig) -> Result<(Arc<dyn KeyStore>, bool), Boo
             let (keys, local_unseal) = open_sealed_keystore(&config.data_dir)?;
             Ok((Arc::new(keys), local_unseal))
         }
-        KeystoreConfig::Pkcs11(settings) => Ok((Arc::new(open_pkcs11_keystore(settings)?), false)),
+        KeystoreConfig::Pkcs11(settings) => {
+            let keys = open_pkcs11_keystore(settings)?;
+            // Every algorithm a first start needs, checked before anything is created.
+            for alg in [config.ca_key_algorithm, KeyAlgorithm::Ed25519] {
+                keys.check_supports(alg).map_err(boot("keystore"))?;
+            }
+            Ok((Arc::new(keys), false))
+        }
     }
 }
 

@@ -193,6 +193,13 @@ impl Pkcs11KeyStore {
         Ok(Self { token: Arc::new(Token { context, slot, label, admin: Mutex::new(admin), pool: Mutex::new(Vec::new()) }) })
     }
 
+    /// Whether the token offers the mechanisms to generate and sign with
+    /// `algorithm` keys; the error names the first missing one. Lets a caller
+    /// check every algorithm it will need before it creates anything.
+    pub fn check_supports(&self, algorithm: KeyAlgorithm) -> Result<(), Pkcs11Error> {
+        self.token.require(algorithm, &mechanisms(algorithm))
+    }
+
     /// The label of the token in use.
     pub fn token_label(&self) -> &str {
         &self.token.label
