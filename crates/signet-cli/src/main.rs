@@ -102,6 +102,18 @@ struct ServeArgs {
     /// JetStream stream capturing that subject, created if missing (default `SIGNET_LOG`).
     #[arg(long, env = "SIGNET_EVENTS_STREAM")]
     events_stream: Option<String>,
+    /// Where the authority keys live: sealed (default) or pkcs11.
+    #[arg(long, env = "SIGNET_KEYSTORE")]
+    keystore: Option<String>,
+    /// PKCS#11 module (the HSM vendor's shared library).
+    #[arg(long, env = "SIGNET_PKCS11_MODULE")]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token holding the keys.
+    #[arg(long, env = "SIGNET_PKCS11_TOKEN")]
+    pkcs11_token: Option<String>,
+    /// File holding the token's user PIN (default: the PIN is read from SIGNET_PKCS11_PIN).
+    #[arg(long, env = "SIGNET_PKCS11_PIN_FILE")]
+    pkcs11_pin_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -377,6 +389,13 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         events: a.events,
         events_subject: a.events_subject,
         events_stream: a.events_stream,
+        keystore: Some(signet_server::config::KeystoreFile {
+            kind: a.keystore,
+            module: a.pkcs11_module,
+            token: a.pkcs11_token,
+            pin_file: a.pkcs11_pin_file,
+            ..Default::default()
+        }),
     };
     let config = ServerConfig::resolve(overrides.or(file)).map_err(|e| ClientError::Usage(e.to_string()))?;
 
@@ -399,6 +418,9 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
     match &started.admin_token_path {
         Some(p) => println!("  admin token (created now, keep it secret): {}", p.display()),
         None => println!("  admin token: created at first start in {}", config.data_dir.join("admin-token").display()),
+    }
+    if let signet_server::config::KeystoreConfig::Pkcs11(p) = &config.keystore {
+        println!("  keys:      in PKCS#11 token `{}` of {}", p.token, p.module.display());
     }
     if started.local_unseal {
         println!(

@@ -17,6 +17,7 @@
 //! Private key bytes never appear in `Debug` output or in errors.
 
 mod keyfile;
+pub mod pkcs11;
 pub mod sealed;
 mod signer;
 mod software;

@@ -3,13 +3,14 @@
 //! and assemble the authority.
 
 use crate::AppState;
-use crate::config::ServerConfig;
+use crate::config::{KeystoreConfig, PinSource, Pkcs11Settings, ServerConfig};
 use crate::serve::ServerCert;
 use signet_core::Authority;
 use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
 use signet_core::ports::{Clock, KeyStore, Rng, Store};
+use signet_keys::pkcs11::{Pkcs11Config, Pkcs11KeyStore, Pkcs11Pin};
 use signet_keys::sealed::{self, SealConfig, SealedKeyStore};
 use signet_model::credential::{Authority as CaRecord, AuthorityRole};
 use signet_model::event::{EventType, NewEvent};
@@ -104,19 +105,20 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
 
 pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     private_dir(&config.data_dir)?;
+    // The keystore first: a wrong PIN or a missing module stops the start before the store is touched.
+    let (keys, local_unseal) = open_keystore(config)?;
     let database = match &config.database {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", config.data_dir.join("signet.db").display()),
     };
     let store: Arc<dyn Store> = signet_store::open_store(&database).await.map_err(boot("cannot open the store"))?;
-    let (keys, local_unseal) = open_keystore(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
 
     let mut cas = store.list_authorities().await.map_err(boot("cannot read the authorities"))?;
     let first_start = cas.is_empty();
     if first_start {
-        cas = create_authorities(store.as_ref(), &keys, clock.as_ref(), rng.as_ref(), config).await?;
+        cas = create_authorities(store.as_ref(), keys.as_ref(), clock.as_ref(), rng.as_ref(), config).await?;
     }
     let root = cas
         .iter()
@@ -187,11 +189,43 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     Ok(Started { state, server_cert, admin_token_path, local_unseal, ca_pem_path, database: redact_url(&database) })
 }
 
+/// Open the configured keystore: sealed (the default) or PKCS#11. Also says
+/// whether it was unsealed from the local unseal key file.
+fn open_keystore(config: &ServerConfig) -> Result<(Arc<dyn KeyStore>, bool), BootError> {
+    match &config.keystore {
+        KeystoreConfig::Sealed => {
+            let (keys, local_unseal) = open_sealed_keystore(&config.data_dir)?;
+            Ok((Arc::new(keys), local_unseal))
+        }
+        KeystoreConfig::Pkcs11(settings) => {
+            let keys = open_pkcs11_keystore(settings)?;
+            // Every algorithm a first start needs, checked before anything is created.
+            for alg in [config.ca_key_algorithm, KeyAlgorithm::Ed25519] {
+                keys.check_supports(alg).map_err(boot("keystore"))?;
+            }
+            Ok((Arc::new(keys), false))
+        }
+    }
+}
+
+/// Log in to the PKCS#11 token. The PIN is read now, used for the login, and dropped (zeroized).
+fn open_pkcs11_keystore(settings: &Pkcs11Settings) -> Result<Pkcs11KeyStore, BootError> {
+    let pin = match &settings.pin {
+        PinSource::File(path) => Pkcs11Pin::from_file(path),
+        PinSource::Env(var) => Pkcs11Pin::from_env(var),
+    }
+    .map_err(boot("keystore"))?;
+    let config = Pkcs11Config { module: settings.module.clone(), token: settings.token.clone(), pin };
+    let keys = Pkcs11KeyStore::open(config).map_err(boot("keystore"))?;
+    tracing::info!(token = keys.token_label(), module = %settings.module.display(), "authority keys are in a PKCS#11 token");
+    Ok(keys)
+}
+
 /// Open the sealed keystore (every authority key encrypted at rest under a
 /// master key) and unseal it. A new data directory gets a seal whose master
 /// key is kept in a local unseal key file (`DATA/unseal-key`, mode 0600):
 /// the zero-configuration quick start, for a single trusted machine.
-fn open_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootError> {
+fn open_sealed_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootError> {
     let config_path = data_dir.join("seal.json");
     let key_path = data_dir.join("unseal-key");
     if !config_path.exists() {

@@ -36,6 +36,114 @@ pub struct ConfigFile {
     pub events_subject: Option<String>,
     /// The JetStream stream that captures them (created if missing). Default `SIGNET_LOG`.
     pub events_stream: Option<String>,
+    /// `[keystore]`: where the authority keys live.
+    pub keystore: Option<KeystoreFile>,
+}
+
+/// The `[keystore]` section: `kind = "sealed"` (default: keys encrypted at
+/// rest in the data directory) or `kind = "pkcs11"` (keys in an HSM token).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeystoreFile {
+    /// `sealed` (default) or `pkcs11`.
+    pub kind: Option<String>,
+    /// PKCS#11: path of the module (the vendor's shared library).
+    pub module: Option<PathBuf>,
+    /// PKCS#11: label of the token holding the keys.
+    pub token: Option<String>,
+    /// PKCS#11: slot id of the token, instead of its label.
+    pub slot: Option<u64>,
+    /// PKCS#11: file holding the user PIN (one trailing newline ignored).
+    pub pin_file: Option<PathBuf>,
+    /// PKCS#11: environment variable holding the user PIN. Default `SIGNET_PKCS11_PIN`.
+    pub pin_env: Option<String>,
+}
+
+impl KeystoreFile {
+    /// `self` wins over `other` field by field.
+    pub fn or(self, other: KeystoreFile) -> KeystoreFile {
+        KeystoreFile {
+            kind: self.kind.or(other.kind),
+            module: self.module.or(other.module),
+            token: self.token.or(other.token),
+            slot: self.slot.or(other.slot),
+            pin_file: self.pin_file.or(other.pin_file),
+            pin_env: self.pin_env.or(other.pin_env),
+        }
+    }
+}
+
+/// The environment variable the PKCS#11 PIN is read from when neither
+/// `pin_file` nor `pin_env` is configured.
+pub const DEFAULT_PIN_ENV: &str = "SIGNET_PKCS11_PIN";
+
+/// Where the authority keys live, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeystoreConfig {
+    /// Encrypted at rest in `DATA/keys`, unsealed from `DATA/unseal-key`.
+    Sealed,
+    /// In a PKCS#11 token.
+    Pkcs11(Pkcs11Settings),
+}
+
+/// A PKCS#11 token and where its PIN comes from. The PIN itself is read
+/// only when the keystore is opened, and is never part of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Settings {
+    pub module: PathBuf,
+    pub token: signet_keys::pkcs11::TokenSelector,
+    pub pin: PinSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl KeystoreConfig {
+    fn resolve(k: KeystoreFile) -> Result<Self, FieldError> {
+        use signet_keys::pkcs11::TokenSelector;
+        match k.kind.as_deref() {
+            None | Some("sealed") => {
+                let set = [
+                    ("module", k.module.is_some()),
+                    ("token", k.token.is_some()),
+                    ("slot", k.slot.is_some()),
+                    ("pin_file", k.pin_file.is_some()),
+                    ("pin_env", k.pin_env.is_some()),
+                ];
+                match set.iter().find(|(_, is_set)| *is_set) {
+                    Some((name, _)) => Err(FieldError::new(
+                        format!("keystore.{name}"),
+                        "is a PKCS#11 setting, but `keystore.kind` is not `pkcs11`".to_string(),
+                    )),
+                    None => Ok(KeystoreConfig::Sealed),
+                }
+            }
+            Some("pkcs11") => {
+                let module = k.module.ok_or_else(|| FieldError::new("keystore.module", "the PKCS#11 module path is required"))?;
+                let token = match (k.token, k.slot) {
+                    (Some(label), None) if !label.is_empty() => TokenSelector::Label(label),
+                    (None, Some(slot)) => TokenSelector::Slot(slot),
+                    (Some(_), Some(_)) => return Err(FieldError::new("keystore.slot", "give the token label or the slot id, not both")),
+                    _ => return Err(FieldError::new("keystore.token", "the PKCS#11 token label (or `keystore.slot`) is required")),
+                };
+                let pin = match (k.pin_file, k.pin_env) {
+                    (Some(_), Some(_)) => return Err(FieldError::new("keystore.pin_env", "give `pin_file` or `pin_env`, not both")),
+                    (Some(path), None) => PinSource::File(path),
+                    (None, Some(var)) if !var.is_empty() => PinSource::Env(var),
+                    (None, Some(_)) => return Err(FieldError::new("keystore.pin_env", "names no environment variable")),
+                    (None, None) => PinSource::Env(DEFAULT_PIN_ENV.to_string()),
+                };
+                Ok(KeystoreConfig::Pkcs11(Pkcs11Settings { module, token, pin }))
+            }
+            Some(other) => Err(FieldError::new(
+                "keystore.kind",
+                format!("`{}` is not a keystore: use `sealed` or `pkcs11`", signet_model::names::shorten(other)),
+            )),
+        }
+    }
 }
 
 impl ConfigFile {
@@ -60,6 +168,10 @@ impl ConfigFile {
             events: self.events.or(other.events),
             events_subject: self.events_subject.or(other.events_subject),
             events_stream: self.events_stream.or(other.events_stream),
+            keystore: match (self.keystore, other.keystore) {
+                (Some(a), Some(b)) => Some(a.or(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -83,6 +195,8 @@ pub struct ServerConfig {
     pub commit_batch: usize,
     /// NATS JetStream forwarding of the log: URL and subject.
     pub events: Option<EventsConfig>,
+    /// Where the authority keys live.
+    pub keystore: KeystoreConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -164,8 +278,10 @@ impl ServerConfig {
                 Some(EventsConfig { url, subject, stream })
             }
         };
+        let keystore = KeystoreConfig::resolve(c.keystore.unwrap_or_default())?;
         Ok(Self {
             events,
+            keystore,
             data_dir: c.data_dir.unwrap_or_else(|| PathBuf::from("signet-data")),
             listen,
             database: c.database,
@@ -211,5 +327,50 @@ mod tests {
         let bad = ConfigFile { listen: Some("nowhere".into()), ..Default::default() };
         assert_eq!(ServerConfig::resolve(bad).unwrap_err().field, "listen");
         assert!(toml::from_str::<ConfigFile>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_keystore_is_sealed_unless_pkcs11_is_configured() {
+        use signet_keys::pkcs11::TokenSelector;
+        assert_eq!(ServerConfig::resolve(ConfigFile::default()).unwrap().keystore, KeystoreConfig::Sealed);
+        let file: ConfigFile =
+            toml::from_str("[keystore]\nkind = \"pkcs11\"\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken = \"signet\"\npin_file = \"/etc/signet/pin\"")
+                .unwrap();
+        let want = Pkcs11Settings {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token: TokenSelector::Label("signet".into()),
+            pin: PinSource::File("/etc/signet/pin".into()),
+        };
+        assert_eq!(ServerConfig::resolve(file.clone()).unwrap().keystore, KeystoreConfig::Pkcs11(want));
+
+        // The environment overrides the file field by field; the PIN defaults to SIGNET_PKCS11_PIN.
+        let env = ConfigFile { keystore: Some(KeystoreFile { token: Some("other".into()), ..Default::default() }), ..Default::default() };
+        let KeystoreConfig::Pkcs11(p) = ServerConfig::resolve(env.or(file)).unwrap().keystore else { panic!("not pkcs11") };
+        assert_eq!(p.token, TokenSelector::Label("other".into()));
+        assert_eq!(p.pin, PinSource::File("/etc/signet/pin".into()));
+        let only = |k: KeystoreFile| ServerConfig::resolve(ConfigFile { keystore: Some(k), ..Default::default() });
+        let p = only(KeystoreFile { kind: Some("pkcs11".into()), module: Some("/m.so".into()), slot: Some(3), ..Default::default() });
+        assert_eq!(
+            p.unwrap().keystore,
+            KeystoreConfig::Pkcs11(Pkcs11Settings {
+                module: "/m.so".into(),
+                token: TokenSelector::Slot(3),
+                pin: PinSource::Env("SIGNET_PKCS11_PIN".into())
+            })
+        );
+    }
+
+    #[test]
+    fn bad_keystore_settings_are_named() {
+        let only = |k: KeystoreFile| ServerConfig::resolve(ConfigFile { keystore: Some(k), ..Default::default() }).unwrap_err();
+        let pkcs11 =
+            || KeystoreFile { kind: Some("pkcs11".into()), module: Some("/m.so".into()), token: Some("t".into()), ..Default::default() };
+        assert_eq!(only(KeystoreFile { kind: Some("hsm".into()), ..Default::default() }).field, "keystore.kind");
+        assert_eq!(only(KeystoreFile { module: Some("/m.so".into()), ..Default::default() }).field, "keystore.module");
+        assert_eq!(only(KeystoreFile { module: None, ..pkcs11() }).field, "keystore.module");
+        assert_eq!(only(KeystoreFile { token: None, ..pkcs11() }).field, "keystore.token");
+        assert_eq!(only(KeystoreFile { slot: Some(1), ..pkcs11() }).field, "keystore.slot");
+        assert_eq!(only(KeystoreFile { pin_file: Some("/p".into()), pin_env: Some("P".into()), ..pkcs11() }).field, "keystore.pin_env");
+        assert!(toml::from_str::<ConfigFile>("[keystore]\npin = \"1234\"").is_err(), "a PIN in the config file is refused");
     }
 }

@@ -104,17 +104,22 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>) -> Self {
+        Self::start_configured(dir, pg, ConfigFile::default()).await.unwrap()
+    }
+
+    /// Start with `extra` settings over the harness's own; the start's error if it fails.
+    pub async fn start_configured(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>, extra: ConfigFile) -> Result<Self, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = ServerConfig::resolve(ConfigFile {
+        let config = ServerConfig::resolve(extra.or(ConfigFile {
             data_dir: Some(dir.path().join("data")),
             listen: Some(addr.to_string()),
             database: pg.as_ref().map(|p| p.url.clone()),
             commit_batch: Some(64),
             ..Default::default()
-        })
+        }))
         .unwrap();
-        let started = signet_server::bootstrap::start(&config).await.unwrap();
+        let started = signet_server::bootstrap::start(&config).await.map_err(|e| e.to_string())?;
         let app = signet_server::router(started.state.clone());
         let sequencer = tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         let expiry = tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
@@ -130,7 +135,7 @@ impl TestServer {
         });
         let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
         let http = client_trusting(&config.data_dir.join("ca.pem"));
-        Self { state: started.state.clone(), dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg }
+        Ok(Self { state: started.state.clone(), dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg })
     }
 
     /// Stop serving and hand back the data directory (and database) for a restart.
