@@ -25,10 +25,20 @@ pub enum EventType {
     /// A request to an operator endpoint presented no valid credentials.
     #[serde(rename = "operator.auth_failed")]
     OperatorAuthFailed,
+    /// Key ceremony: the keystore's master key was created (`signet init`,
+    /// or the quick start's local unseal key); n, m and the seal id.
+    #[serde(rename = "keystore.initialized")]
+    KeystoreInitialized,
+    /// Key ceremony: the keystore was unsealed (which shares, from where).
+    #[serde(rename = "keystore.unsealed")]
+    KeystoreUnsealed,
+    /// Key ceremony: the keystore was sealed (by whom).
+    #[serde(rename = "keystore.sealed")]
+    KeystoreSealed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 11] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -37,6 +47,9 @@ impl EventType {
         Self::CredentialIssued,
         Self::KeyCreated,
         Self::OperatorAuthFailed,
+        Self::KeystoreInitialized,
+        Self::KeystoreUnsealed,
+        Self::KeystoreSealed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +62,9 @@ impl EventType {
             Self::CredentialIssued => "credential.issued",
             Self::KeyCreated => "key.created",
             Self::OperatorAuthFailed => "operator.auth_failed",
+            Self::KeystoreInitialized => "keystore.initialized",
+            Self::KeystoreUnsealed => "keystore.unsealed",
+            Self::KeystoreSealed => "keystore.sealed",
         }
     }
 
@@ -114,6 +130,9 @@ mod tests {
                 EventType::CredentialIssued => 5,
                 EventType::KeyCreated => 6,
                 EventType::OperatorAuthFailed => 7,
+                EventType::KeystoreInitialized => 8,
+                EventType::KeystoreUnsealed => 9,
+                EventType::KeystoreSealed => 10,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {
