@@ -38,21 +38,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// Without `--ca-file`, trusts the CA chain and the unseal TLS CA (the
+    /// certificate a sealed server presents) found in `./signet-data`. Who
+    /// holds the unseal TLS CA key can read that directory, admin token
+    /// included, so trusting it adds no exposure.
     pub fn new(g: &Global) -> Result<Self, ClientError> {
-        Self::trusting_defaults(g, &["signet-data/ca.pem"])
-    }
-
-    /// A client for the seal endpoints: without `--ca-file` it trusts both
-    /// the CA chain and the unseal TLS CA (the certificate a sealed server
-    /// presents), when they are in `./signet-data`.
-    pub fn for_seal(g: &Global) -> Result<Self, ClientError> {
-        Self::trusting_defaults(g, &["signet-data/ca.pem", "signet-data/unseal-ca.pem"])
-    }
-
-    fn trusting_defaults(g: &Global, defaults: &[&str]) -> Result<Self, ClientError> {
         let ca_files: Vec<PathBuf> = match &g.ca_file {
             Some(f) => vec![f.clone()],
-            None => defaults.iter().map(PathBuf::from).filter(|p| p.exists()).collect(),
+            None => ["signet-data/ca.pem", "signet-data/unseal-ca.pem"].iter().map(PathBuf::from).filter(|p| p.exists()).collect(),
         };
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("signet-cli/", env!("CARGO_PKG_VERSION")))

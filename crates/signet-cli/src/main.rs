@@ -30,7 +30,7 @@ pub struct Global {
     /// Operator API token (`signet_…`); the bootstrap one is in DATA/admin-token.
     #[arg(long, global = true, env = "SIGNET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// CA certificate(s) to trust for the server, PEM. Default: ./signet-data/ca.pem when it exists.
+    /// CA certificate(s) to trust for the server, PEM. Default: ./signet-data/ca.pem and ./signet-data/unseal-ca.pem, those that exist.
     #[arg(long, global = true, env = "SIGNET_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// `table` for people, `json` for scripts.

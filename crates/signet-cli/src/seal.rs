@@ -124,7 +124,7 @@ fn with_tls_hint(e: ClientError) -> ClientError {
 }
 
 pub async fn unseal(a: UnsealArgs, g: &Global) -> Result<(), ClientError> {
-    let client = Client::for_seal(g)?;
+    let client = Client::new(g)?;
     let v = if a.reset {
         client.post_public("/v1/sys/unseal", &json!({ "reset": true })).await
     } else {
@@ -137,14 +137,14 @@ pub async fn unseal(a: UnsealArgs, g: &Global) -> Result<(), ClientError> {
 }
 
 pub async fn status(g: &Global) -> Result<(), ClientError> {
-    let client = Client::for_seal(g)?;
+    let client = Client::new(g)?;
     let v = client.get_public("/v1/sys/seal-status").await.map_err(with_tls_hint)?;
     print_status(g.output, &v);
     Ok(())
 }
 
 pub async fn seal(g: &Global) -> Result<(), ClientError> {
-    let client = Client::for_seal(g)?;
+    let client = Client::new(g)?;
     let v = client.post("/v1/sys/seal", &json!({})).await.map_err(with_tls_hint)?;
     print_status(g.output, &v);
     Ok(())
