@@ -465,7 +465,7 @@ pub struct SealStatus {
 }
 
 /// A share's text, zeroed on drop, never printed.
-struct ShareText(Zeroizing<String>);
+pub struct ShareText(Zeroizing<String>);
 
 impl fmt::Debug for ShareText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -480,18 +480,21 @@ impl<'de> Deserialize<'de> for ShareText {
 }
 
 /// `POST /v1/sys/unseal`: `{"share": "signet-share-1:…"}` or `{"reset": true}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UnsealBody {
+pub struct UnsealBody {
+    /// One unseal share, as `signet init` gave it.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     share: Option<ShareText>,
+    /// Discard the shares given so far (instead of giving one).
     #[serde(default)]
     reset: bool,
 }
 
 /// Who called: the client's address and this request's id.
 #[derive(Debug, Clone, Default)]
-struct Peer {
+pub struct Peer {
     client: Option<SocketAddr>,
     request_id: Option<String>,
 }
@@ -573,11 +576,20 @@ fn sealed_router(rng: Arc<dyn Rng>) -> Router {
         .layer(middleware::from_fn_with_state(rng, crate::request_context))
 }
 
-async fn seal_status(State(gate): State<Arc<SealGate>>) -> Json<SealStatus> {
+/// Is the keystore sealed, and how far is the unseal?
+#[utoipa::path(get, path = "/v1/sys/seal-status", tag = "sys", responses((status = 200, body = SealStatus)))]
+pub async fn seal_status(State(gate): State<Arc<SealGate>>) -> Json<SealStatus> {
     Json(gate.status().await)
 }
 
-async fn unseal(State(gate): State<Arc<SealGate>>, who: Peer, JsonBody(body): JsonBody<UnsealBody>) -> Result<Json<SealStatus>, Problem> {
+/// Give one unseal share (no token: the shares are the credential), or reset.
+#[utoipa::path(post, path = "/v1/sys/unseal", tag = "sys", request_body = UnsealBody,
+    responses((status = 200, body = SealStatus), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn unseal(
+    State(gate): State<Arc<SealGate>>,
+    who: Peer,
+    JsonBody(body): JsonBody<UnsealBody>,
+) -> Result<Json<SealStatus>, Problem> {
     match (body.share, body.reset) {
         (None, true) => Ok(Json(gate.reset(&who).await)),
         (Some(_), true) => Err(Problem::invalid(&FieldError::new("reset", "give either `share` or `reset`, not both"))),
@@ -589,7 +601,11 @@ async fn unseal(State(gate): State<Arc<SealGate>>, who: Peer, JsonBody(body): Js
     }
 }
 
-async fn seal(State(gate): State<Arc<SealGate>>, who: Peer, mut parts: Parts) -> Result<Json<SealStatus>, Problem> {
+/// Seal: drop every key from memory; the server answers 503 `sealed` until unsealed.
+#[utoipa::path(post, path = "/v1/sys/seal", tag = "sys",
+    responses((status = 200, body = SealStatus), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn seal(State(gate): State<Arc<SealGate>>, who: Peer, mut parts: Parts) -> Result<Json<SealStatus>, Problem> {
     let Some(state) = gate.state() else { return Err(sealed_problem()) };
     let Authed(caller) = Authed::from_request_parts(&mut parts, &state).await?;
     if caller.role != "admin" {

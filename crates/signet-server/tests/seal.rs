@@ -51,6 +51,23 @@ fn assert_problem(status: u16, v: &Value, want_status: u16, kind: &str) {
     assert_eq!(v["type"], format!("urn:signet:problem:{kind}"), "{v}");
 }
 
+/// openssl connects and verifies the server's certificate (and its IP name) against `ca_file`.
+fn openssl_verifies_server(srv: &GatedServer, ca_file: &str) {
+    let addr = srv.base.trim_start_matches("https://");
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-verify_return_error", "-verify_ip", "127.0.0.1", "-CAfile"])
+        .arg(srv.config.data_dir.join(ca_file))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("Verify return code: 0 (ok)"),
+        "{ca_file}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn assert_sealed_with_progress(srv: &GatedServer, progress: u64) {
     let (status, v) = srv.get("/v1/sys/seal-status", None).await;
     assert_eq!(status, 200);
@@ -99,6 +116,8 @@ async fn full_ceremony(backend: Backend) {
     let seal_id = v["seal_id"].as_str().unwrap().to_string();
     assert_eq!(v, json!({ "sealed": true, "unseal": "shares", "shares": 5, "threshold": 3, "progress": 0, "seal_id": seal_id }));
     assert!(shares[0].contains(&seal_id));
+    // While sealed, the certificate comes from the unseal TLS CA.
+    openssl_verifies_server(&srv, "unseal-ca.pem");
 
     // Two shares: still sealed, progress 2 of 3.
     for (i, share) in shares[..2].iter().enumerate() {
@@ -149,6 +168,10 @@ async fn full_ceremony(backend: Backend) {
     // The server now presents a certificate from the authority's own CA.
     let only_ca = common::client_trusting(&srv.config.data_dir.join("ca.pem"));
     assert_eq!(only_ca.get(srv.url("/healthz")).send().await.unwrap().status(), 200);
+    openssl_verifies_server(&srv, "ca.pem");
+    let (status, doc) = srv.get("/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/sys/unseal"]["post"].is_object(), "the sys endpoints are documented");
 
     // The ceremony is in the log.
     let init_events = events(&srv, &token, "keystore.initialized").await;
