@@ -159,7 +159,12 @@ pub async fn open(config: &ServerConfig) -> Result<Opened, BootError> {
 }
 
 /// Record `keystore.initialized` for this seal unless the log already has it.
+/// Once the authority exists its first start has recorded it, so the
+/// search runs only on a store without authorities (a small one).
 async fn record_initialized(store: &dyn Store, seal: &SealConfig, clock: &dyn Clock) -> Result<(), BootError> {
+    if !store.list_authorities().await.map_err(boot("cannot read the authorities"))?.is_empty() {
+        return Ok(());
+    }
     let seal_id = seal.seal_id_hex();
     let mut after = -1;
     loop {

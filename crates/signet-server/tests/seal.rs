@@ -367,3 +367,26 @@ async fn a_share_sealed_keystore_is_not_served_over_plain_http() {
     let Err((e, _dir)) = GatedServer::try_start_in(dir, None, true).await else { panic!("plain HTTP was accepted") };
     assert!(e.to_string().contains("over TLS only"), "{e}");
 }
+
+/// Restarts before the first unseal record the seal once; the shares given
+/// before a restart are gone with the process (they live only in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_sealed_forgets_the_shares_and_records_the_seal_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let shares = init_shares(dir.path(), 3, 2);
+    let srv = GatedServer::start_in(dir, None).await;
+    assert_eq!(srv.unseal(&shares[0]).await.0, 200);
+    assert_sealed_with_progress(&srv, 1).await;
+    let (dir, _) = srv.stop().await;
+    let srv = GatedServer::start_in(dir, None).await;
+    assert_sealed_with_progress(&srv, 0).await;
+    for share in &shares[1..] {
+        assert_eq!(srv.unseal(share).await.0, 200);
+    }
+    assert!(!srv.gate.is_sealed());
+    let token = srv.admin_token();
+    assert_eq!(events(&srv, &token, "keystore.initialized").await.len(), 1);
+    let unsealed = events(&srv, &token, "keystore.unsealed").await;
+    assert_eq!(unsealed[0]["details"]["shares_used"], json!([2, 3]));
+    srv.stop().await;
+}
