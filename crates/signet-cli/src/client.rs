@@ -38,15 +38,19 @@ pub struct Client {
 }
 
 impl Client {
+    /// Without `--ca-file`, trusts the CA chain and the unseal TLS CA (the
+    /// certificate a sealed server presents) found in `./signet-data`. Who
+    /// holds the unseal TLS CA key can read that directory, admin token
+    /// included, so trusting it adds no exposure.
     pub fn new(g: &Global) -> Result<Self, ClientError> {
-        let ca_file = g.ca_file.clone().or_else(|| {
-            let default = PathBuf::from("signet-data/ca.pem");
-            default.exists().then_some(default)
-        });
+        let ca_files: Vec<PathBuf> = match &g.ca_file {
+            Some(f) => vec![f.clone()],
+            None => ["signet-data/ca.pem", "signet-data/unseal-ca.pem"].iter().map(PathBuf::from).filter(|p| p.exists()).collect(),
+        };
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("signet-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(60));
-        if let Some(path) = ca_file {
+        for path in ca_files {
             let pem = std::fs::read(&path).map_err(|e| ClientError::Usage(format!("--ca-file: cannot read `{}`: {e}", path.display())))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ClientError::Usage(format!("--ca-file: `{}` is not PEM certificates: {e}", path.display())))?;
@@ -71,6 +75,15 @@ impl Client {
             ClientError::Usage("no token: pass --token or set SIGNET_TOKEN (the bootstrap token is in signet-data/admin-token)".into())
         })?;
         Ok(self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token))
+    }
+
+    /// A request that needs no token (`/v1/sys/seal-status`, `/v1/sys/unseal`).
+    pub async fn get_public(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post_public(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {

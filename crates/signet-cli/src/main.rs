@@ -5,6 +5,7 @@ mod bench_log;
 mod client;
 mod log;
 mod output;
+mod seal;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Client, ClientError};
@@ -29,7 +30,7 @@ pub struct Global {
     /// Operator API token (`signet_…`); the bootstrap one is in DATA/admin-token.
     #[arg(long, global = true, env = "SIGNET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// CA certificate(s) to trust for the server, PEM. Default: ./signet-data/ca.pem when it exists.
+    /// CA certificate(s) to trust for the server, PEM. Default: ./signet-data/ca.pem and ./signet-data/unseal-ca.pem, those that exist.
     #[arg(long, global = true, env = "SIGNET_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// `table` for people, `json` for scripts.
@@ -41,6 +42,14 @@ pub struct Global {
 enum Command {
     /// Run the authority (creates ./signet-data on first start).
     Serve(ServeArgs),
+    /// Production set-up: create the keystore's master key, split into Shamir shares (the server then starts sealed).
+    Init(seal::InitArgs),
+    /// Give the sealed server one unseal share (read from a hidden prompt, standard input or --share-file).
+    Unseal(seal::UnsealArgs),
+    /// Seal the running server: drop every key from memory (admin token).
+    Seal,
+    /// Show whether the server is sealed and the unseal progress.
+    SealStatus,
     /// Enrol and inspect subjects.
     #[command(subcommand)]
     Subject(SubjectCmd),
@@ -256,6 +265,10 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
     let g = cli.global;
     match cli.command {
         Command::Serve(a) => serve(a).await,
+        Command::Init(a) => seal::init(a, g.output),
+        Command::Unseal(a) => seal::unseal(a, &g).await,
+        Command::Seal => seal::seal(&g).await,
+        Command::SealStatus => seal::status(&g).await,
         Command::Log(c) => log::run(c, &g).await,
         Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
         Command::Subject(c) => {
@@ -407,22 +420,38 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
 
-    let started = signet_server::bootstrap::start(&config).await.map_err(|e| ClientError::Usage(e.to_string()))?;
+    let launched = signet_server::seal::SealGate::launch(config.clone(), signet_server::seal::standard_tasks(config.clone()))
+        .await
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ClientError::Usage(format!("listen: cannot bind `{}`: {e}", config.listen)))?;
     let scheme = if config.insecure_http { "http" } else { "https" };
     println!("Signet is serving {scheme}://{}", config.listen);
-    println!("  store:     {}", started.database);
-    println!("  CA chain:  {}", started.ca_pem_path.display());
-    match &started.admin_token_path {
-        Some(p) => println!("  admin token (created now, keep it secret): {}", p.display()),
-        None => println!("  admin token: created at first start in {}", config.data_dir.join("admin-token").display()),
+    println!("  store:     {}", launched.database);
+    match &launched.sealed_tls {
+        Some((unseal_ca, sha256)) => {
+            let status = launched.gate.status().await;
+            println!(
+                "  keys:      SEALED (seal {}): give {} of {} shares with `signet unseal`",
+                status.seal_id,
+                status.threshold.unwrap_or_default(),
+                status.shares.unwrap_or_default()
+            );
+            println!("  while sealed, TLS uses a certificate from {} (SHA-256 {sha256})", unseal_ca.display());
+        }
+        None => {
+            println!("  CA chain:  {}", config.data_dir.join("ca.pem").display());
+            match &launched.admin_token_path {
+                Some(p) => println!("  admin token (created now, keep it secret): {}", p.display()),
+                None => println!("  admin token: created at first start in {}", config.data_dir.join("admin-token").display()),
+            }
+        }
     }
     if let signet_server::config::KeystoreConfig::Pkcs11(p) = &config.keystore {
         println!("  keys:      in PKCS#11 token `{}` of {}", p.token, p.module.display());
     }
-    if started.local_unseal {
+    if launched.local_unseal {
         println!(
             "  keys:      encrypted at rest, unsealed from {} (single trusted machine only)",
             config.data_dir.join("unseal-key").display()
@@ -431,23 +460,17 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
     if config.insecure_http {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }
-    let app = signet_server::router(started.state.clone());
-    tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
-    if let Some(events) = config.events.clone() {
-        tokio::spawn(signet_server::bootstrap::run_forwarder(started.state.clone(), events));
-    }
+    let app = signet_server::seal::router(launched.gate.clone());
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
     let result = if config.insecure_http {
-        tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         signet_server::serve::serve_plain(listener, app, shutdown).await
     } else {
-        tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
-        tokio::spawn(signet_server::bootstrap::renew_server_cert(started.server_cert.clone(), started.state.clone(), config.clone()));
-        let tls = signet_server::serve::tls_config(started.server_cert.clone()).map_err(ClientError::Usage)?;
+        let tls = signet_server::serve::tls_config(launched.server_cert.clone()).map_err(ClientError::Usage)?;
         signet_server::serve::serve_tls(listener, app, tls, shutdown).await
     };
+    launched.gate.shutdown();
     result.map_err(|e| ClientError::Usage(format!("server: {e}")))
 }

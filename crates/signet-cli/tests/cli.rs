@@ -423,3 +423,77 @@ fn json_logs_carry_the_request_id_that_the_log_entry_records() {
     assert_eq!(line["span"]["method"], "POST");
     assert_eq!(line["fields"]["status"], 201);
 }
+
+/// Run `signet ARGS` in `cwd` with `stdin` piped in (not a TTY).
+fn signet_stdin(cwd: &Path, server: &Server, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .current_dir(cwd)
+        .env("SIGNET_SERVER", &server.url)
+        .env_remove("SIGNET_TOKEN")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn init_then_serve_starts_sealed_and_the_cli_unseals_and_seals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let out = ok(&Command::new(BIN)
+        .current_dir(cwd)
+        .args(["init", "--shares", "3", "--threshold", "2", "--out-dir", "shares"])
+        .output()
+        .unwrap());
+    assert!(out.contains("3 shares, any 2 of which unseal"), "{out}");
+    assert!(!out.contains("signet-share-1:"), "shares written to files are not printed: {out}");
+    let share = |i: u8| std::fs::read_to_string(cwd.join(format!("shares/share-{i}.txt"))).unwrap();
+    // Refused the second time, one line, nothing changed.
+    let seal = std::fs::read_to_string(cwd.join("signet-data/seal.json")).unwrap();
+    let err = fails(&Command::new(BIN).current_dir(cwd).args(["init"]).output().unwrap());
+    assert!(err.contains("already has a keystore seal"), "{err}");
+    assert_eq!(std::fs::read_to_string(cwd.join("signet-data/seal.json")).unwrap(), seal);
+
+    let log = cwd.join("server.log");
+    let server = serve(cwd, &[], &[], Some(&log));
+    assert!(!cwd.join("signet-data/admin-token").exists());
+    let status = ok(&signet(cwd, &server, None, &["seal-status"]));
+    assert!(status.starts_with("sealed (seal ") && status.contains("0 of 2 shares given"), "{status}");
+
+    let out = ok(&signet(cwd, &server, None, &["unseal", "--share-file", "shares/share-3.txt"]));
+    assert!(out.contains("1 of 2 shares given"), "{out}");
+    // A damaged copy, from standard input: one line naming the problem, progress kept.
+    let damaged = share(1).replacen(":1:", ":2:", 1);
+    let err = fails(&signet_stdin(cwd, &server, &["unseal"], &damaged));
+    assert!(err.contains("share 2 is corrupt"), "{err}");
+    let err = fails(&signet(cwd, &server, None, &["subject", "list", "--token", "signet_x"]));
+    assert!(err.contains("sealed") && err.contains("HTTP 503"), "{err}");
+    let out = ok(&signet_stdin(cwd, &server, &["unseal"], &share(1)));
+    assert!(out.starts_with("unsealed"), "{out}");
+
+    // Unsealed: the CLI works with the admin token, then seals it.
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    ok(&signet(cwd, &server, Some(&token), &["subject", "list"]));
+    let err = fails(&signet(cwd, &server, None, &["seal"]));
+    assert!(err.contains("no token"), "{err}");
+    let out = ok(&signet(cwd, &server, Some(&token), &["seal"]));
+    assert!(out.starts_with("sealed"), "{out}");
+    let err = fails(&signet(cwd, &server, Some(&token), &["subject", "list"]));
+    assert!(err.contains("HTTP 503"), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&signet(cwd, &server, None, &["seal-status", "--output", "json"]))).unwrap();
+    assert_eq!((json["sealed"].as_bool(), json["progress"].as_u64()), (Some(true), Some(0)));
+
+    // The server's log names attempts, never shares.
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("unseal share refused") && text.contains("unseal share accepted"), "{text}");
+    for i in 1..=3 {
+        let s = share(i);
+        assert!(!text.contains(s.trim()) && !text.contains(s.split(':').nth(3).unwrap()), "share {i} in the log");
+    }
+}

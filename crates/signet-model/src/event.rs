@@ -61,10 +61,20 @@ pub enum EventType {
     /// An emergency issuance was asked for (high severity).
     #[serde(rename = "break_glass.requested")]
     BreakGlassRequested,
+    /// Key ceremony: the keystore's master key was created (`signet init`,
+    /// or the quick start's local unseal key); n, m and the seal id.
+    #[serde(rename = "keystore.initialized")]
+    KeystoreInitialized,
+    /// Key ceremony: the keystore was unsealed (which shares, from where).
+    #[serde(rename = "keystore.unsealed")]
+    KeystoreUnsealed,
+    /// Key ceremony: the keystore was sealed (by whom).
+    #[serde(rename = "keystore.sealed")]
+    KeystoreSealed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 23] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -85,6 +95,9 @@ impl EventType {
         Self::RequestExpired,
         Self::SubjectStatusChanged,
         Self::BreakGlassRequested,
+        Self::KeystoreInitialized,
+        Self::KeystoreUnsealed,
+        Self::KeystoreSealed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +122,9 @@ impl EventType {
             Self::RequestExpired => "request.expired",
             Self::SubjectStatusChanged => "subject.status_changed",
             Self::BreakGlassRequested => "break_glass.requested",
+            Self::KeystoreInitialized => "keystore.initialized",
+            Self::KeystoreUnsealed => "keystore.unsealed",
+            Self::KeystoreSealed => "keystore.sealed",
         }
     }
 
@@ -186,6 +202,9 @@ mod tests {
                 EventType::RequestExpired => 17,
                 EventType::SubjectStatusChanged => 18,
                 EventType::BreakGlassRequested => 19,
+                EventType::KeystoreInitialized => 20,
+                EventType::KeystoreUnsealed => 21,
+                EventType::KeystoreSealed => 22,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

@@ -46,10 +46,12 @@ pub enum Action {
     /// Ask for emergency access.
     BreakGlassRequest,
     BreakGlassApprove,
+    /// Seal the keystore: drop every authority key from memory.
+    KeystoreSeal,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Self::SubjectCreate,
         Self::SubjectRead,
         Self::SubjectUpdate,
@@ -77,6 +79,7 @@ impl Action {
         Self::SiteUpdate,
         Self::BreakGlassRequest,
         Self::BreakGlassApprove,
+        Self::KeystoreSeal,
     ];
 
     /// The Cedar action id.
@@ -109,6 +112,7 @@ impl Action {
             Self::SiteUpdate => "site.update",
             Self::BreakGlassRequest => "break_glass.request",
             Self::BreakGlassApprove => "break_glass.approve",
+            Self::KeystoreSeal => "keystore.seal",
         }
     }
 

@@ -103,7 +103,53 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
     f.sync_all().map_err(boot("cannot sync a private file"))
 }
 
+/// The store and the keystore, opened. The keystore is unsealed only in the
+/// quick start (local unseal key file); a keystore sealed with shares stays
+/// sealed until [`crate::seal::SealGate`] receives enough of them.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    /// The keystore was unsealed from the local unseal key file (single trusted machine only).
+    pub local_unseal: bool,
+    /// The database URL, password hidden.
+    pub database: String,
+}
+
+/// What [`finish`] makes once the keystore is unsealed: the running
+/// authority and the server's TLS identity issued by its CA.
+pub struct Unsealed {
+    pub state: Arc<AppState>,
+    pub identity: signet_x509::tls::ServerIdentity,
+    /// Where the bootstrap admin token was written, when this start created it.
+    pub admin_token_path: Option<PathBuf>,
+    pub ca_pem_path: PathBuf,
+}
+
+/// Start a data directory whose keystore unseals by itself (the quick start).
+/// A keystore sealed with shares is refused here: serve it through
+/// [`crate::seal::SealGate::launch`], which waits for the shares.
 pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
+    let opened = open(config).await?;
+    if opened.keys.is_sealed() {
+        return Err(BootError("the keystore is sealed with Shamir shares: start it through the seal gate and unseal it".into()));
+    }
+    let unsealed = finish(config, opened.store, &opened.keys).await?;
+    let server_cert = Arc::new(ServerCert::new(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der).map_err(BootError)?);
+    Ok(Started {
+        state: unsealed.state,
+        server_cert,
+        admin_token_path: unsealed.admin_token_path,
+        local_unseal: opened.local_unseal,
+        ca_pem_path: unsealed.ca_pem_path,
+        database: opened.database,
+    })
+}
+
+/// Open the store and the keystore, and record the keystore's
+/// `keystore.initialized` event the first time a server runs on this seal
+/// (`signet init` runs offline, without the store). The store is not
+/// encrypted, so this works while the keystore is sealed.
+pub async fn open(config: &ServerConfig) -> Result<Opened, BootError> {
     private_dir(&config.data_dir)?;
     // The keystore first: a wrong PIN or a missing module stops the start before the store is touched.
     let (keys, local_unseal) = open_keystore(config)?;
@@ -112,13 +158,65 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         None => format!("sqlite://{}", config.data_dir.join("signet.db").display()),
     };
     let store: Arc<dyn Store> = signet_store::open_store(&database).await.map_err(boot("cannot open the store"))?;
+    if let Some(seal) = keys.seal_config() {
+        record_initialized(store.as_ref(), seal, &SystemClock).await?;
+    }
+    Ok(Opened { store, keys, local_unseal, database: redact_url(&database) })
+}
+
+/// Record `keystore.initialized` for this seal unless the log already has it.
+/// Once the authority exists its first start has recorded it, so the
+/// search runs only on a store without authorities (a small one).
+async fn record_initialized(store: &dyn Store, seal: &SealConfig, clock: &dyn Clock) -> Result<(), BootError> {
+    if !store.list_authorities().await.map_err(boot("cannot read the authorities"))?.is_empty() {
+        return Ok(());
+    }
+    let seal_id = seal.seal_id_hex();
+    let mut after = -1;
+    loop {
+        let filter =
+            signet_core::ports::EventFilter { event_type: Some(EventType::KeystoreInitialized), after, limit: 500, ..Default::default() };
+        let page = store.search_events(&filter).await.map_err(boot("cannot read the key ceremony events"))?;
+        if page.iter().any(|e| e.details.get("seal_id").and_then(|v| v.as_str()) == Some(seal_id.as_str())) {
+            return Ok(());
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = last.index,
+            _ => break,
+        }
+    }
+    let details = match seal.share_scheme() {
+        Some((n, m)) => serde_json::json!({ "seal_id": seal_id, "unseal": "shares", "shares": n, "threshold": m }),
+        None => serde_json::json!({ "seal_id": seal_id, "unseal": "local-key-file" }),
+    };
+    let event = NewEvent {
+        event_type: EventType::KeystoreInitialized,
+        actor: "system".into(),
+        subject_id: None,
+        request_id: None,
+        credential_id: None,
+        reason: Some("first server start on this seal".into()),
+        details,
+        trace_id: None,
+        time: clock.now(),
+    };
+    store.record_events(&[event]).await.map_err(boot("cannot record the keystore initialisation"))
+}
+
+/// Finish the start once the keystore is unsealed: on the first start (an
+/// empty store) create the CAs, the log key, the default profile and the
+/// bootstrap admin token; on every start load the keys and assemble the
+/// authority. Called again after every unseal (keys dropped by a seal are
+/// loaded again). Fails, naming the key, if a sealed key file was altered.
+pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -> Result<Unsealed, BootError> {
+    let keys = keys.key_store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
 
     let mut cas = store.list_authorities().await.map_err(boot("cannot read the authorities"))?;
     let first_start = cas.is_empty();
     if first_start {
-        cas = create_authorities(store.as_ref(), keys.as_ref(), clock.as_ref(), rng.as_ref(), config).await?;
+        cas = create_authorities(store.as_ref(), keys, clock.as_ref(), rng.as_ref(), config).await?;
     }
     let root = cas
         .iter()
@@ -166,6 +264,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         let (_, secret) = authority.bootstrap_admin("admin").await.map_err(boot("cannot create the bootstrap admin"))?;
         let path = config.data_dir.join("admin-token");
         write_private(&path, format!("{secret}\n").as_bytes())?;
+        tracing::info!(path = %path.display(), "created the bootstrap admin token (keep it secret)");
         admin_token_path = Some(path);
     }
 
@@ -174,7 +273,6 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     std::fs::write(&ca_pem_path, &ca_pem).map_err(boot("cannot write ca.pem"))?;
 
     let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.now())?;
-    let server_cert = Arc::new(ServerCert::new(&identity.chain_der, &identity.key_pkcs8_der).map_err(BootError)?);
 
     let state = Arc::new(AppState {
         authority,
@@ -186,16 +284,74 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         metrics: crate::metrics::Metrics::default(),
         log_key,
     });
-    Ok(Started { state, server_cert, admin_token_path, local_unseal, ca_pem_path, database: redact_url(&database) })
+    Ok(Unsealed { state, identity, admin_token_path, ca_pem_path })
+}
+
+/// The configured keystore, behind which every authority key lives.
+#[derive(Clone)]
+pub enum Keys {
+    /// The sealed software keystore (the default): sealed and unsealed with
+    /// Shamir shares, or unsealed from the local unseal key file.
+    Sealed(SealedKeyStore),
+    /// A PKCS#11 token, logged in at start. The token guards the keys;
+    /// Signet has no seal of its own over them.
+    Pkcs11(Arc<Pkcs11KeyStore>),
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Keys::Sealed(k) => f.debug_tuple("Sealed").field(k).finish(),
+            Keys::Pkcs11(k) => f.debug_tuple("Pkcs11").field(&k.token_label()).finish(),
+        }
+    }
+}
+
+impl Keys {
+    /// Where the authority's keys are used.
+    pub fn key_store(&self) -> &dyn KeyStore {
+        match self {
+            Keys::Sealed(k) => k,
+            Keys::Pkcs11(k) => k.as_ref(),
+        }
+    }
+
+    /// Waiting for shares?
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Keys::Sealed(k) if k.is_sealed())
+    }
+
+    /// The seal (sealed keystore only).
+    pub fn seal_config(&self) -> Option<&SealConfig> {
+        match self {
+            Keys::Sealed(k) => Some(k.config()),
+            Keys::Pkcs11(_) => None,
+        }
+    }
+
+    /// Drop every key from memory (sealed keystore; a token keeps its keys).
+    pub fn seal(&self) {
+        if let Keys::Sealed(k) = self {
+            k.seal();
+        }
+    }
+
+    /// The sealed keystore, if that is what this is.
+    pub fn sealed(&self) -> Option<&SealedKeyStore> {
+        match self {
+            Keys::Sealed(k) => Some(k),
+            Keys::Pkcs11(_) => None,
+        }
+    }
 }
 
 /// Open the configured keystore: sealed (the default) or PKCS#11. Also says
 /// whether it was unsealed from the local unseal key file.
-fn open_keystore(config: &ServerConfig) -> Result<(Arc<dyn KeyStore>, bool), BootError> {
+fn open_keystore(config: &ServerConfig) -> Result<(Keys, bool), BootError> {
     match &config.keystore {
         KeystoreConfig::Sealed => {
             let (keys, local_unseal) = open_sealed_keystore(&config.data_dir)?;
-            Ok((Arc::new(keys), local_unseal))
+            Ok((Keys::Sealed(keys), local_unseal))
         }
         KeystoreConfig::Pkcs11(settings) => {
             let keys = open_pkcs11_keystore(settings)?;
@@ -203,7 +359,7 @@ fn open_keystore(config: &ServerConfig) -> Result<(Arc<dyn KeyStore>, bool), Boo
             for alg in [config.ca_key_algorithm, KeyAlgorithm::Ed25519] {
                 keys.check_supports(alg).map_err(boot("keystore"))?;
             }
-            Ok((Arc::new(keys), false))
+            Ok((Keys::Pkcs11(Arc::new(keys)), false))
         }
     }
 }
@@ -222,9 +378,10 @@ fn open_pkcs11_keystore(settings: &Pkcs11Settings) -> Result<Pkcs11KeyStore, Boo
 }
 
 /// Open the sealed keystore (every authority key encrypted at rest under a
-/// master key) and unseal it. A new data directory gets a seal whose master
-/// key is kept in a local unseal key file (`DATA/unseal-key`, mode 0600):
-/// the zero-configuration quick start, for a single trusted machine.
+/// master key). A new data directory gets a seal whose master key is kept in
+/// a local unseal key file (`DATA/unseal-key`, mode 0600), and is unsealed
+/// from it: the zero-configuration quick start, for a single trusted
+/// machine. A keystore made by `signet init` (Shamir shares) stays sealed.
 fn open_sealed_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootError> {
     let config_path = data_dir.join("seal.json");
     let key_path = data_dir.join("unseal-key");
@@ -237,14 +394,75 @@ fn open_sealed_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootE
     let seal = SealConfig::from_json(&text).map_err(boot("seal.json"))?;
     let keys = SealedKeyStore::open(data_dir.join("keys"), seal.clone()).map_err(boot("cannot open the keystore"))?;
     if !seal.uses_local_key_file() {
-        return Err(BootError(
-            "this keystore is sealed with Shamir shares, and unsealing a running server is not available yet: use a data directory created by `signet serve`".into(),
-        ));
+        // Sealed with shares: it stays sealed until `signet unseal`.
+        return Ok((keys, false));
     }
     let master = sealed::read_local_unseal_key(&key_path).map_err(boot("cannot read the local unseal key"))?;
     keys.unseal(master).map_err(boot("cannot unseal the keystore"))?;
     tracing::warn!("{}", sealed::LOCAL_UNSEAL_WARNING);
     Ok((keys, true))
+}
+
+/// The PEM file (in the data directory) of the CA behind the certificate a
+/// sealed server presents: give it to `signet unseal --ca-file`.
+pub const UNSEAL_CA_PEM: &str = "unseal-ca.pem";
+/// Directory of the unseal TLS CA's key (plain PKCS#8, 0600) and certificate.
+const UNSEAL_TLS_DIR: &str = "unseal-tls";
+const UNSEAL_CA_KEY_REF: &str = "unseal-tls-ca";
+const UNSEAL_CA_DER: &str = "ca.der";
+const UNSEAL_CA_VALIDITY: Duration = Duration::days(3650);
+
+/// The issuer of the TLS certificates a sealed server presents, and the CA
+/// file clients trust for it.
+pub struct SealedTls {
+    pub issuer: Arc<dyn X509Issuer>,
+    /// `DATA/unseal-ca.pem`.
+    pub ca_pem_path: PathBuf,
+    /// SHA-256 of the unseal TLS CA certificate (DER), hex.
+    pub ca_sha256: String,
+}
+
+/// The unseal TLS CA: a small self-signed CA, independent of the sealed
+/// keystore (its key is an unencrypted PKCS#8 file, mode 0600, in
+/// `DATA/unseal-tls/`), created at the first sealed start. While the
+/// keystore is sealed the authority's own CA keys are unusable, so the
+/// server presents a short-lived certificate from this CA instead; after
+/// unsealing it switches to a certificate from the issuing CA.
+pub fn sealed_tls(config: &ServerConfig, rng: &dyn Rng, now: time::OffsetDateTime) -> Result<SealedTls, BootError> {
+    let dir = config.data_dir.join(UNSEAL_TLS_DIR);
+    let keys = signet_keys::SoftwareKeyStore::new(dir.clone()).map_err(boot("cannot open the unseal TLS directory"))?;
+    let der_path = dir.join(UNSEAL_CA_DER);
+    let (der, signer) = if der_path.exists() {
+        let der = std::fs::read(&der_path).map_err(boot("cannot read the unseal TLS CA certificate"))?;
+        let signer = keys.load(UNSEAL_CA_KEY_REF).map_err(boot("cannot load the unseal TLS CA key"))?;
+        (der, signer)
+    } else {
+        let serial = Serial::generate(now, rng.bytes16());
+        let (der, signer) = signet_x509::create_root(
+            &keys,
+            UNSEAL_CA_KEY_REF,
+            KeyAlgorithm::EcdsaP256,
+            "Signet Unseal TLS CA",
+            &serial,
+            now,
+            UNSEAL_CA_VALIDITY,
+        )
+        .map_err(boot("cannot create the unseal TLS CA (if a previous attempt left DATA/unseal-tls behind, remove it)"))?;
+        write_private(&der_path, &der)?;
+        (der, signer)
+    };
+    let issuer = signet_x509::X509Authority::new(
+        AuthorityId::generate(now, rng.bytes16()),
+        der.clone(),
+        signer,
+        vec![der.clone()],
+        config.public_url.clone(),
+    )
+    .map_err(boot("the unseal TLS CA"))?;
+    let ca_pem_path = config.data_dir.join(UNSEAL_CA_PEM);
+    std::fs::write(&ca_pem_path, signet_x509::pem::pem_encode("CERTIFICATE", &der)).map_err(boot("cannot write unseal-ca.pem"))?;
+    let ca_sha256 = signet_core::authority::hex(&signet_core::authority::sha256(&der));
+    Ok(SealedTls { issuer: Arc::new(issuer), ca_pem_path, ca_sha256 })
 }
 
 /// Create the root and issuing CA keys and certificates, and record them.

@@ -1,6 +1,7 @@
 //! Signet's HTTP adapter: routes, problem+json, TLS, first-start bootstrap.
 //!
-//! A request's path: [`router`] → request-id middleware → an extractor that
+//! A request's path: [`seal::router`] (the sealed layer: `/v1/sys/*`, and
+//! while sealed 503 for everything but health) → [`router`] → request-id middleware → an extractor that
 //! authenticates ([`extract::Authed`]) and one that parses the body
 //! ([`extract::JsonBody`]) → a handler in [`api`] → `signet_core::Authority`
 //! → response, or a [`problem::Problem`].
@@ -15,10 +16,12 @@ pub mod config;
 pub mod events;
 pub mod extract;
 pub mod governance;
+pub mod init;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod seal;
 pub mod serve;
 pub mod status;
 
@@ -97,14 +100,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(middleware::from_fn_with_state(state.rng.clone(), request_context))
         .with_state(state)
 }
 
 /// Give every request an id (`x-request-id`), a tracing span, security
 /// headers, and put the id into problem bodies.
-async fn request_context(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let rid = format!("r{}", signet_core::authority::hex(&state.rng.bytes16()[..8]));
+pub(crate) async fn request_context(State(rng): State<Arc<dyn Rng>>, mut req: Request, next: Next) -> Response {
+    let rid = format!("r{}", signet_core::authority::hex(&rng.bytes16()[..8]));
     req.extensions_mut().insert(RequestIdExt(rid.clone()));
     let span = tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path());
     let started = std::time::Instant::now();
@@ -179,7 +182,7 @@ async fn not_found() -> Problem {
     Problem::not_found("no such endpoint; see /v1/openapi.json")
 }
 
-async fn method_not_allowed() -> Problem {
+pub(crate) async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
@@ -188,7 +191,7 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
-async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::api;
 use crate::problem::Problem;
+use crate::{api, seal};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         api::create_request, api::list_requests, api::get_request,
         api::list_credentials, api::get_credential,
         api::list_events,
+        seal::seal_status, seal::unseal, seal::seal,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
@@ -23,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "requests", description = "asks for credentials; issuance"),
         (name = "credentials", description = "what was minted"),
         (name = "events", description = "the append-only record of every state change"),
+        (name = "sys", description = "the keystore seal: status, unseal (shares), seal"),
     )
 )]
 pub struct ApiDoc;

@@ -93,6 +93,11 @@ pub async fn serve_tls(
                 }
                 Err(_) => return,
             };
+            // The client's address, for handlers that log who called (`/v1/sys/unseal`).
+            let app = tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            });
             let service = TowerToHyperService::new(app);
             let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(tls), service);
             if let Err(e) = conn.await {
@@ -108,5 +113,5 @@ pub async fn serve_plain(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

@@ -21,7 +21,8 @@ const MAX_FILE: u64 = 256;
 /// The startup warning to log when the server auto-unseals from a local key file.
 pub const LOCAL_UNSEAL_WARNING: &str = "the keystore was unsealed automatically from a local unseal key file: \
      anyone who can read that file can decrypt every authority key. This is meant for a single trusted machine, \
-     not for production (unsealing with Shamir shares held by separate people is not available in this release yet)";
+     not for production: for production, run `signet init` on a new data directory (Shamir shares held by separate people) \
+     and `signet unseal` after every start";
 
 /// Write the master key to a new local unseal key file (mode 0600). Refuses
 /// to overwrite an existing file. See the module documentation: for a single

@@ -278,3 +278,107 @@ pub fn openssl_text(dir: &Path, cert_pem: &str) -> String {
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+/// A server started through the seal gate (`signet serve`'s path): sealed
+/// when its data directory was made by `signet init`.
+pub struct GatedServer {
+    pub gate: Arc<signet_server::seal::SealGate>,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub config: ServerConfig,
+    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub pg: Option<Arc<PgDb>>,
+}
+
+impl GatedServer {
+    /// Start on `dir/data` (which `signet init` may have prepared).
+    pub async fn start_in(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>) -> Self {
+        Self::try_start_in(dir, pg, false).await.map_err(|(e, _)| e).unwrap()
+    }
+
+    pub async fn try_start_in(
+        dir: tempfile::TempDir,
+        pg: Option<Arc<PgDb>>,
+        insecure_http: bool,
+    ) -> Result<Self, (signet_server::bootstrap::BootError, tempfile::TempDir)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServerConfig::resolve(ConfigFile {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some(addr.to_string()),
+            database: pg.as_ref().map(|p| p.url.clone()),
+            commit_batch: Some(64),
+            insecure_http: Some(insecure_http),
+            ..Default::default()
+        })
+        .unwrap();
+        let launched =
+            match signet_server::seal::SealGate::launch(config.clone(), signet_server::seal::standard_tasks(config.clone())).await {
+                Ok(l) => l,
+                Err(e) => return Err((e, dir)),
+            };
+        let app = signet_server::seal::router(launched.gate.clone());
+        let tls = signet_server::serve::tls_config(launched.server_cert.clone()).unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = signet_server::serve::serve_tls(listener, app, tls, async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        Ok(Self { gate: launched.gate, dir, base: format!("https://{addr}"), config, task, stop: Some(stop_tx), pg })
+    }
+
+    /// Stop serving (sealing the keys) and hand back the data directory (and database).
+    pub async fn stop(mut self) -> (tempfile::TempDir, Option<Arc<PgDb>>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.gate.shutdown();
+        (self.dir, self.pg)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A fresh client trusting whichever of `ca.pem` and `unseal-ca.pem` exist now.
+    pub fn client(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder();
+        for name in ["ca.pem", "unseal-ca.pem"] {
+            let path = self.config.data_dir.join(name);
+            if let Ok(pem) = std::fs::read(&path) {
+                for c in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
+                    b = b.add_root_certificate(c);
+                }
+            }
+        }
+        b.build().unwrap()
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.config.data_dir.join("admin-token")).unwrap().trim().to_string()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut rb = self.client().get(self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        decode(rb.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let mut rb = self.client().post(self.url(path)).json(body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        decode(rb.send().await.unwrap()).await
+    }
+
+    pub async fn unseal(&self, share: &str) -> (u16, serde_json::Value) {
+        self.post("/v1/sys/unseal", None, &serde_json::json!({ "share": share })).await
+    }
+}
