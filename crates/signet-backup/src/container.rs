@@ -314,6 +314,9 @@ pub fn open(input: &mut impl Read, path: &Path, passphrase: &Passphrase) -> Resu
                     current.zeroize();
                     return Err(BackupError::Truncated(format!("it ends after chunk {counter}, which is not the final chunk")));
                 }
+                if last && n < block {
+                    return Err(BackupError::TruncatedOrAltered { chunk: counter.into() });
+                }
                 return Err(BackupError::Altered { chunk: counter.into() });
             }
         }

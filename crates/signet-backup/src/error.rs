@@ -21,6 +21,10 @@ pub enum BackupError {
     /// A chunk does not authenticate: the file was changed.
     #[error("the backup was altered: encrypted chunk {chunk} does not authenticate")]
     Altered { chunk: u64 },
+    /// The last chunk in the file is short and does not authenticate: cut
+    /// inside a chunk, or changed.
+    #[error("the backup is truncated or altered: its last chunk ({chunk}) does not authenticate")]
+    TruncatedOrAltered { chunk: u64 },
     /// The file ends before its final chunk.
     #[error("the backup is truncated: {0}")]
     Truncated(String),
