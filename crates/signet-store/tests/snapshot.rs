@@ -31,7 +31,14 @@ async fn a_table_added_later_is_carried_and_an_unknown_type_is_refused() {
     let operators = &tables[at("operators")];
     assert_eq!(operators.columns.iter().map(|c| c.ty).collect::<Vec<_>>(), [ColumnType::Text, ColumnType::Text, ColumnType::Int8]);
     let mut rows = Vec::new();
-    reader.for_each_row::<()>(operators, |r| Ok(rows.push(r))).await.map_err(|_| "read").unwrap();
+    reader
+        .for_each_row::<()>(operators, |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .await
+        .map_err(|_| "read")
+        .unwrap();
     assert_eq!(rows, vec![vec![Value::Text("op_1".into()), Value::Null, Value::Int(3)]]);
     let log_state = &tables[at("log_state")];
     assert_eq!(reader.count(log_state).await.unwrap(), 1);
