@@ -1,5 +1,6 @@
 //! `signet`: the server (`signet serve`) and its command-line client.
 
+mod backup;
 mod bench;
 mod bench_log;
 mod client;
@@ -71,6 +72,10 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Write a consistent, encrypted backup of the store and the keystore files (while the server runs).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory and an empty database, or check one (--verify-only).
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -271,6 +276,8 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::SealStatus => seal::status(&g).await,
         Command::Log(c) => log::run(c, &g).await,
         Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
+        Command::Backup(a) => backup::backup(a).await,
+        Command::Restore(a) => backup::restore(a).await,
         Command::Subject(c) => {
             let client = Client::new(&g)?;
             match c {

@@ -58,6 +58,7 @@ mod backend;
 mod multi_insert;
 mod postgres;
 mod rows;
+pub mod snapshot;
 mod sqlite;
 mod store;
 
