@@ -1,0 +1,419 @@
+//! Operator access control, policies, approvals and break-glass, end to end
+//! on a real TLS server, once on SQLite and once on PostgreSQL. The negative
+//! cases matter most: every refusal must be refused, and logged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Backend, TestServer, decode, have_openssl, openssl_csr, openssl_verify};
+use serde_json::{Value, json};
+
+async fn call(srv: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let mut rb = match method {
+        "GET" => srv.http.get(srv.url(path)),
+        "POST" => srv.http.post(srv.url(path)),
+        "PUT" => srv.http.put(srv.url(path)),
+        "DELETE" => srv.http.delete(srv.url(path)),
+        _ => unreachable!(),
+    };
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(b);
+    }
+    decode(rb.send().await.unwrap()).await
+}
+
+/// An operator with `roles` and `teams` at every site, and a token for it: (id, token).
+async fn operator(srv: &TestServer, name: &str, roles: &[&str], teams: &[&str], subject: Option<&str>) -> (String, String) {
+    let (s, op) = srv.post("/v1/operators", &json!({ "name": name, "roles": roles, "teams": teams, "all_sites": true, "subject_id": subject })).await;
+    assert_eq!(s, 201, "{op}");
+    let id = op["id"].as_str().unwrap().to_string();
+    let (s, t) = srv.post(&format!("/v1/operators/{id}/tokens"), &json!({ "name": "test" })).await;
+    assert_eq!(s, 201, "{t}");
+    (id, t["secret"].as_str().unwrap().to_string())
+}
+
+async fn events_of(srv: &TestServer, kind: &str) -> Vec<Value> {
+    let (_, v) = srv.get("/v1/events?limit=1000").await;
+    v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == kind).cloned().collect()
+}
+
+async fn admin_id(srv: &TestServer) -> String {
+    let (_, me) = srv.get("/v1/whoami").await;
+    me["actor"].as_str().unwrap().to_string()
+}
+
+fn csr(dir: &std::path::Path, name: &str) -> String {
+    openssl_csr(dir, name, "ec", &format!("DNS:{name}.internal"), &[]).1
+}
+
+/// A profile like `tls-server` that needs `required` approvals from team `sec`.
+async fn approval_profile(srv: &TestServer, name: &str, required: u32, expires: &str) {
+    let (s, v) = srv
+        .put(
+            &format!("/v1/profiles/{name}"),
+            &json!({ "name": name, "max_ttl": "30d", "names": { "dns": ["**.internal"] }, "ext_key_usages": ["server_auth"],
+                "allowed_scopes": ["read"], "approvals": { "required": required, "group": "sec", "expires_after": expires } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
+    let (auditor, auditor_token) = operator(&srv, "audit", &["auditor"], &[], None).await;
+    let tok = Some(auditor_token.as_str());
+
+    // No credentials: 401. Read-only role: reads the log, may not enrol.
+    assert_eq!(call(&srv, "GET", "/v1/subjects", None, None).await.0, 401);
+    assert_eq!(call(&srv, "GET", "/v1/events", tok, None).await.0, 200);
+    let body = json!({ "name": "x", "kind": "person" });
+    let (s, p) = call(&srv, "POST", "/v1/subjects", tok, Some(&body)).await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(p["type"], "urn:signet:problem:forbidden");
+    assert!(p["detail"].as_str().unwrap().contains("subject.create"), "{p}");
+    // Subjects it may not read are left out of lists, and refused one by one.
+    let sub = srv.create_subject("web").await;
+    let (s, list) = call(&srv, "GET", "/v1/subjects", tok, None).await;
+    assert_eq!((s, list["items"].as_array().unwrap().len()), (200, 0));
+    assert_eq!(call(&srv, "GET", &format!("/v1/subjects/{sub}"), tok, None).await.0, 403);
+    assert_eq!(call(&srv, "GET", "/metrics", tok, None).await.0, 403);
+    // Nothing was written by the refused enrolment, and each refusal is in the log.
+    assert_eq!(srv.counts().await.2, 1);
+    let denied = events_of(&srv, "operator.denied").await;
+    assert_eq!(denied.len(), 3, "{denied:?}");
+    assert!(denied.iter().all(|e| e["actor"] == auditor.as_str() && e["reason"].as_str().unwrap().starts_with("not permitted")));
+    assert_eq!(denied[0]["details"]["action"], "subject.create");
+
+    // Nobody changes their own roles; an admin may change others'.
+    let me = admin_id(&srv).await;
+    let (s, p) = srv.put(&format!("/v1/operators/{me}"), &json!({ "name": "admin", "roles": ["admin", "approver"], "all_sites": true })).await;
+    assert_eq!(s, 403, "{p}");
+    assert!(p["policies"].as_array().unwrap().contains(&json!("sod.no-self-role-change")), "{p}");
+    let (s, p) = srv.put(&format!("/v1/operators/{auditor}"), &json!({ "name": "audit", "roles": ["auditor"], "disabled": true })).await;
+    assert_eq!(s, 200, "{p}");
+    // A disabled operator's token stops working at once.
+    let (s, p) = call(&srv, "GET", "/v1/events", tok, None).await;
+    assert_eq!(s, 401, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("disabled"), "{p}");
+
+    // Revoked and expired tokens.
+    let (approver, approver_token) = operator(&srv, "appr", &["approver"], &["sec"], None).await;
+    let tokens = srv.get(&format!("/v1/operators/{approver}/tokens")).await.1;
+    let token_id = tokens["items"][0]["id"].as_str().unwrap().to_string();
+    assert!(tokens.to_string().find("signet_").is_none(), "token secrets are never listed");
+    assert_eq!(call(&srv, "GET", "/v1/whoami", Some(&approver_token), None).await.0, 200);
+    assert_eq!(call(&srv, "DELETE", &format!("/v1/tokens/{token_id}"), Some(&srv.token), None).await.0, 204);
+    assert_eq!(call(&srv, "GET", "/v1/whoami", Some(&approver_token), None).await.0, 401);
+    assert_eq!(call(&srv, "DELETE", &format!("/v1/tokens/{token_id}"), Some(&srv.token), None).await.0, 409);
+    let (_, short) = srv.post(&format!("/v1/operators/{approver}/tokens"), &json!({ "name": "short", "ttl": "1s" })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, p) = call(&srv, "GET", "/v1/whoami", short["secret"].as_str(), None).await;
+    assert_eq!(s, 401, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
+});
+
+both_backends!(approvals_need_a_quorum_of_distinct_approvers_never_the_requester_or_the_subject, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    approval_profile(&srv, "guarded", 2, "24h").await;
+    let subject = srv.create_subject("pay").await;
+    let (a, a_tok) = operator(&srv, "alice", &["approver"], &["sec"], None).await;
+    let (b, b_tok) = operator(&srv, "bob", &["approver"], &["sec"], None).await;
+    let (_, c_tok) = operator(&srv, "carol", &["approver"], &["other-team"], None).await;
+    // An officer who is also an approver in the group, and an approver who is the subject itself.
+    let (_, r_tok) = operator(&srv, "rita", &["registration_officer", "approver"], &["sec"], None).await;
+    let (_, s_tok) = operator(&srv, "self", &["approver"], &["sec"], Some(&subject)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let body = json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "pay"), "scopes": ["read"] });
+
+    let (s, v) = call(&srv, "POST", "/v1/requests", Some(&r_tok), Some(&body)).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!((v["request"]["state"].as_str(), v["approvals_required"].as_u64()), (Some("pending_approval"), Some(2)));
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    let approve = |tok: String| {
+        let (srv, id) = (&srv, id.clone());
+        async move { call(srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&tok), Some(&json!({ "reason": "checked" }))).await }
+    };
+
+    // The requester never approves; nor the subject; nor someone outside the group; nor an admin without the role.
+    let (s, p) = approve(r_tok.clone()).await;
+    assert_eq!(s, 403, "{p}");
+    assert!(p["policies"].as_array().unwrap().contains(&json!("sod.no-self-approval")), "{p}");
+    let (s, p) = approve(s_tok.clone()).await;
+    assert_eq!(s, 403, "{p}");
+    assert!(p["policies"].as_array().unwrap().contains(&json!("sod.no-approval-for-own-subject")), "{p}");
+    assert_eq!(approve(c_tok.clone()).await.0, 403);
+    assert_eq!(approve(srv.token.clone()).await.0, 403);
+    // A reason is required; nothing else may be sent (no raising scopes or names on the way).
+    let (s, p) = call(&srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&a_tok), Some(&json!({ "reason": " " }))).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("reason")), "{p}");
+    let raise = json!({ "reason": "ok", "scopes": ["read", "admin"] });
+    let (s, p) = call(&srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&a_tok), Some(&raise)).await;
+    assert_eq!(s, 400, "{p}");
+
+    // One approval of two; the same approver again counts once.
+    let (s, v) = approve(a_tok.clone()).await;
+    assert_eq!((s, v["approvals"].as_u64(), v["issued"].is_null()), (200, Some(1), true), "{v}");
+    let (s, p) = approve(a_tok.clone()).await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("counts once"), "{p}");
+    let (_, approvals) = srv.get(&format!("/v1/requests/{id}/approvals")).await;
+    assert_eq!(approvals["items"].as_array().unwrap().len(), 1);
+    assert_eq!(srv.counts().await.0, 0, "nothing minted before the quorum");
+
+    // The second distinct approver meets the quorum: the authority mints.
+    let (s, v) = approve(b_tok.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["request"]["state"], "issued");
+    let chain = v["issued"]["chain_pem"].as_str().unwrap();
+    let (ok, out) = openssl_verify(tmp.path(), chain, &srv.config.data_dir.join("ca.pem"));
+    assert!(ok, "{out}");
+    let issued = events_of(&srv, "credential.issued").await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0]["actor"], "system");
+    assert_eq!(issued[0]["details"]["approvers"], json!([a, b]));
+
+    // Decided requests and unknown ones are refused.
+    let (s, p) = approve(b_tok.clone()).await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("issued"), "{p}");
+    let missing = "req_0000000000000000000000000000000f";
+    let (s, _) = call(&srv, "POST", &format!("/v1/requests/{missing}/approve"), Some(&a_tok), Some(&json!({ "reason": "x" }))).await;
+    assert_eq!(s, 404);
+    // Every refusal is in the log, with its reason.
+    let refused = events_of(&srv, "request.approval_refused").await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|e| !e["reason"].as_str().unwrap().is_empty()));
+    assert!(events_of(&srv, "operator.denied").await.len() >= 4);
+
+    // A denial closes a request.
+    let (_, v) = call(&srv, "POST", "/v1/requests", Some(&r_tok), Some(&body)).await;
+    let id2 = v["request"]["id"].as_str().unwrap().to_string();
+    let (s, v) = call(&srv, "POST", &format!("/v1/requests/{id2}/deny"), Some(&a_tok), Some(&json!({ "reason": "no ticket" }))).await;
+    assert_eq!((s, v["request"]["state"].as_str()), (200, Some("denied")), "{v}");
+    assert_eq!(approve(b_tok).await.0, 409);
+    let (_, pending) = srv.get("/v1/requests?state=pending_approval").await;
+    assert_eq!(pending["items"].as_array().unwrap().len(), 0);
+});
+
+both_backends!(pending_requests_expire, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    approval_profile(&srv, "quick", 1, "2s").await;
+    let subject = srv.create_subject("exp").await;
+    let (_, a_tok) = operator(&srv, "alice", &["approver"], &["sec"], None).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, v) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "quick", "csr": csr(tmp.path(), "exp") })).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (s, p) = call(&srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&a_tok), Some(&json!({ "reason": "late" }))).await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
+    let (_, r) = srv.get(&format!("/v1/requests/{id}")).await;
+    assert_eq!(r["state"], "expired");
+    assert_eq!(events_of(&srv, "request.expired").await.len(), 1);
+    assert_eq!(srv.counts().await.0, 0);
+});
+
+both_backends!(the_issuance_policy_refuses_and_logs_why, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    let (s, v) = srv
+        .put(
+            "/v1/profiles/scoped",
+            &json!({ "name": "scoped", "max_ttl": "1d", "names": { "dns": ["**.internal"] }, "allowed_scopes": ["read", "write"],
+                "required_assurance": "ial2" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, v) = srv
+        .post("/v1/subjects", &json!({ "name": "svc", "kind": "service_account", "owner": "team", "purpose": "p", "assurance": "ial2" }))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let subject = v["id"].as_str().unwrap().to_string();
+    let ask = |scopes: Value, ttl: &str| json!({ "subject": subject, "profile": "scoped", "csr": csr(tmp.path(), "svc"), "scopes": scopes, "ttl": ttl });
+
+    // A superset of the profile's scopes; over the maximum lifetime.
+    let (s, p) = srv.post("/v1/requests", &ask(json!(["read", "admin"]), "1h")).await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("scopes")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("issue.forbid.scopes-outside-profile"), "{p}");
+    let (s, p) = srv.post("/v1/requests", &ask(json!(["read"]), "2d")).await;
+    assert_eq!(s, 422, "{p}");
+    let (s, v) = srv.post("/v1/requests", &ask(json!(["read", "write"]), "1h")).await;
+    assert_eq!(s, 201, "{v}");
+
+    // A suspended, then a revoked subject gets nothing; reinstated, it does.
+    let (s, v) = srv.post(&format!("/v1/subjects/{subject}/suspend"), &json!({ "reason": "incident 7" })).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("suspended")), "{v}");
+    assert_eq!(srv.post("/v1/requests", &ask(json!([]), "1h")).await.0, 422);
+    assert_eq!(srv.post(&format!("/v1/subjects/{subject}/reinstate"), &json!({ "reason": "closed" })).await.0, 200);
+    assert_eq!(srv.post("/v1/requests", &ask(json!([]), "1h")).await.0, 201);
+    assert_eq!(srv.post(&format!("/v1/subjects/{subject}/revoke"), &json!({ "reason": "gone" })).await.0, 200);
+    assert_eq!(srv.post(&format!("/v1/subjects/{subject}/reinstate"), &json!({ "reason": "oops" })).await.0, 409);
+    let (s, p) = srv.post("/v1/requests", &ask(json!([]), "1h")).await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("revoked"), "{p}");
+
+    // Assurance below the profile's minimum.
+    let low = srv.create_subject("low").await;
+    let body = json!({ "subject": low, "profile": "scoped", "csr": csr(tmp.path(), "low") });
+    assert_eq!(srv.post("/v1/requests", &body).await.0, 422);
+
+    // A non-person subject without owner or purpose (written around the API's own checks) is refused by policy.
+    let state = srv.state();
+    let mut bare = state.authority.store().get_subject(&signet_model::ids::SubjectId::parse("id", &low).unwrap()).await.unwrap().unwrap();
+    bare.id = signet_model::ids::SubjectId::from_random([7; 16]);
+    bare.name = "bare".into();
+    bare.owner = None;
+    bare.purpose = None;
+    let ev = signet_model::event::NewEvent {
+        event_type: signet_model::event::EventType::SubjectCreated,
+        actor: "test".into(),
+        subject_id: Some(bare.id.clone()),
+        request_id: None,
+        credential_id: None,
+        reason: None,
+        details: json!({}),
+        trace_id: None,
+        time: bare.created_at,
+    };
+    state.authority.store().insert_subject(&bare, &ev).await.unwrap();
+    let body = json!({ "subject": bare.id.to_string(), "profile": "tls-server", "csr": csr(tmp.path(), "bare") });
+    let (s, p) = srv.post("/v1/requests", &body).await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("owner or purpose"), "{p}");
+
+    // Every refusal is a denied request in the log, with its reason.
+    let denied = events_of(&srv, "request.denied").await;
+    assert_eq!(denied.len(), 6, "{denied:?}");
+    assert!(denied.iter().all(|e| !e["reason"].as_str().unwrap().is_empty()));
+    assert!(denied[0]["details"]["policies"].as_array().unwrap().contains(&json!("issue.forbid.scopes-outside-profile")));
+});
+
+both_backends!(policies_are_validated_versioned_and_diffed, |srv| {
+    let (_, author) = operator(&srv, "pol", &["policy_author"], &[], None).await;
+    let (_, auditor) = operator(&srv, "aud", &["auditor"], &[], None).await;
+    let (s, active) = srv.get("/v1/policy").await;
+    assert_eq!((s, active["version"].as_i64()), (200, Some(0)));
+    let text = active["text"].as_str().unwrap().to_string();
+
+    // Only policy authors (and admins) apply policies.
+    let put = |tok: String, body: Value| {
+        let srv = &srv;
+        async move { call(srv, "PUT", "/v1/policy", Some(&tok), Some(&body)).await }
+    };
+    assert_eq!(put(auditor.clone(), json!({ "text": text })).await.0, 403);
+    // Invalid Cedar: the validator's message, and the active set stays.
+    let (s, p) = put(author.clone(), json!({ "text": "@id(\"x\") permit (principal, action == Action::\"no.such\", resource);" })).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("text")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("no.such"), "{p}");
+    let (s, p) = put(author.clone(), json!({ "text": "permit (" })).await;
+    assert_eq!(s, 400, "{p}");
+    // A set that locks out every admin.
+    let locked = text.replace("Action::\"policy.apply\", Action::\"profile.apply\"", "Action::\"profile.apply\"").replace(
+        "@id(\"policy_author.author\")\npermit (\n  principal,\n  action in [\n    Action::\"policy.read\", Action::\"policy.apply\",",
+        "@id(\"policy_author.author\")\npermit (\n  principal,\n  action in [\n    Action::\"policy.read\",",
+    );
+    assert_ne!(locked, text);
+    let (s, p) = put(author.clone(), json!({ "text": locked })).await;
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("locks out"), "{p}");
+    assert_eq!(srv.get("/v1/policy").await.1["version"], 0);
+    assert_eq!(events_of(&srv, "policy.rejected").await.len(), 3);
+
+    // A valid change: auditors lose the log. Version 1, with the diff, enforced at once.
+    assert_eq!(call(&srv, "GET", "/v1/events", Some(&auditor), None).await.0, 200);
+    let start = text.find("@id(\"auditor.read\")").unwrap();
+    let end = start + text[start..].find("};").unwrap() + 2;
+    let smaller = format!("{}{}", &text[..start], &text[end..]);
+    let (s, v) = put(author.clone(), json!({ "text": smaller, "comment": "auditors read reports elsewhere" })).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["diff"]["removed"], json!(["auditor.read"]));
+    let lines: Vec<&str> = v["diff"]["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(lines.contains(&"- @id(\"auditor.read\")"), "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("- ") || l.trim() == "+"), "only removals (and a blank line): {lines:?}");
+    assert_eq!(call(&srv, "GET", "/v1/events", Some(&auditor), None).await.0, 403);
+    let activated = events_of(&srv, "policy.activated").await;
+    assert_eq!(activated.len(), 1);
+    assert_eq!(activated[0]["details"]["diff"]["removed"], json!(["auditor.read"]));
+    let (_, versions) = srv.get("/v1/policy/versions").await;
+    assert_eq!(versions["items"][0]["comment"], "auditors read reports elsewhere");
+    let (_, v1) = srv.get("/v1/policy/versions/1").await;
+    assert_eq!(v1["text"].as_str().unwrap(), smaller);
+    assert_eq!(srv.get("/v1/policy/versions/9").await.0, 404);
+});
+
+both_backends!(explain_shows_the_decision_and_issues_nothing, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    approval_profile(&srv, "guarded", 2, "24h").await;
+    let subject = srv.create_subject("ex").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let body = |scopes: Value| json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "ex"), "scopes": scopes });
+    let before = srv.counts().await;
+    let (s, v) = srv.post("/v1/policy/explain", &body(json!(["read"]))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["outcome"].as_str(), v["approvals_required"].as_u64(), v["approval_group"].as_str()), (Some("pending_approval"), Some(2), Some("sec")));
+    assert!(v["determining_policies"].as_array().unwrap().iter().any(|p| p["id"] == "issue.forbid.awaiting-approval"), "{v}");
+    let (_, v) = srv.post("/v1/policy/explain", &body(json!(["root"]))).await;
+    assert_eq!(v["outcome"], "deny");
+    assert!(v["determining_policies"].as_array().unwrap().iter().any(|p| p["id"] == "issue.forbid.scopes-outside-profile"), "{v}");
+    let (_, v) = srv.post("/v1/policy/explain", &json!({ "subject": subject, "profile": "tls-server", "csr": csr(tmp.path(), "ex") })).await;
+    assert_eq!(v["outcome"], "issue", "{v}");
+    assert_eq!(srv.counts().await, before, "explain writes nothing");
+});
+
+both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    approval_profile(&srv, "guarded", 3, "24h").await;
+    let subject = srv.create_subject("core").await;
+    let (_, so) = operator(&srv, "site-op", &["site_operator"], &[], None).await;
+    let (_, sr) = operator(&srv, "sec-rev", &["security_reviewer"], &[], None).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let body = json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "core"), "ttl": "24h", "reason": "payment outage" });
+
+    // Only an operator allowed break_glass.request may ask; a reason is required.
+    assert_eq!(srv.post("/v1/break-glass", &body).await.0, 403);
+    let mut no_reason = body.clone();
+    no_reason["reason"] = json!("");
+    assert_eq!(call(&srv, "POST", "/v1/break-glass", Some(&so), Some(&no_reason)).await.0, 400);
+    let (s, v) = call(&srv, "POST", "/v1/break-glass", Some(&so), Some(&body)).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!((v["request"]["break_glass"].as_bool(), v["approvals_required"].as_u64()), (Some(true), Some(2)));
+    assert_eq!(v["request"]["requested_ttl_seconds"], 3600, "time-boxed to one hour");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    let raised = events_of(&srv, "break_glass.requested").await;
+    assert_eq!((raised.len(), raised[0]["details"]["severity"].as_str()), (1, Some("high")));
+    assert_eq!(raised[0]["reason"], "payment outage");
+
+    let approve = |tok: String| {
+        let (srv, id) = (&srv, id.clone());
+        async move { call(srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&tok), Some(&json!({ "reason": "confirmed outage" }))).await }
+    };
+    // The requester cannot approve; an admin approves once; a second admin-grade approver completes it.
+    assert_eq!(approve(so.clone()).await.0, 403);
+    let (s, v) = approve(srv.token.clone()).await;
+    assert_eq!((s, v["approvals"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(approve(srv.token.clone()).await.0, 409);
+    let (s, v) = approve(sr.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    let cred = &v["issued"]["credential"];
+    let lifetime = time::OffsetDateTime::parse(cred["not_after"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+        - time::OffsetDateTime::parse(cred["not_before"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(lifetime <= time::Duration::seconds(3600 + 60), "{lifetime}");
+    let (ok, out) = openssl_verify(tmp.path(), v["issued"]["chain_pem"].as_str().unwrap(), &srv.config.data_dir.join("ca.pem"));
+    assert!(ok, "{out}");
+    let issued = events_of(&srv, "credential.issued").await;
+    assert_eq!((issued[0]["details"]["severity"].as_str(), issued[0]["details"]["break_glass"].as_bool()), (Some("high"), Some(true)));
+});
