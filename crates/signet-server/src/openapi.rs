@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::problem::Problem;
-use crate::{api, seal};
+use crate::{api, governance, seal};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -14,6 +14,12 @@ use utoipa::{Modify, OpenApi};
         api::create_request, api::list_requests, api::get_request,
         api::list_credentials, api::get_credential,
         api::list_events,
+        governance::suspend_subject, governance::reinstate_subject, governance::revoke_subject,
+        governance::approve_request, governance::deny_request, governance::list_approvals, governance::break_glass,
+        governance::whoami, governance::create_operator, governance::list_operators, governance::get_operator,
+        governance::update_operator, governance::create_token, governance::list_tokens, governance::revoke_token,
+        governance::get_policy, governance::put_policy, governance::list_policy_versions, governance::get_policy_version,
+        governance::explain,
         seal::seal_status, seal::unseal, seal::seal,
     ),
     components(schemas(Problem)),
@@ -24,6 +30,8 @@ use utoipa::{Modify, OpenApi};
         (name = "requests", description = "asks for credentials; issuance"),
         (name = "credentials", description = "what was minted"),
         (name = "events", description = "the append-only record of every state change"),
+        (name = "operators", description = "callers of the operator API: roles, sites, teams, tokens"),
+        (name = "policy", description = "the Cedar policy set: read, apply (versioned), explain"),
         (name = "sys", description = "the keystore seal: status, unseal (shares), seal"),
     )
 )]

@@ -417,3 +417,23 @@ both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
     let issued = events_of(&srv, "credential.issued").await;
     assert_eq!((issued[0]["details"]["severity"].as_str(), issued[0]["details"]["break_glass"].as_bool()), (Some("high"), Some(true)));
 });
+
+#[test]
+fn the_openapi_document_describes_the_governance_endpoints() {
+    let doc: Value = signet_server::openapi::document_json().parse().unwrap();
+    for path in [
+        "/v1/operators",
+        "/v1/operators/{id}/tokens",
+        "/v1/tokens/{id}",
+        "/v1/policy",
+        "/v1/policy/explain",
+        "/v1/policy/versions/{version}",
+        "/v1/requests/{id}/approve",
+        "/v1/requests/{id}/deny",
+        "/v1/break-glass",
+        "/v1/subjects/{id}/suspend",
+        "/v1/whoami",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not in the OpenAPI document");
+    }
+}
