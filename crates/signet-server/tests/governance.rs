@@ -27,7 +27,8 @@ async fn call(srv: &TestServer, method: &str, path: &str, token: Option<&str>, b
 
 /// An operator with `roles` and `teams` at every site, and a token for it: (id, token).
 async fn operator(srv: &TestServer, name: &str, roles: &[&str], teams: &[&str], subject: Option<&str>) -> (String, String) {
-    let (s, op) = srv.post("/v1/operators", &json!({ "name": name, "roles": roles, "teams": teams, "all_sites": true, "subject_id": subject })).await;
+    let (s, op) =
+        srv.post("/v1/operators", &json!({ "name": name, "roles": roles, "teams": teams, "all_sites": true, "subject_id": subject })).await;
     assert_eq!(s, 201, "{op}");
     let id = op["id"].as_str().unwrap().to_string();
     let (s, t) = srv.post(&format!("/v1/operators/{id}/tokens"), &json!({ "name": "test" })).await;
@@ -88,7 +89,8 @@ both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
 
     // Nobody changes their own roles; an admin may change others'.
     let me = admin_id(&srv).await;
-    let (s, p) = srv.put(&format!("/v1/operators/{me}"), &json!({ "name": "admin", "roles": ["admin", "approver"], "all_sites": true })).await;
+    let (s, p) =
+        srv.put(&format!("/v1/operators/{me}"), &json!({ "name": "admin", "roles": ["admin", "approver"], "all_sites": true })).await;
     assert_eq!(s, 403, "{p}");
     assert!(p["policies"].as_array().unwrap().contains(&json!("sod.no-self-role-change")), "{p}");
     let (s, p) = srv.put(&format!("/v1/operators/{auditor}"), &json!({ "name": "audit", "roles": ["auditor"], "disabled": true })).await;
@@ -362,12 +364,16 @@ both_backends!(explain_shows_the_decision_and_issues_nothing, |srv| {
     let before = srv.counts().await;
     let (s, v) = srv.post("/v1/policy/explain", &body(json!(["read"]))).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["outcome"].as_str(), v["approvals_required"].as_u64(), v["approval_group"].as_str()), (Some("pending_approval"), Some(2), Some("sec")));
+    assert_eq!(
+        (v["outcome"].as_str(), v["approvals_required"].as_u64(), v["approval_group"].as_str()),
+        (Some("pending_approval"), Some(2), Some("sec"))
+    );
     assert!(v["determining_policies"].as_array().unwrap().iter().any(|p| p["id"] == "issue.forbid.awaiting-approval"), "{v}");
     let (_, v) = srv.post("/v1/policy/explain", &body(json!(["root"]))).await;
     assert_eq!(v["outcome"], "deny");
     assert!(v["determining_policies"].as_array().unwrap().iter().any(|p| p["id"] == "issue.forbid.scopes-outside-profile"), "{v}");
-    let (_, v) = srv.post("/v1/policy/explain", &json!({ "subject": subject, "profile": "tls-server", "csr": csr(tmp.path(), "ex") })).await;
+    let (_, v) =
+        srv.post("/v1/policy/explain", &json!({ "subject": subject, "profile": "tls-server", "csr": csr(tmp.path(), "ex") })).await;
     assert_eq!(v["outcome"], "issue", "{v}");
     assert_eq!(srv.counts().await, before, "explain writes nothing");
 });
@@ -381,7 +387,8 @@ both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
     let (_, so) = operator(&srv, "site-op", &["site_operator"], &[], None).await;
     let (_, sr) = operator(&srv, "sec-rev", &["security_reviewer"], &[], None).await;
     let tmp = tempfile::tempdir().unwrap();
-    let body = json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "core"), "ttl": "24h", "reason": "payment outage" });
+    let body =
+        json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "core"), "ttl": "24h", "reason": "payment outage" });
 
     // Only an operator allowed break_glass.request may ask; a reason is required.
     assert_eq!(srv.post("/v1/break-glass", &body).await.0, 403);
@@ -409,7 +416,8 @@ both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
     let (s, v) = approve(sr.clone()).await;
     assert_eq!(s, 200, "{v}");
     let cred = &v["issued"]["credential"];
-    let lifetime = time::OffsetDateTime::parse(cred["not_after"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    let lifetime = time::OffsetDateTime::parse(cred["not_after"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+        .unwrap()
         - time::OffsetDateTime::parse(cred["not_before"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
     assert!(lifetime <= time::Duration::seconds(3600 + 60), "{lifetime}");
     let (ok, out) = openssl_verify(tmp.path(), v["issued"]["chain_pem"].as_str().unwrap(), &srv.config.data_dir.join("ca.pem"));

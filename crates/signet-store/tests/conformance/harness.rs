@@ -30,6 +30,19 @@ impl Db {
             Err(e) => panic!("cannot open `{}`: {e}", self.location),
         }
     }
+
+    /// Run one SQL statement directly on the database, around the store.
+    pub async fn raw_execute(&self, sql: &str) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        if self.location.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.location).await?;
+            c.execute(sql).await?;
+        } else {
+            let mut c = PgConnection::connect(&self.location).await?;
+            c.execute(sql).await?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn run_sqlite(test: fn(Db) -> TestFuture) {

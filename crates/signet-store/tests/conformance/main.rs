@@ -18,6 +18,7 @@ use signet_model::ids::{CredentialId, RequestId, SubjectId};
 use signet_model::request::RequestState;
 use signet_model::subject::Subject;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// Generates, for each test function `f(db: Db)`, one `#[tokio::test]` per backend.
 macro_rules! conformance {
@@ -58,6 +59,12 @@ conformance!(
     migrations_are_idempotent,
     empty_batch_is_a_no_op,
     concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
+    operators_round_trip_and_names_are_unique,
+    token_revocation_is_recorded_once,
+    subject_status_is_compare_and_set,
+    policy_versions_are_gap_free_and_immutable,
+    verdicts_count_once_and_close_the_request_once,
+    pending_requests_expire_once,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -639,4 +646,164 @@ mod sqlite_file {
         let err = SqliteStore::open(&dir.path().join("no/such/dir/signet.db")).await.unwrap_err();
         assert!(err.to_string().contains("cannot open"), "{err}");
     }
+}
+
+// ---------------------------------------------------------------- governance
+
+fn an_operator(n: u8, name: &str) -> signet_model::operator::Operator {
+    use signet_model::operator::{Operator, Role};
+    Operator {
+        id: signet_model::ids::OperatorId::from_random([n; 16]),
+        name: name.into(),
+        roles: [Role::Approver, Role::Auditor].into(),
+        sites: ["eu-1".to_string()].into(),
+        all_sites: false,
+        teams: ["sec".to_string()].into(),
+        subject_id: None,
+        disabled: false,
+        created_at: at(i64::from(n)),
+        updated_at: at(i64::from(n)),
+    }
+}
+
+async fn operators_round_trip_and_names_are_unique(db: Db) {
+    let store = db.open().await;
+    let a = an_operator(1, "alice");
+    store.insert_operator(&a, &event(EventType::OperatorCreated, at(1))).await.unwrap();
+    assert_eq!(store.get_operator(&a.id).await.unwrap(), Some(a.clone()));
+    let mut twin = an_operator(2, "alice");
+    twin.roles.clear();
+    match store.insert_operator(&twin, &event(EventType::OperatorCreated, at(2))).await {
+        Err(StoreError::Conflict { entity, field, value }) => assert_eq!((entity, field, value.as_str()), ("operator", "name", "alice")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let mut changed = a.clone();
+    changed.all_sites = true;
+    changed.disabled = true;
+    changed.updated_at = at(50);
+    store.update_operator(&changed, &event(EventType::OperatorUpdated, at(50))).await.unwrap();
+    assert_eq!(store.list_operators().await.unwrap(), vec![changed]);
+    assert_eq!(all_events(&*store).await.len(), 2, "the refused insert wrote nothing");
+}
+
+async fn token_revocation_is_recorded_once(db: Db) {
+    let store = db.open().await;
+    let t = token(1, None, false);
+    store.insert_token(&t, &event(EventType::TokenCreated, at(1))).await.unwrap();
+    assert_eq!(store.list_tokens(&t.operator_id).await.unwrap(), vec![t.clone()]);
+    assert!(store.revoke_token(&t.id, &event(EventType::TokenRevoked, at(2))).await.unwrap());
+    assert!(!store.revoke_token(&t.id, &event(EventType::TokenRevoked, at(3))).await.unwrap());
+    assert!(store.get_token(&t.id).await.unwrap().unwrap().revoked);
+    assert_eq!(all_events(&*store).await.len(), 2);
+}
+
+async fn subject_status_is_compare_and_set(db: Db) {
+    use signet_model::subject::SubjectStatus::{Active, Revoked, Suspended};
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let ev = event(EventType::SubjectStatusChanged, at(5));
+    assert!(store.set_subject_status(&w.web.id, Active, Suspended, at(5), &ev).await.unwrap());
+    assert!(!store.set_subject_status(&w.web.id, Active, Revoked, at(6), &ev).await.unwrap(), "no longer active");
+    let s = store.get_subject(&w.web.id).await.unwrap().unwrap();
+    assert_eq!((s.status, s.updated_at), (Suspended, at(5)));
+    assert_eq!(all_events(&*store).await.iter().filter(|e| e.event_type == EventType::SubjectStatusChanged).count(), 1);
+}
+
+async fn policy_versions_are_gap_free_and_immutable(db: Db) {
+    use signet_core::ports::StoredPolicy;
+    let store = db.open().await;
+    assert_eq!((store.latest_policy_version().await.unwrap(), store.latest_policy().await.unwrap()), (0, None));
+    let v = |version: i64, text: &str| StoredPolicy {
+        version,
+        text: text.into(),
+        sha256: format!("{version:064x}"),
+        comment: format!("v{version}"),
+        created_by: "op_x".into(),
+        created_at: at(version),
+    };
+    store.insert_policy(&v(1, "one"), &event(EventType::PolicyActivated, at(1))).await.unwrap();
+    // A second writer that also read version 0 loses, and writes nothing.
+    assert!(matches!(
+        store.insert_policy(&v(1, "other"), &event(EventType::PolicyActivated, at(1))).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(store.insert_policy(&v(3, "gap"), &event(EventType::PolicyActivated, at(1))).await, Err(StoreError::Conflict { .. })));
+    store.insert_policy(&v(2, "two"), &event(EventType::PolicyActivated, at(2))).await.unwrap();
+    assert_eq!(store.latest_policy_version().await.unwrap(), 2);
+    assert_eq!(store.latest_policy().await.unwrap(), Some(v(2, "two")));
+    assert_eq!(store.get_policy(1).await.unwrap(), Some(v(1, "one")));
+    let listed = store.list_policies().await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.version).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(all_events(&*store).await.len(), 2);
+    // Stored versions cannot be changed behind the store's back either.
+    assert!(db.raw_execute("UPDATE policies SET text = 'evil' WHERE version = 1").await.is_err());
+    assert!(db.raw_execute("DELETE FROM policies WHERE version = 1").await.is_err());
+}
+
+fn pending_request(n: u8, w: &World, expires_at: OffsetDateTime) -> signet_core::ports::IssuanceOutcome {
+    let mut o = fixtures::denied(n, &w.web, TLS, at(100));
+    o.request.state = RequestState::PendingApproval;
+    o.request.reason = None;
+    o.request.expires_at = Some(expires_at);
+    o.request.key_spki = Some(vec![0x30, 0x59, n]);
+    o
+}
+
+fn approval(n: u8, request: &RequestId, who: &str, verdict: signet_model::request::Verdict) -> signet_model::request::Approval {
+    signet_model::request::Approval {
+        request_id: request.clone(),
+        approver: who.into(),
+        verdict,
+        reason: format!("reason {n}"),
+        created_at: at(200 + i64::from(n)),
+    }
+}
+
+async fn verdicts_count_once_and_close_the_request_once(db: Db) {
+    use signet_model::request::Verdict::{Approve, Deny};
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let o = pending_request(60, &w, at(10_000));
+    store.apply_issuance_batch(&[outcome(&o)]).await.unwrap();
+    let id = o.request.id.clone();
+    assert_eq!(store.get_request(&id).await.unwrap(), Some(o.request.clone()), "pending fields round-trip");
+    let ev = event(EventType::RequestApproved, at(201));
+    let r = store.record_verdict(&approval(1, &id, "op_a", Approve), 2, at(201), &ev).await.unwrap();
+    assert_eq!((r.approvals, r.closed), (1, false));
+    assert!(matches!(store.record_verdict(&approval(2, &id, "op_a", Approve), 2, at(202), &ev).await, Err(StoreError::Conflict { .. })));
+    let r = store.record_verdict(&approval(3, &id, "op_b", Approve), 2, at(203), &ev).await.unwrap();
+    assert_eq!((r.approvals, r.closed), (2, true));
+    assert_eq!(store.get_request(&id).await.unwrap().unwrap().state, RequestState::Approved);
+    assert!(matches!(store.record_verdict(&approval(4, &id, "op_c", Approve), 2, at(204), &ev).await, Err(StoreError::NotPending)));
+    assert_eq!(store.list_approvals(&id).await.unwrap().len(), 2);
+
+    // A denial closes at once; an expired request takes no verdict.
+    let o2 = pending_request(61, &w, at(10_000));
+    store.apply_issuance_batch(&[outcome(&o2)]).await.unwrap();
+    let r = store.record_verdict(&approval(5, &o2.request.id, "op_a", Deny), 2, at(205), &ev).await.unwrap();
+    assert!(r.closed);
+    let denied = store.get_request(&o2.request.id).await.unwrap().unwrap();
+    assert_eq!(denied.state, RequestState::Denied);
+    assert!(denied.reason.unwrap().contains("reason 5"));
+    let o3 = pending_request(62, &w, at(150));
+    store.apply_issuance_batch(&[outcome(&o3)]).await.unwrap();
+    assert!(matches!(
+        store.record_verdict(&approval(6, &o3.request.id, "op_a", Approve), 1, at(206), &ev).await,
+        Err(StoreError::NotPending)
+    ));
+    assert!(store.list_approvals(&o3.request.id).await.unwrap().is_empty(), "nothing written");
+}
+
+async fn pending_requests_expire_once(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let late = pending_request(70, &w, at(150));
+    let fresh = pending_request(71, &w, at(10_000));
+    store.apply_issuance_batch(&[outcome(&late), outcome(&fresh)]).await.unwrap();
+    assert_eq!(store.list_expired_pending(at(300), 10).await.unwrap(), vec![late.request.id.clone()]);
+    let ev = event(EventType::RequestExpired, at(300));
+    assert!(store.expire_request(&late.request.id, at(300), &ev).await.unwrap());
+    assert!(!store.expire_request(&late.request.id, at(301), &ev).await.unwrap());
+    assert_eq!(store.get_request(&late.request.id).await.unwrap().unwrap().state, RequestState::Expired);
+    assert!(store.list_expired_pending(at(300), 10).await.unwrap().is_empty());
 }
