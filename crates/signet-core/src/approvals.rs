@@ -219,25 +219,14 @@ impl Authority {
         }
         let policy = self.active_policy().await?;
         let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
-        let (outcome, refusal) = match self.decide(&policy, &request, &subject, &profile, &ask.key, names_field, 0, now) {
-            Ruling::Permit { .. } => ("issue", None),
-            Ruling::NeedsApprovals { .. } => ("pending_approval", None),
-            Ruling::Refused { refusal, .. } => ("deny", Some(refusal)),
+        let refusal = self.x509_floor(&request, &subject, &profile, &ask.key, names_field, now).err();
+        let decision = Self::policy_decision(&policy, &request, &subject, &profile, 0);
+        let outcome = match (&refusal, decision.allowed) {
+            (Some(_), _) => "deny",
+            (None, true) => "issue",
+            (None, false) if crate::authority::waits_only_for_approvals(&decision) => "pending_approval",
+            (None, false) => "deny",
         };
-        // The Cedar decision itself, for its policies and reasons.
-        let decision = signet_policy::decide_issuance(
-            &policy.set,
-            &signet_policy::IssuanceCtx {
-                subject: &subject,
-                profile: &profile,
-                names: &request.requested_names,
-                ttl_seconds: request.requested_ttl_seconds,
-                scopes: &request.requested_scopes,
-                evidence: signet_policy::Evidence { key_proven: true, attested: false },
-                caller: &request.requested_by,
-                approvals: 0,
-            },
-        );
         let explanation = signet_policy::explain(&policy.set, &decision);
         Ok(Explained {
             outcome,

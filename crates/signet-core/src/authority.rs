@@ -138,6 +138,11 @@ fn refusal_of(decision: &signet_policy::Decision, names_field: &str) -> FieldErr
     FieldError::new(field, format!("{} (policy: {})", reasons.join("; "), decision.determining_policies.join(", ")))
 }
 
+/// Refused only because approvals are still missing?
+pub(crate) fn waits_only_for_approvals(decision: &signet_policy::Decision) -> bool {
+    decision.approvals_needed > 0 && decision.determining_policies.iter().all(|p| p == AWAITING_APPROVAL)
+}
+
 /// A reason is required for approvals, denials and status changes.
 pub(crate) fn required_reason(reason: &str) -> Result<&str, CoreError> {
     let r = reason.trim();
@@ -521,6 +526,56 @@ impl Authority {
     /// Decide a request with everything known at this point: the X.509 rules
     /// of the profile (a floor no policy can lower: [`decide_x509`]), then
     /// the active Cedar issuance policy with `approvals` collected so far.
+    /// The profile's X.509 rules for this request: a grant, or a refusal naming the field.
+    pub(crate) fn x509_floor(
+        &self,
+        request: &Request,
+        subject: &Subject,
+        profile: &Profile,
+        key: &BoundKey,
+        names_field: &str,
+        now: OffsetDateTime,
+    ) -> Result<Grant, FieldError> {
+        decide_x509(&X509Ask {
+            subject,
+            profile,
+            key,
+            names: &request.requested_names,
+            names_field,
+            // A break-glass request's lifetime was capped when it was made.
+            ttl_seconds: request.requested_ttl_seconds,
+            now,
+            issuer_not_before: self.x509.issuer_not_before(),
+            issuer_not_after: self.x509.issuer_not_after(),
+        })
+    }
+
+    /// The Cedar issuance policy's decision on this request, with `approvals` collected.
+    pub(crate) fn policy_decision(
+        policy: &crate::governance::ActivePolicy,
+        request: &Request,
+        subject: &Subject,
+        profile: &Profile,
+        approvals: u32,
+    ) -> signet_policy::Decision {
+        signet_policy::decide_issuance(
+            &policy.set,
+            &IssuanceCtx {
+                subject,
+                profile,
+                names: &request.requested_names,
+                ttl_seconds: request.requested_ttl_seconds,
+                scopes: &request.requested_scopes,
+                evidence: Evidence { key_proven: true, attested: false },
+                caller: &request.requested_by,
+                approvals,
+            },
+        )
+    }
+
+    /// Decide a request with everything known at this point: the X.509 rules
+    /// of the profile (a floor no policy can lower), then the active Cedar
+    /// issuance policy with `approvals` collected so far.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn decide(
         &self,
@@ -533,40 +588,15 @@ impl Authority {
         approvals: u32,
         now: OffsetDateTime,
     ) -> Ruling {
-        // A break-glass request's lifetime was capped when it was made.
-        let ttl = request.requested_ttl_seconds;
-        let grant = match decide_x509(&X509Ask {
-            subject,
-            profile,
-            key,
-            names: &request.requested_names,
-            names_field,
-            ttl_seconds: ttl,
-            now,
-            issuer_not_before: self.x509.issuer_not_before(),
-            issuer_not_after: self.x509.issuer_not_after(),
-        }) {
+        let grant = match self.x509_floor(request, subject, profile, key, names_field, now) {
             Ok(g) => g,
             Err(refusal) => return Ruling::Refused { refusal, policies: vec![] },
         };
-        let decision = signet_policy::decide_issuance(
-            &policy.set,
-            &IssuanceCtx {
-                subject,
-                profile,
-                names: &request.requested_names,
-                ttl_seconds: ttl,
-                scopes: &request.requested_scopes,
-                evidence: Evidence { key_proven: true, attested: false },
-                caller: &request.requested_by,
-                approvals,
-            },
-        );
+        let decision = Self::policy_decision(policy, request, subject, profile, approvals);
         if decision.allowed {
             return Ruling::Permit { grant, policies: decision.determining_policies };
         }
-        let only_approvals = decision.approvals_needed > 0 && decision.determining_policies.iter().all(|p| p == AWAITING_APPROVAL);
-        if only_approvals {
+        if waits_only_for_approvals(&decision) {
             return Ruling::NeedsApprovals { needed: decision.approvals_needed };
         }
         Ruling::Refused { refusal: refusal_of(&decision, names_field), policies: decision.determining_policies }
