@@ -275,7 +275,7 @@ pub fn verdict(f: Format, v: &Value, what: &str) {
     let request = v.get("request").unwrap_or(&Value::Null);
     let id = s(request, "id");
     if what == "denied" {
-        println!("request `{id}` denied: it is now {}", s(request, "state"));
+        println!("request `{id}` is {}: {}", s(request, "state"), s(request, "reason"));
         return;
     }
     let have = v.get("approvals").and_then(|x| x.as_u64()).unwrap_or(0);

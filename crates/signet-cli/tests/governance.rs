@@ -279,7 +279,7 @@ fn an_approval_flow_through_the_cli_only() {
     assert_eq!(second["approvals_required"], 1);
     let second = second["request"]["id"].as_str().unwrap().to_string();
     let out = ok(&signet(cwd, &server, &alice, &["request", "deny", &second, "--reason", "no ticket"]));
-    assert!(out.contains("denied"), "{out}");
+    assert!(out.contains("is denied: denied by `") && out.contains("no ticket"), "{out}");
     let v = json(&signet(cwd, &server, &admin, &["request", "show", &second, "--output", "json"]));
     assert_eq!(v["state"], "denied", "{v}");
     assert_eq!(v["approvals"][0]["verdict"], "deny", "{v}");
