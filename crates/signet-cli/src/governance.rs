@@ -188,13 +188,22 @@ pub async fn policy(c: PolicyCmd, g: &Global) -> Result<(), ClientError> {
         PolicyCmd::Show { version: None } => output::policy(g.output, &client.get("/v1/policy").await?),
         PolicyCmd::Show { version: Some(v) } => output::policy(g.output, &client.get(&format!("/v1/policy/versions/{v}")).await?),
         PolicyCmd::Apply { file, comment } => {
-            let text = read_input(&file)?;
+            let text = read_text(&file)?;
             output::policy_applied(g.output, &client.put("/v1/policy", &json!({ "text": text, "comment": comment })).await?);
         }
         PolicyCmd::Versions => output::policy_versions(g.output, &client.get("/v1/policy/versions").await?),
         PolicyCmd::Explain { ask } => output::explain(g.output, &client.post("/v1/policy/explain", &ask.body()?).await?),
     }
     Ok(())
+}
+
+/// A text file (or standard input for `-`), which must be UTF-8.
+fn read_text(path: &Path) -> Result<String, ClientError> {
+    if path == Path::new("-") {
+        return read_input(path);
+    }
+    let bytes = std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read `{}`: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|_| ClientError::Usage(format!("`{}` is not UTF-8 text", path.display())))
 }
 
 // ------------------------------------------------------------ operators and tokens

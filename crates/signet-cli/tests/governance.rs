@@ -327,6 +327,11 @@ fn policy_apply_show_versions_and_a_refused_set() {
     assert!(err.contains("HTTP 400") && err.contains("shoe_size"), "{err}");
     assert_eq!(field(&ok(&signet(cwd, &server, &admin, &["policy", "show"])), "version"), "0");
 
+    // Not text at all: refused before anything is sent.
+    std::fs::write(cwd.join("binary.cedar"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    let err = fails(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "binary.cedar"]));
+    assert!(err.contains("is not UTF-8 text"), "{err}");
+
     // A valid change: version 1, the diff names the added policy.
     std::fs::write(
         cwd.join("auditors.cedar"),
