@@ -115,17 +115,31 @@ impl Client {
         self.send(self.req(reqwest::Method::POST, path)?.json(body)).await
     }
 
+    /// A POST whose success status matters (`201` issued, `202` pending approval).
+    pub async fn post_with_status(&self, path: &str, body: &Value) -> Result<(u16, Value), ClientError> {
+        self.send_with_status(self.req(reqwest::Method::POST, path)?.json(body)).await
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.send(self.req(reqwest::Method::PUT, path)?.json(body)).await
     }
 
+    /// A DELETE; the answer (usually `204`, no body) is `null`.
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.req(reqwest::Method::DELETE, path)?).await
+    }
+
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        self.send_with_status(rb).await.map(|(_, v)| v)
+    }
+
+    async fn send_with_status(&self, rb: reqwest::RequestBuilder) -> Result<(u16, Value), ClientError> {
         let resp = rb.send().await.map_err(|e| ClientError::Usage(format!("cannot reach {}: {}", self.base, error_chain(&e))))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| ClientError::Usage(format!("reading the answer from {}: {e}", self.base)))?;
         let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(v);
+            return Ok((status.as_u16(), v));
         }
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
         Err(ClientError::Problem {

@@ -4,6 +4,7 @@ mod backup;
 mod bench;
 mod bench_log;
 mod client;
+mod governance;
 mod log;
 mod output;
 mod seal;
@@ -63,9 +64,23 @@ enum Command {
     /// Inspect issued certificates.
     #[command(subcommand)]
     Cert(CertCmd),
-    /// Inspect requests.
+    /// Inspect requests; approve or deny those pending approval.
     #[command(subcommand)]
     Request(RequestCmd),
+    /// Emergency issuance: two approvals by admins or security reviewers, a short lifetime, every step logged.
+    #[command(subcommand)]
+    BreakGlass(governance::BreakGlassCmd),
+    /// Read, change and explain the Cedar policy set.
+    #[command(subcommand)]
+    Policy(governance::PolicyCmd),
+    /// Manage operators (the callers of the API), their roles and their API tokens.
+    #[command(subcommand)]
+    Operator(governance::OperatorCmd),
+    /// Revoke API tokens.
+    #[command(subcommand)]
+    Token(governance::TokenCmd),
+    /// Show who the token authenticates as: operator, roles, sites, teams.
+    Whoami,
     /// Read, export and verify the tamper-evident log.
     #[command(subcommand)]
     Log(log::LogCmd),
@@ -161,6 +176,25 @@ enum SubjectCmd {
     },
     /// Show one subject.
     Show { id: String },
+    /// Suspend a subject: nothing is issued to it until it is reinstated.
+    Suspend {
+        id: String,
+        /// Why (recorded in the log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension.
+    Reinstate {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a subject, for good.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,29 +212,11 @@ enum ProfileCmd {
 
 #[derive(Subcommand, Debug)]
 enum IssueCmd {
-    /// Issue an X.509 certificate from a PKCS#10 CSR; prints the chain PEM.
+    /// Issue an X.509 certificate from a PKCS#10 CSR; prints the chain PEM, or, when the
+    /// profile requires approvals, the id of the request now pending approval.
     X509 {
-        /// Subject id (`sub_…`).
-        #[arg(long)]
-        subject: String,
-        /// Profile name.
-        #[arg(long)]
-        profile: String,
-        /// CSR file, PEM or DER (`-` for standard input).
-        #[arg(long)]
-        csr: PathBuf,
-        /// DNS names to request instead of the CSR's (repeatable).
-        #[arg(long)]
-        dns: Vec<String>,
-        #[arg(long)]
-        ip: Vec<String>,
-        #[arg(long)]
-        uri: Vec<String>,
-        #[arg(long)]
-        email: Vec<String>,
-        /// Lifetime, e.g. `24h` (default: the profile's).
-        #[arg(long)]
-        ttl: Option<String>,
+        #[command(flatten)]
+        ask: governance::X509Ask,
         /// Write the chain PEM here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -234,18 +250,41 @@ enum CertCmd {
 
 #[derive(Subcommand, Debug)]
 enum RequestCmd {
-    /// List requests.
+    /// List requests, newest first.
     List {
+        /// Only the requests waiting for approvals (`--state pending_approval`).
+        #[arg(long, conflicts_with = "state")]
+        pending: bool,
         #[arg(long)]
         subject: Option<String>,
-        /// submitted, approved, issued, denied, …
+        /// submitted, pending_approval, approved, issued, denied, expired, cancelled
         #[arg(long)]
         state: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        #[arg(long)]
+        offset: Option<u32>,
     },
-    /// Show one request.
+    /// Show one request and the approvals and denials recorded on it.
     Show { id: String },
+    /// Approve a request pending approval. When this approval meets the quorum the
+    /// certificate is issued: its chain PEM is printed (or written to --out).
+    Approve {
+        id: String,
+        /// Why (required; recorded with the approval and in the log).
+        #[arg(long)]
+        reason: String,
+        /// Write the chain PEM here instead of standard output, if the certificate is issued.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Deny a request pending approval.
+    Deny {
+        id: String,
+        /// Why (required; recorded with the denial and in the log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -278,6 +317,11 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
         Command::Backup(a) => backup::backup(a).await,
         Command::Restore(a) => backup::restore(a).await,
+        Command::BreakGlass(c) => governance::break_glass(c, &g).await,
+        Command::Policy(c) => governance::policy(c, &g).await,
+        Command::Operator(c) => governance::operator(c, &g).await,
+        Command::Token(c) => governance::token(c, &g).await,
+        Command::Whoami => governance::whoami(&g).await,
         Command::Subject(c) => {
             let client = Client::new(&g)?;
             match c {
@@ -306,6 +350,9 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                     let v = client.get(&format!("/v1/subjects/{}", client::path_segment(&id))).await?;
                     output::subject(g.output, &v);
                 }
+                SubjectCmd::Suspend { id, reason } => governance::subject_status(&client, g.output, &id, "suspend", &reason).await?,
+                SubjectCmd::Reinstate { id, reason } => governance::subject_status(&client, g.output, &id, "reinstate", &reason).await?,
+                SubjectCmd::Revoke { id, reason } => governance::subject_status(&client, g.output, &id, "revoke", &reason).await?,
             }
             Ok(())
         }
@@ -329,27 +376,14 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
             }
             Ok(())
         }
-        Command::Issue(IssueCmd::X509 { subject, profile, csr, dns, ip, uri, email, ttl, out }) => {
+        Command::Issue(IssueCmd::X509 { ask, out }) => {
             let client = Client::new(&g)?;
-            let csr_text = client::read_input(&csr)?;
-            let names = if dns.is_empty() && ip.is_empty() && uri.is_empty() && email.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!({ "dns": dns, "ip": ip, "uri": uri, "email": email })
-            };
-            let body = serde_json::json!({ "subject": subject, "profile": profile, "csr": csr_text, "names": names, "ttl": ttl });
-            let v = client.post("/v1/requests", &body).await?;
-            let chain = v.get("chain_pem").and_then(|c| c.as_str()).unwrap_or_default();
-            match (out, g.output) {
-                (Some(path), _) => {
-                    std::fs::write(&path, chain)
-                        .map_err(|e| ClientError::Usage(format!("--out: cannot write `{}`: {e}", path.display())))?;
-                    output::issued(g.output, &v);
-                }
-                (None, Format::Json) => output::json(&v),
-                (None, Format::Table) => print!("{chain}"),
+            let (status, v) = client.post_with_status("/v1/requests", &ask.body()?).await?;
+            if status == 202 {
+                output::pending(g.output, &v);
+                return Ok(());
             }
-            Ok(())
+            governance::deliver_chain(g.output, &v, out.as_deref())
         }
         Command::Cert(c) => {
             let client = Client::new(&g)?;
@@ -378,13 +412,19 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Request(c) => {
             let client = Client::new(&g)?;
             match c {
-                RequestCmd::List { subject, state, limit } => {
-                    let q = client::query(&[("subject", subject), ("state", state), ("limit", limit.map(|x| x.to_string()))]);
+                RequestCmd::List { pending, subject, state, limit, offset } => {
+                    let state = if pending { Some("pending_approval".to_string()) } else { state };
+                    let q = client::query(&[
+                        ("subject", subject),
+                        ("state", state),
+                        ("limit", limit.map(|x| x.to_string())),
+                        ("offset", offset.map(|x| x.to_string())),
+                    ]);
                     output::requests(g.output, &client.get(&format!("/v1/requests{q}")).await?);
                 }
-                RequestCmd::Show { id } => {
-                    output::request(g.output, &client.get(&format!("/v1/requests/{}", client::path_segment(&id))).await?)
-                }
+                RequestCmd::Show { id } => governance::show_request(&client, g.output, &id).await?,
+                RequestCmd::Approve { id, reason, out } => governance::approve(&client, g.output, &id, &reason, out.as_deref()).await?,
+                RequestCmd::Deny { id, reason } => governance::deny(&client, g.output, &id, &reason).await?,
             }
             Ok(())
         }

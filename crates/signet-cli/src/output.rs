@@ -57,6 +57,12 @@ fn fields(pairs: &[(&str, String)]) {
     }
 }
 
+/// A JSON array of strings as `a, b`, or `-` when empty.
+fn list(v: &Value, k: &str) -> String {
+    let parts: Vec<&str> = v.get(k).and_then(|x| x.as_array()).map(|a| a.iter().filter_map(|e| e.as_str()).collect()).unwrap_or_default();
+    if parts.is_empty() { "-".into() } else { parts.join(", ") }
+}
+
 fn items(v: &Value) -> Vec<Value> {
     v.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default()
 }
@@ -173,7 +179,10 @@ pub fn request(f: Format, v: &Value) {
         ("subject", s(v, "subject_id")),
         ("profile", format!("{} v{}", s(v, "profile"), s(v, "profile_version"))),
         ("names", v.get("requested_names").map(names).unwrap_or_default()),
+        ("scopes", list(v, "requested_scopes")),
         ("requested by", s(v, "requested_by")),
+        ("break-glass", s(v, "break_glass")),
+        ("expires", s(v, "expires_at")),
         ("reason", s(v, "reason")),
         ("credential", s(v, "credential_id")),
         ("created", s(v, "created_at")),
@@ -185,8 +194,21 @@ pub fn requests(f: Format, v: &Value) {
         return json(v);
     }
     table(
-        &["ID", "STATE", "PROFILE", "SUBJECT", "REASON"],
-        items(v).iter().map(|x| vec![s(x, "id"), s(x, "state"), s(x, "profile"), s(x, "subject_id"), s(x, "reason")]).collect(),
+        &["ID", "STATE", "PROFILE", "SUBJECT", "REQUESTED BY", "CREATED", "REASON"],
+        items(v)
+            .iter()
+            .map(|x| {
+                vec![
+                    s(x, "id"),
+                    s(x, "state"),
+                    s(x, "profile"),
+                    s(x, "subject_id"),
+                    s(x, "requested_by"),
+                    s(x, "created_at"),
+                    s(x, "reason"),
+                ]
+            })
+            .collect(),
     );
 }
 
@@ -220,4 +242,224 @@ pub fn events(f: Format, v: &Value) {
             })
             .collect(),
     );
+}
+
+// ------------------------------------------------------------ approvals
+
+/// The verdicts recorded on a request (after the request's fields).
+pub fn approvals(items: &Value) {
+    let rows: Vec<Vec<String>> = items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| vec![s(a, "verdict"), s(a, "approver"), s(a, "created_at"), s(a, "reason")])
+        .collect();
+    println!();
+    if rows.is_empty() {
+        println!("no approvals or denials recorded");
+    } else {
+        table(&["VERDICT", "BY", "AT", "REASON"], rows);
+    }
+}
+
+/// `1 of 2 approvals`, from a `VerdictResponse`.
+pub fn approval_count(v: &Value) -> String {
+    format!("{} of {} approvals", s(v, "approvals"), s(v, "approvals_required"))
+}
+
+/// The answer to an approval that did not issue, or to a denial.
+pub fn verdict(f: Format, v: &Value, what: &str) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let request = v.get("request").unwrap_or(&Value::Null);
+    let id = s(request, "id");
+    if what == "denied" {
+        println!("request `{id}` is {}: {}", s(request, "state"), s(request, "reason"));
+        return;
+    }
+    let have = v.get("approvals").and_then(|x| x.as_u64()).unwrap_or(0);
+    let need = v.get("approvals_required").and_then(|x| x.as_u64()).unwrap_or(0);
+    println!("request `{id}` approved ({}): waiting for {} more", approval_count(v), need.saturating_sub(have));
+}
+
+/// A request now waiting for approvals (`PendingResponse`, the 202 answer).
+pub fn pending(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let request = v.get("request").unwrap_or(&Value::Null);
+    let id = s(request, "id");
+    let kind = if request.get("break_glass").and_then(|b| b.as_bool()).unwrap_or(false) { "break-glass request" } else { "request" };
+    println!("{kind} `{id}` is pending approval: it needs {} approval(s)", s(v, "approvals_required"));
+    fields(&[("request", id.clone()), ("state", s(request, "state")), ("expires", s(request, "expires_at"))]);
+    println!("approvers: `signet request approve {id} --reason …`; see it with `signet request show {id}`");
+}
+
+// ------------------------------------------------------------ policy
+
+pub fn policy(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let mut rows = vec![("version", s(v, "version")), ("sha256", s(v, "sha256")), ("created by", s(v, "created_by"))];
+    rows.push(("created", s(v, "created_at")));
+    if v.get("comment").is_some() {
+        rows.push(("comment", s(v, "comment")));
+    }
+    if let Some(p) = v.get("policies").and_then(|p| p.as_array()) {
+        rows.push(("policies", p.len().to_string()));
+    }
+    fields(&rows);
+    println!();
+    print!("{}", v.get("text").and_then(|t| t.as_str()).unwrap_or_default());
+}
+
+pub fn policy_applied(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    println!("policy version {} is active (sha256 {})", s(v, "version"), s(v, "sha256"));
+    let diff = v.get("diff").unwrap_or(&Value::Null);
+    fields(&[("added", list(diff, "added")), ("removed", list(diff, "removed")), ("changed", list(diff, "changed"))]);
+    let lines: Vec<&str> =
+        diff.get("lines").and_then(|l| l.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    if !lines.is_empty() {
+        println!();
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    if diff.get("truncated").and_then(|t| t.as_bool()).unwrap_or(false) {
+        println!("(diff truncated)");
+    }
+}
+
+pub fn policy_versions(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let rows: Vec<Vec<String>> = items(v)
+        .iter()
+        .map(|x| {
+            let sha = s(x, "sha256");
+            vec![s(x, "version"), s(x, "created_at"), s(x, "created_by"), sha.chars().take(16).collect(), s(x, "comment")]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no policy version was applied: the built-in default set (version 0) is active");
+        return;
+    }
+    table(&["VERSION", "CREATED", "BY", "SHA256", "COMMENT"], rows);
+}
+
+/// `policy explain`: the outcome, the policies that determined it with their reasons, the approvals needed.
+pub fn explain(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let approvals = match v.get("approval_group").and_then(|g| g.as_str()) {
+        Some(group) => format!("{} (group `{group}`)", s(v, "approvals_required")),
+        None => s(v, "approvals_required"),
+    };
+    let mut rows = vec![
+        ("outcome", s(v, "outcome")),
+        ("summary", s(v, "summary")),
+        ("policy version", s(v, "policy_version")),
+        ("allowed by policy", s(v, "allowed_by_policy")),
+        ("approvals required", approvals),
+    ];
+    if let Some(r) = v.get("refusal").filter(|r| !r.is_null()) {
+        rows.push(("refusal", s(r, "detail")));
+    }
+    fields(&rows);
+    let policies = v.get("determining_policies").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    println!();
+    if policies.is_empty() {
+        println!("determining policies: none (default deny)");
+    } else {
+        println!("determining policies:");
+        table(
+            &["  EFFECT", "ID", "REASON"],
+            policies.iter().map(|p| vec![format!("  {}", s(p, "effect")), s(p, "id"), s(p, "reason")]).collect(),
+        );
+    }
+    for (label, key) in [("reasons", "reasons"), ("errors", "errors")] {
+        let l = list(v, key);
+        if l != "-" {
+            println!("{label}: {l}");
+        }
+    }
+}
+
+// ------------------------------------------------------------ operators
+
+pub fn operator(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let sites = if v.get("all_sites").and_then(|a| a.as_bool()).unwrap_or(false) { "all".to_string() } else { list(v, "sites") };
+    fields(&[
+        ("id", s(v, "id")),
+        ("name", s(v, "name")),
+        ("roles", list(v, "roles")),
+        ("sites", sites),
+        ("teams", list(v, "teams")),
+        ("subject", s(v, "subject_id")),
+        ("disabled", s(v, "disabled")),
+        ("created", s(v, "created_at")),
+        ("updated", s(v, "updated_at")),
+    ]);
+}
+
+pub fn operators(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    table(
+        &["ID", "NAME", "ROLES", "SITES", "TEAMS", "DISABLED"],
+        items(v)
+            .iter()
+            .map(|x| {
+                let sites = if x.get("all_sites").and_then(|a| a.as_bool()).unwrap_or(false) { "all".into() } else { list(x, "sites") };
+                vec![s(x, "id"), s(x, "name"), list(x, "roles"), sites, list(x, "teams"), s(x, "disabled")]
+            })
+            .collect(),
+    );
+}
+
+/// A new token: its record, then its secret, which is shown this once.
+pub fn token_created(token: &Value, secret: &str) {
+    fields(&[
+        ("id", s(token, "id")),
+        ("operator", s(token, "operator_id")),
+        ("name", s(token, "name")),
+        ("expires", s(token, "expires_at")),
+        ("secret", secret.to_string()),
+    ]);
+    eprintln!("the secret is shown this once: only its hash is kept; send it as `Authorization: Bearer …` or SIGNET_TOKEN");
+}
+
+pub fn tokens(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    table(
+        &["ID", "NAME", "CREATED", "EXPIRES", "REVOKED"],
+        items(v).iter().map(|x| vec![s(x, "id"), s(x, "name"), s(x, "created_at"), s(x, "expires_at"), s(x, "revoked")]).collect(),
+    );
+}
+
+pub fn whoami(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    let sites = if v.get("all_sites").and_then(|a| a.as_bool()).unwrap_or(false) { "all".to_string() } else { list(v, "sites") };
+    fields(&[
+        ("actor", s(v, "actor")),
+        ("roles", list(v, "roles")),
+        ("sites", sites),
+        ("teams", list(v, "teams")),
+        ("token", s(v, "token_id")),
+    ]);
 }
