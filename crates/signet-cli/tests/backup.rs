@@ -3,78 +3,19 @@
 //! and database, served again; and every kind of bad input refused with
 //! nothing written.
 //!
-//! The process helpers are those of `tests/cli.rs` (kept separate so the two
-//! files can change independently).
+//! The process helpers are in `tests/common/mod.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::net::TcpListener;
+mod common;
+
+use common::{BIN, PgDb, fails, have, ok, openssl_csr, pg_database, serve, signet, wait_for_checkpoint};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_signet");
 const PASSPHRASE: &str = "correct horse battery staple";
-
-/// A `signet serve` child process, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Start `signet serve` in `cwd` (ready at its "Signet is serving URL" line).
-fn serve(cwd: &Path, args: &[&str]) -> Server {
-    use std::io::BufRead;
-    for _ in 0..5 {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(BIN)
-            .current_dir(cwd)
-            .arg("serve")
-            .args(args)
-            .env("SIGNET_LISTEN", &listen)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            match stdout.read_line(&mut line) {
-                Ok(0) | Err(_) => break None,
-                Ok(_) => {
-                    if let Some(url) = line.trim_end().strip_prefix("Signet is serving ") {
-                        break Some(url.to_string());
-                    }
-                }
-            }
-        };
-        match url {
-            Some(url) => return Server { child, url, _stdout: stdout },
-            None => {
-                let _ = child.wait();
-            }
-        }
-    }
-    panic!("signet serve did not start");
-}
-
-fn signet(cwd: &Path, server: &Server, token: &str, args: &[&str]) -> Output {
-    Command::new(BIN).current_dir(cwd).env("SIGNET_SERVER", &server.url).env("SIGNET_TOKEN", token).args(args).output().unwrap()
-}
 
 /// `signet backup` / `signet restore`, offline, with the passphrase in the environment.
 fn offline(cwd: &Path, passphrase: &str, args: &[&str]) -> Output {
@@ -87,77 +28,6 @@ fn offline(cwd: &Path, passphrase: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-/// A failure is one line on standard error and a non-zero exit.
-fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
-
-fn have(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool).arg(arg).output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} is required under CI");
-        eprintln!("{tool} not found: skipping");
-    }
-    ok
-}
-
-fn openssl_csr(dir: &Path, name: &str, san: &str) -> String {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")])
-        .args(["-addext", &format!("subjectAltName={san}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    format!("{name}.csr")
-}
-
-/// A throwaway PostgreSQL database (made and dropped with psql), or `None`
-/// when PostgreSQL is not configured (a failure under CI).
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql").args([&self.admin, "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)]).output();
-    }
-}
-
-fn pg_database() -> Option<PgDb> {
-    let Ok(admin) = std::env::var("SIGNET_TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "SIGNET_TEST_DATABASE_URL must be set under CI");
-        eprintln!("SIGNET_TEST_DATABASE_URL not set: skipping the PostgreSQL variant");
-        return None;
-    };
-    assert!(have("psql", "--version"), "psql (Debian package postgresql-client) is needed for the PostgreSQL variant");
-    let mut rnd = [0u8; 8];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut rnd).unwrap();
-    let name = format!("signet_bk_{}", rnd.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let o = Command::new("psql").args([&admin, "-qc", &format!("CREATE DATABASE {name}")]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    Some(PgDb { admin, name, url })
-}
-
 fn pg_tables(db: &PgDb) -> String {
     let o = Command::new("psql")
         .args([&db.url, "-tAc", "SELECT string_agg(table_name, ',') FROM information_schema.tables WHERE table_schema = current_schema()"])
@@ -165,21 +35,6 @@ fn pg_tables(db: &PgDb) -> String {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
-
-/// Wait until the server has signed a checkpoint covering every entry.
-fn wait_for_checkpoint(cwd: &Path, server: &Server, token: &str) {
-    for _ in 0..100 {
-        let entries: serde_json::Value =
-            serde_json::from_str(&ok(&signet(cwd, server, token, &["log", "show", "--limit", "1000", "--output", "json"]))).unwrap();
-        let n = entries["items"].as_array().unwrap().len() as u64;
-        let o = signet(cwd, server, token, &["log", "checkpoint"]);
-        if o.status.success() && String::from_utf8_lossy(&o.stdout).lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(n) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no checkpoint covering every entry");
 }
 
 /// `size N root R` from the restore or verify-only report.
@@ -216,12 +71,12 @@ fn round_trip(pg: bool) {
 
     let old = tempfile::tempdir().unwrap();
     let cwd = old.path();
-    let server = serve(cwd, &as_strs(&src_args));
+    let server = serve(cwd, &as_strs(&src_args), &[], None);
     let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
     let out = ok(&signet(
         cwd,
         &server,
-        &token,
+        Some(&token),
         &["subject", "create", "--name", "web", "--kind", "workload", "--owner", "team-web", "--purpose", "shop", "--output", "json"],
     ));
     let subject = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
@@ -229,11 +84,13 @@ fn round_trip(pg: bool) {
     ok(&signet(
         cwd,
         &server,
-        &token,
+        Some(&token),
         &["issue", "x509", "--subject", &subject, "--profile", "tls-server", "--csr", &csr, "--out", "old.pem"],
     ));
-    let old_serial =
-        json_items(&ok(&signet(cwd, &server, &token, &["cert", "list", "--output", "json"])))[0]["serial"].as_str().unwrap().to_string();
+    let old_serial = json_items(&ok(&signet(cwd, &server, Some(&token), &["cert", "list", "--output", "json"])))[0]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for_checkpoint(cwd, &server, &token);
 
     // Writes keep coming while the backup runs: certificates and subjects, in a loop.
@@ -322,10 +179,10 @@ fn round_trip(pg: bool) {
     }
 
     // The restored authority serves, with the old admin token.
-    let server2 = serve(cwd2, &as_strs(&dst_args));
+    let server2 = serve(cwd2, &as_strs(&dst_args), &[], None);
     let (size, root) = newest_checkpoint(&restored);
-    ok(&signet(cwd2, &server2, &token, &["log", "export", "exported"]));
-    let verified = ok(&signet(cwd2, &server2, &token, &["log", "verify", "exported", "--key", "signet-data/log.pub"]));
+    ok(&signet(cwd2, &server2, Some(&token), &["log", "export", "exported"]));
+    let verified = ok(&signet(cwd2, &server2, Some(&token), &["log", "verify", "exported", "--key", "signet-data/log.pub"]));
     assert!(verified.starts_with("OK: "), "{verified}");
     let note = std::fs::read_to_string(cwd2.join(format!("exported/checkpoints/{size:020}.note"))).unwrap();
     let root_b64 = note.lines().nth(2).unwrap();
@@ -337,18 +194,18 @@ fn round_trip(pg: bool) {
     let created = json_items(&ok(&signet(
         cwd2,
         &server2,
-        &token,
+        Some(&token),
         &["log", "search", "--type", "subject.created", "--limit", "1000", "--output", "json"],
     )));
-    let subjects = json_items(&ok(&signet(cwd2, &server2, &token, &["subject", "list", "--limit", "1000", "--output", "json"])));
+    let subjects = json_items(&ok(&signet(cwd2, &server2, Some(&token), &["subject", "list", "--limit", "1000", "--output", "json"])));
     assert_eq!(created.len(), subjects.len(), "subjects and their log entries come from the same moment");
     let issued = json_items(&ok(&signet(
         cwd2,
         &server2,
-        &token,
+        Some(&token),
         &["log", "search", "--type", "credential.issued", "--limit", "1000", "--output", "json"],
     )));
-    let certs = json_items(&ok(&signet(cwd2, &server2, &token, &["cert", "list", "--limit", "1000", "--output", "json"])));
+    let certs = json_items(&ok(&signet(cwd2, &server2, Some(&token), &["cert", "list", "--limit", "1000", "--output", "json"])));
     assert_eq!(issued.len(), certs.len(), "credentials and their log entries come from the same moment");
     assert!(certs.iter().any(|c| c["serial"] == old_serial.as_str()), "the old credential is listed");
 
@@ -357,7 +214,7 @@ fn round_trip(pg: bool) {
     ok(&signet(
         cwd2,
         &server2,
-        &token,
+        Some(&token),
         &["issue", "x509", "--subject", &subject, "--profile", "tls-server", "--csr", &csr, "--out", "new.pem"],
     ));
     let chain = std::fs::read_to_string(cwd2.join("new.pem")).unwrap();
@@ -389,9 +246,9 @@ fn round_trip_on_postgres_while_the_server_issues() {
 fn bad_backups_and_non_empty_targets_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server = serve(cwd, &[]);
+    let server = serve(cwd, &[], &[], None);
     let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
-    ok(&signet(cwd, &server, &token, &["subject", "create", "--name", "alice", "--kind", "person"]));
+    ok(&signet(cwd, &server, Some(&token), &["subject", "create", "--name", "alice", "--kind", "person"]));
     wait_for_checkpoint(cwd, &server, &token);
 
     // The backup side: a short passphrase, no passphrase, an existing output file.

@@ -2,128 +2,16 @@
 //! configuration in an empty directory, then the client commands against it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::net::TcpListener;
+mod common;
+
+use common::{BIN, Server, fails, have, ok, openssl_csr, serve, signet, wait_for_checkpoint};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_signet");
-
-/// A `signet serve` child process, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    /// Held open: the server still writes to it, and a closed pipe would kill it.
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Start `signet serve` in `cwd` with `args` on a free loopback port (given
-/// as `SIGNET_LISTEN`, so `args` must not say `--listen`), writing its log to
-/// `log_file` if given. Ready when it prints "Signet is serving URL"; the URL
-/// comes from that line. A port taken between `free_port` and the child's
-/// bind makes the child exit: then try again on another port.
-fn serve(cwd: &Path, args: &[&str], env: &[(&str, &str)], log_file: Option<&Path>) -> Server {
-    use std::io::BufRead;
-    for _ in 0..5 {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(cwd).arg("serve").args(args).env("SIGNET_LISTEN", &listen).stdout(Stdio::piped());
-        match log_file {
-            Some(path) => cmd.stderr(std::fs::File::create(path).unwrap()),
-            None => cmd.stderr(Stdio::null()),
-        };
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            match stdout.read_line(&mut line) {
-                Ok(0) | Err(_) => break None,
-                Ok(_) => {
-                    if let Some(url) = line.trim_end().strip_prefix("Signet is serving ") {
-                        break Some(url.to_string());
-                    }
-                }
-            }
-        };
-        match url {
-            Some(url) => return Server { child, url, _stdout: stdout },
-            None => {
-                let _ = child.wait();
-            }
-        }
-    }
-    panic!("signet serve did not start");
-}
-
-/// Run a client command in `cwd` (which holds `signet-data/`).
-fn signet(cwd: &Path, server: &Server, token: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(cwd).env("SIGNET_SERVER", &server.url).env_remove("SIGNET_TOKEN").args(args);
-    if let Some(t) = token {
-        cmd.env("SIGNET_TOKEN", t);
-    }
-    cmd.output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-/// A failure is one line on standard error and a non-zero exit.
-fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
-
-fn have_openssl() -> bool {
-    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required under CI");
-        eprintln!("openssl not found: skipping");
-    }
-    ok
-}
-
-fn openssl_csr(dir: &Path, name: &str, san: &str) -> String {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")])
-        .args(["-addext", &format!("subjectAltName={san}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    format!("{name}.csr")
-}
 
 #[test]
 fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
-    if !have_openssl() {
+    if !have("openssl", "version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -215,7 +103,7 @@ fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
 
 #[test]
 fn cli_errors_are_one_line_and_change_nothing() {
-    if !have_openssl() {
+    if !have("openssl", "version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -302,36 +190,9 @@ fn sqlite(db: &Path, sql: &str) {
     assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn have_sqlite3() -> bool {
-    let ok = Command::new("sqlite3").arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "sqlite3 is required under CI");
-        eprintln!("sqlite3 not found: skipping");
-    }
-    ok
-}
-
-/// Wait until the newest checkpoint covers every entry; returns the entry count.
-fn wait_for_checkpoint(cwd: &Path, server: &Server, token: &str) -> u64 {
-    let entries: serde_json::Value =
-        serde_json::from_str(&ok(&signet(cwd, server, Some(token), &["log", "show", "--limit", "1000", "--output", "json"]))).unwrap();
-    let n = entries["items"].as_array().unwrap().len() as u64;
-    for _ in 0..100 {
-        let o = signet(cwd, server, Some(token), &["log", "checkpoint"]);
-        if o.status.success() {
-            let note = String::from_utf8(o.stdout).unwrap();
-            if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(n) {
-                return n;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no checkpoint covering {n} entries");
-}
-
 #[test]
 fn log_export_verifies_and_every_kind_of_tampering_is_named() {
-    if !have_sqlite3() {
+    if !have("sqlite3", "-version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

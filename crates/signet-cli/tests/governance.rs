@@ -5,133 +5,13 @@
 //! duties stops it approving its own request, the approver's approval mints
 //! a certificate that openssl verifies.
 //!
-//! The process helpers are those of `tests/cli.rs` (kept separate so the
-//! files can change independently).
+//! The process helpers are in `tests/common/mod.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use serde_json::Value;
-use std::net::TcpListener;
+mod common;
+
+use common::{Server, fails, have, json, ok, openssl_csr, openssl_verifies, serve, signet};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_signet");
-
-/// A `signet serve` child process, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `signet serve` in `cwd` (first start: a fresh data directory), ready once it prints its URL.
-fn serve(cwd: &Path) -> Server {
-    use std::io::BufRead;
-    for _ in 0..5 {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(BIN)
-            .current_dir(cwd)
-            .arg("serve")
-            .env("SIGNET_LISTEN", &listen)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            match stdout.read_line(&mut line) {
-                Ok(0) | Err(_) => break None,
-                Ok(_) => {
-                    if let Some(url) = line.trim_end().strip_prefix("Signet is serving ") {
-                        break Some(url.to_string());
-                    }
-                }
-            }
-        };
-        match url {
-            Some(url) => return Server { child, url, _stdout: stdout },
-            None => {
-                let _ = child.wait();
-            }
-        }
-    }
-    panic!("signet serve did not start");
-}
-
-fn signet(cwd: &Path, server: &Server, token: &str, args: &[&str]) -> Output {
-    Command::new(BIN).current_dir(cwd).env("SIGNET_SERVER", &server.url).env("SIGNET_TOKEN", token).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&ok(o)).unwrap()
-}
-
-/// A failure is one line on standard error and a non-zero exit.
-fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
-
-fn have_openssl() -> bool {
-    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required under CI");
-        eprintln!("openssl not found: skipping");
-    }
-    ok
-}
-
-fn openssl_csr(dir: &Path, name: &str, san: &str) -> String {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")])
-        .args(["-addext", &format!("subjectAltName={san}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    format!("{name}.csr")
-}
-
-/// openssl verifies a chain PEM (leaf, issuing CA, root) against the server's CA file.
-fn openssl_verifies(cwd: &Path, chain: &str, name: &str) {
-    let parts: Vec<&str> = chain.split_inclusive("-----END CERTIFICATE-----\n").collect();
-    assert_eq!(parts.len(), 3, "{chain}");
-    std::fs::write(cwd.join(format!("{name}-leaf.pem")), parts[0]).unwrap();
-    std::fs::write(cwd.join(format!("{name}-issuing.pem")), parts[1]).unwrap();
-    let v = Command::new("openssl")
-        .current_dir(cwd)
-        .args(["verify", "-CAfile", "signet-data/ca.pem", "-untrusted", &format!("{name}-issuing.pem"), &format!("{name}-leaf.pem")])
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
-}
 
 /// The value of a `key  value` line of a table-format answer.
 fn field(out: &str, key: &str) -> String {
@@ -145,9 +25,9 @@ fn operator_with_token(cwd: &Path, server: &Server, admin: &str, args: &[&str]) 
     let mut create = vec!["operator", "create"];
     create.extend_from_slice(args);
     create.extend_from_slice(&["--output", "json"]);
-    let op = json(&signet(cwd, server, admin, &create));
+    let op = json(&signet(cwd, server, Some(admin), &create));
     let id = op["id"].as_str().unwrap().to_string();
-    let created = signet(cwd, server, admin, &["operator", "token", "create", &id, "--name", "laptop", "--ttl", "30d"]);
+    let created = signet(cwd, server, Some(admin), &["operator", "token", "create", &id, "--name", "laptop", "--ttl", "30d"]);
     let out = ok(&created);
     let secret = field(&out, "secret");
     assert!(secret.starts_with("signet_"), "{out}");
@@ -156,7 +36,7 @@ fn operator_with_token(cwd: &Path, server: &Server, admin: &str, args: &[&str]) 
 }
 
 fn pending_ids(cwd: &Path, server: &Server, token: &str) -> Vec<String> {
-    let v = json(&signet(cwd, server, token, &["request", "list", "--pending", "--output", "json"]));
+    let v = json(&signet(cwd, server, Some(token), &["request", "list", "--pending", "--output", "json"]));
     v["items"]
         .as_array()
         .unwrap()
@@ -170,34 +50,34 @@ fn pending_ids(cwd: &Path, server: &Server, token: &str) -> Vec<String> {
 
 #[test]
 fn an_approval_flow_through_the_cli_only() {
-    if !have_openssl() {
+    if !have("openssl", "version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server = serve(cwd);
+    let server = serve(cwd, &[], &[], None);
     let admin = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
 
     // The bootstrap admin is also a registration officer, at every site.
-    let me = ok(&signet(cwd, &server, &admin, &["whoami"]));
+    let me = ok(&signet(cwd, &server, Some(&admin), &["whoami"]));
     assert_eq!(field(&me, "roles"), "admin, registration_officer", "{me}");
     assert_eq!(field(&me, "sites"), "all", "{me}");
 
     let subject = json(&signet(
         cwd,
         &server,
-        &admin,
+        Some(&admin),
         &["subject", "create", "--name", "web", "--kind", "workload", "--owner", "team-web", "--purpose", "shop", "--output", "json"],
     ));
     let subject = subject["id"].as_str().unwrap().to_string();
 
     // An approver in team `sec`, with its own token.
     let (alice_id, alice) = operator_with_token(cwd, &server, &admin, &["alice", "--role", "approver", "--all-sites", "--team", "sec"]);
-    let listed = ok(&signet(cwd, &server, &admin, &["operator", "list"]));
+    let listed = ok(&signet(cwd, &server, Some(&admin), &["operator", "list"]));
     assert!(listed.contains("alice") && listed.contains("approver") && listed.contains("sec"), "{listed}");
-    let tokens = ok(&signet(cwd, &server, &admin, &["operator", "token", "list", &alice_id]));
+    let tokens = ok(&signet(cwd, &server, Some(&admin), &["operator", "token", "list", &alice_id]));
     assert!(tokens.contains("laptop") && !tokens.contains(&alice), "{tokens}");
-    let who = ok(&signet(cwd, &server, &alice, &["whoami"]));
+    let who = ok(&signet(cwd, &server, Some(&alice), &["whoami"]));
     assert_eq!(field(&who, "actor"), alice_id);
     assert_eq!(field(&who, "roles"), "approver");
     assert_eq!(field(&who, "teams"), "sec");
@@ -209,7 +89,7 @@ fn an_approval_flow_through_the_cli_only() {
          [names]\ndns = [\"{subject}.internal\"]\n[approvals]\nrequired = 1\ngroup = \"sec\"\n",
     )
     .unwrap();
-    ok(&signet(cwd, &server, &admin, &["profile", "apply", "-f", "guarded.toml"]));
+    ok(&signet(cwd, &server, Some(&admin), &["profile", "apply", "-f", "guarded.toml"]));
     let csr = openssl_csr(cwd, "web", "DNS:web.internal");
     let ask = ["--subject", subject.as_str(), "--profile", "guarded", "--csr", csr.as_str(), "--ttl", "1h"];
 
@@ -217,7 +97,7 @@ fn an_approval_flow_through_the_cli_only() {
     let mut explain = vec!["policy", "explain"];
     explain.extend_from_slice(&ask);
     explain.extend_from_slice(&["--scope", "deploy"]);
-    let out = ok(&signet(cwd, &server, &admin, &explain));
+    let out = ok(&signet(cwd, &server, Some(&admin), &explain));
     assert_eq!(field(&out, "outcome"), "pending_approval", "{out}");
     assert_eq!(field(&out, "approvals required"), "1 (group `sec`)", "{out}");
     assert!(out.contains("issue.forbid.awaiting-approval"), "{out}");
@@ -226,7 +106,7 @@ fn an_approval_flow_through_the_cli_only() {
     let mut explain_bad = vec!["policy", "explain", "--output", "json"];
     explain_bad.extend_from_slice(&ask);
     explain_bad.extend_from_slice(&["--scope", "root"]);
-    let v = json(&signet(cwd, &server, &admin, &explain_bad));
+    let v = json(&signet(cwd, &server, Some(&admin), &explain_bad));
     assert_eq!(v["outcome"], "deny", "{v}");
     let ids: Vec<&str> = v["determining_policies"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"issue.forbid.scopes-outside-profile"), "{v}");
@@ -237,60 +117,60 @@ fn an_approval_flow_through_the_cli_only() {
     let mut issue = vec!["issue", "x509"];
     issue.extend_from_slice(&ask);
     issue.extend_from_slice(&["--scope", "deploy", "--out", "never.pem"]);
-    let out = ok(&signet(cwd, &server, &admin, &issue));
+    let out = ok(&signet(cwd, &server, Some(&admin), &issue));
     assert!(out.contains("is pending approval: it needs 1 approval(s)"), "{out}");
     let request = field(&out, "request");
     assert!(request.starts_with("req_"), "{out}");
     assert!(!cwd.join("never.pem").exists());
     assert_eq!(pending_ids(cwd, &server, &admin), vec![request.clone()]);
-    let shown = ok(&signet(cwd, &server, &admin, &["request", "show", &request]));
+    let shown = ok(&signet(cwd, &server, Some(&admin), &["request", "show", &request]));
     assert_eq!(field(&shown, "state"), "pending_approval");
     assert_eq!(field(&shown, "scopes"), "deploy");
     assert!(shown.contains("no approvals or denials recorded"), "{shown}");
 
     // Separation of duties: the submitter cannot approve, whatever its roles.
-    let err = fails(&signet(cwd, &server, &admin, &["request", "approve", &request, "--reason", "looks fine"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["request", "approve", &request, "--reason", "looks fine"]));
     assert!(err.contains("HTTP 403") && err.contains("nobody approves a request they submitted"), "{err}");
     // A reason is required.
-    let err = fails(&signet(cwd, &server, &alice, &["request", "approve", &request, "--reason", " "]));
+    let err = fails(&signet(cwd, &server, Some(&alice), &["request", "approve", &request, "--reason", " "]));
     assert!(err.contains("reason"), "{err}");
     assert_eq!(pending_ids(cwd, &server, &admin), vec![request.clone()]);
 
     // The approver approves: the quorum is met, the certificate is minted, its chain printed.
-    let approved = signet(cwd, &server, &alice, &["request", "approve", &request, "--reason", "change ticket 42"]);
+    let approved = signet(cwd, &server, Some(&alice), &["request", "approve", &request, "--reason", "change ticket 42"]);
     let chain = ok(&approved);
     assert!(String::from_utf8_lossy(&approved.stderr).contains("1 of 1 approvals"));
     openssl_verifies(cwd, &chain, "approved");
     assert!(pending_ids(cwd, &server, &admin).is_empty());
-    let v = json(&signet(cwd, &server, &admin, &["request", "show", &request, "--output", "json"]));
+    let v = json(&signet(cwd, &server, Some(&admin), &["request", "show", &request, "--output", "json"]));
     assert_eq!(v["state"], "issued", "{v}");
     assert_eq!(v["approvals"][0]["approver"], alice_id.as_str(), "{v}");
     assert_eq!(v["approvals"][0]["reason"], "change ticket 42", "{v}");
-    let shown = ok(&signet(cwd, &server, &admin, &["request", "show", &request]));
+    let shown = ok(&signet(cwd, &server, Some(&admin), &["request", "show", &request]));
     assert!(shown.contains("approve") && shown.contains("change ticket 42"), "{shown}");
     // Each approver counts once, and an issued request takes no more verdicts.
-    let err = fails(&signet(cwd, &server, &alice, &["request", "approve", &request, "--reason", "again"]));
+    let err = fails(&signet(cwd, &server, Some(&alice), &["request", "approve", &request, "--reason", "again"]));
     assert!(err.contains("HTTP 409") && err.contains("not pending approval"), "{err}");
 
     // A denial ends the request.
     let mut issue = vec!["issue", "x509", "--output", "json"];
     issue.extend_from_slice(&ask);
-    let second = json(&signet(cwd, &server, &admin, &issue));
+    let second = json(&signet(cwd, &server, Some(&admin), &issue));
     assert_eq!(second["approvals_required"], 1);
     let second = second["request"]["id"].as_str().unwrap().to_string();
-    let out = ok(&signet(cwd, &server, &alice, &["request", "deny", &second, "--reason", "no ticket"]));
+    let out = ok(&signet(cwd, &server, Some(&alice), &["request", "deny", &second, "--reason", "no ticket"]));
     assert!(out.contains("is denied: denied by `") && out.contains("no ticket"), "{out}");
-    let v = json(&signet(cwd, &server, &admin, &["request", "show", &second, "--output", "json"]));
+    let v = json(&signet(cwd, &server, Some(&admin), &["request", "show", &second, "--output", "json"]));
     assert_eq!(v["state"], "denied", "{v}");
     assert_eq!(v["approvals"][0]["verdict"], "deny", "{v}");
-    let err = fails(&signet(cwd, &server, &alice, &["request", "approve", &second, "--reason", "changed my mind"]));
+    let err = fails(&signet(cwd, &server, Some(&alice), &["request", "approve", &second, "--reason", "changed my mind"]));
     assert!(err.contains("HTTP 409"), "{err}");
 
     // A revoked token stops working.
-    let tok = json(&signet(cwd, &server, &admin, &["operator", "token", "list", &alice_id, "--output", "json"]));
+    let tok = json(&signet(cwd, &server, Some(&admin), &["operator", "token", "list", &alice_id, "--output", "json"]));
     let tok = tok["items"][0]["id"].as_str().unwrap().to_string();
-    assert!(ok(&signet(cwd, &server, &admin, &["token", "revoke", &tok])).contains("revoked"));
-    let err = fails(&signet(cwd, &server, &alice, &["whoami"]));
+    assert!(ok(&signet(cwd, &server, Some(&admin), &["token", "revoke", &tok])).contains("revoked"));
+    let err = fails(&signet(cwd, &server, Some(&alice), &["whoami"]));
     assert!(err.contains("HTTP 401"), "{err}");
 }
 
@@ -298,15 +178,15 @@ fn an_approval_flow_through_the_cli_only() {
 fn policy_apply_show_versions_and_a_refused_set() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server = serve(cwd);
+    let server = serve(cwd, &[], &[], None);
     let admin = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
 
     // The built-in set is version 0.
-    let shown = ok(&signet(cwd, &server, &admin, &["policy", "show"]));
+    let shown = ok(&signet(cwd, &server, Some(&admin), &["policy", "show"]));
     assert_eq!(field(&shown, "version"), "0", "{shown}");
     assert!(shown.contains("@id(\"sod.no-self-approval\")"), "{shown}");
-    assert!(ok(&signet(cwd, &server, &admin, &["policy", "versions"])).contains("built-in default set"));
-    let default = json(&signet(cwd, &server, &admin, &["policy", "show", "--output", "json"]));
+    assert!(ok(&signet(cwd, &server, Some(&admin), &["policy", "versions"])).contains("built-in default set"));
+    let default = json(&signet(cwd, &server, Some(&admin), &["policy", "show", "--output", "json"]));
     let default_text = default["text"].as_str().unwrap().to_string();
 
     // Invalid Cedar: refused with the validator's message; the active set stays.
@@ -315,7 +195,7 @@ fn policy_apply_show_versions_and_a_refused_set() {
         format!("{default_text}\n@id(\"broken\")\npermit (principal, action, resource) when {{ principal.nope == }};\n"),
     )
     .unwrap();
-    let err = fails(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "bad.cedar", "--comment", "oops"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["policy", "apply", "-f", "bad.cedar", "--comment", "oops"]));
     assert!(err.contains("HTTP 400") && err.starts_with("error: text: "), "{err}");
     // An unknown attribute: the schema validator names it.
     std::fs::write(
@@ -323,13 +203,13 @@ fn policy_apply_show_versions_and_a_refused_set() {
         format!("{default_text}\n@id(\"unknown-attr\")\npermit (principal, action, resource) when {{ principal.shoe_size > 3 }};\n"),
     )
     .unwrap();
-    let err = fails(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "unknown.cedar"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["policy", "apply", "-f", "unknown.cedar"]));
     assert!(err.contains("HTTP 400") && err.contains("shoe_size"), "{err}");
-    assert_eq!(field(&ok(&signet(cwd, &server, &admin, &["policy", "show"])), "version"), "0");
+    assert_eq!(field(&ok(&signet(cwd, &server, Some(&admin), &["policy", "show"])), "version"), "0");
 
     // Not text at all: refused before anything is sent.
     std::fs::write(cwd.join("binary.cedar"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
-    let err = fails(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "binary.cedar"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["policy", "apply", "-f", "binary.cedar"]));
     assert!(err.contains("is not UTF-8 text"), "{err}");
 
     // A valid change: version 1, the diff names the added policy.
@@ -340,40 +220,40 @@ fn policy_apply_show_versions_and_a_refused_set() {
         ),
     )
     .unwrap();
-    let out = ok(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "auditors.cedar", "--comment", "auditors read metrics"]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["policy", "apply", "-f", "auditors.cedar", "--comment", "auditors read metrics"]));
     assert!(out.starts_with("policy version 1 is active"), "{out}");
     assert_eq!(field(&out, "added"), "auditor.metrics", "{out}");
     assert!(out.contains("+ @id(\"auditor.metrics\")"), "{out}");
-    let versions = ok(&signet(cwd, &server, &admin, &["policy", "versions"]));
+    let versions = ok(&signet(cwd, &server, Some(&admin), &["policy", "versions"]));
     assert!(versions.contains("auditors read metrics"), "{versions}");
-    assert_eq!(field(&ok(&signet(cwd, &server, &admin, &["policy", "show"])), "version"), "1");
-    let old = ok(&signet(cwd, &server, &admin, &["policy", "show", "--version", "1"]));
+    assert_eq!(field(&ok(&signet(cwd, &server, Some(&admin), &["policy", "show"])), "version"), "1");
+    let old = ok(&signet(cwd, &server, Some(&admin), &["policy", "show", "--version", "1"]));
     assert!(old.contains("auditor.metrics"), "{old}");
 
     // A refused set after a good one leaves version 1 in force.
-    let err = fails(&signet(cwd, &server, &admin, &["policy", "apply", "-f", "bad.cedar"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["policy", "apply", "-f", "bad.cedar"]));
     assert!(err.contains("HTTP 400"), "{err}");
-    assert_eq!(field(&ok(&signet(cwd, &server, &admin, &["policy", "show"])), "version"), "1");
+    assert_eq!(field(&ok(&signet(cwd, &server, Some(&admin), &["policy", "show"])), "version"), "1");
 
     // Someone without policy.apply: 403, with the reason.
     let (_, approver) = operator_with_token(cwd, &server, &admin, &["dora", "--role", "approver", "--site", "default"]);
-    let err = fails(&signet(cwd, &server, &approver, &["policy", "apply", "-f", "auditors.cedar"]));
+    let err = fails(&signet(cwd, &server, Some(&approver), &["policy", "apply", "-f", "auditors.cedar"]));
     assert!(err.contains("HTTP 403") && err.contains("policy.apply"), "{err}");
 }
 
 #[test]
 fn operators_subjects_and_break_glass() {
-    if !have_openssl() {
+    if !have("openssl", "version") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server = serve(cwd);
+    let server = serve(cwd, &[], &[], None);
     let admin = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
     let subject = json(&signet(
         cwd,
         &server,
-        &admin,
+        Some(&admin),
         &["subject", "create", "--name", "db", "--kind", "workload", "--owner", "team-db", "--purpose", "orders", "--output", "json"],
     ));
     let subject = subject["id"].as_str().unwrap().to_string();
@@ -382,51 +262,51 @@ fn operators_subjects_and_break_glass() {
     // Operators: update changes only what is given.
     let (bob_id, bob) = operator_with_token(cwd, &server, &admin, &["bob", "--role", "site_operator", "--site", "default"]);
     let (carol_id, carol) = operator_with_token(cwd, &server, &admin, &["carol", "--role", "security_reviewer", "--team", "ir"]);
-    let out = ok(&signet(cwd, &server, &admin, &["operator", "update", &carol_id, "--team", "ir", "--team", "sec"]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["operator", "update", &carol_id, "--team", "ir", "--team", "sec"]));
     assert_eq!(field(&out, "teams"), "ir, sec", "{out}");
     assert_eq!(field(&out, "roles"), "security_reviewer", "{out}");
-    let out = ok(&signet(cwd, &server, &admin, &["operator", "show", &carol_id]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["operator", "show", &carol_id]));
     assert_eq!(field(&out, "teams"), "ir, sec", "{out}");
-    let err = fails(&signet(cwd, &server, &admin, &["operator", "create", "eve", "--role", "root"]));
+    let err = fails(&signet(cwd, &server, Some(&admin), &["operator", "create", "eve", "--role", "root"]));
     assert!(err.contains("roles[0]") && err.contains("`root` is not a role"), "{err}");
     // Nobody changes their own roles.
-    let err = fails(&signet(cwd, &server, &carol, &["operator", "update", &carol_id, "--role", "admin"]));
+    let err = fails(&signet(cwd, &server, Some(&carol), &["operator", "update", &carol_id, "--role", "admin"]));
     assert!(err.contains("HTTP 403"), "{err}");
 
     // Subjects: a suspended subject gets nothing, explain says why; reinstated, it may again.
-    let out = ok(&signet(cwd, &server, &admin, &["subject", "suspend", &subject, "--reason", "key leak suspected"]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["subject", "suspend", &subject, "--reason", "key leak suspected"]));
     assert_eq!(field(&out, "status"), "suspended", "{out}");
     let v = json(&signet(
         cwd,
         &server,
-        &admin,
+        Some(&admin),
         &["policy", "explain", "--subject", &subject, "--profile", "tls-server", "--csr", &csr, "--output", "json"],
     ));
     assert_eq!(v["outcome"], "deny", "{v}");
     assert!(v["determining_policies"].as_array().unwrap().iter().any(|p| p["id"] == "issue.forbid.subject-not-active"), "{v}");
-    let out = ok(&signet(cwd, &server, &admin, &["subject", "reinstate", &subject, "--reason", "rotated"]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["subject", "reinstate", &subject, "--reason", "rotated"]));
     assert_eq!(field(&out, "status"), "active", "{out}");
 
     // Break-glass: a site operator asks; two approvers with break_glass.approve, neither the requester.
     let bg = ["break-glass", "x509", "--subject", &subject, "--profile", "tls-server", "--csr", &csr, "--ttl", "30m"];
     let mut blank = bg.to_vec();
     blank.extend_from_slice(&["--reason", "  "]);
-    let err = fails(&signet(cwd, &server, &bob, &blank));
+    let err = fails(&signet(cwd, &server, Some(&bob), &blank));
     assert!(err.contains("HTTP 400") && err.contains("reason"), "{err}");
     let mut with_reason = bg.to_vec();
     with_reason.extend_from_slice(&["--reason", "primary CA path down, outage INC-7"]);
-    let out = ok(&signet(cwd, &server, &bob, &with_reason));
+    let out = ok(&signet(cwd, &server, Some(&bob), &with_reason));
     assert!(out.starts_with("break-glass request `req_") && out.contains("it needs 2 approval(s)"), "{out}");
     let request = field(&out, "request");
-    let err = fails(&signet(cwd, &server, &bob, &["request", "approve", &request, "--reason", "me"]));
+    let err = fails(&signet(cwd, &server, Some(&bob), &["request", "approve", &request, "--reason", "me"]));
     assert!(err.contains("HTTP 403"), "{err}");
-    let out = ok(&signet(cwd, &server, &admin, &["request", "approve", &request, "--reason", "confirmed outage"]));
+    let out = ok(&signet(cwd, &server, Some(&admin), &["request", "approve", &request, "--reason", "confirmed outage"]));
     assert!(out.contains("1 of 2 approvals") && out.contains("waiting for 1 more"), "{out}");
-    let out = ok(&signet(cwd, &server, &carol, &["request", "approve", &request, "--reason", "confirmed", "--out", "bg.pem"]));
+    let out = ok(&signet(cwd, &server, Some(&carol), &["request", "approve", &request, "--reason", "confirmed", "--out", "bg.pem"]));
     assert_eq!(field(&out, "subject"), subject, "{out}");
     let chain = std::fs::read_to_string(cwd.join("bg.pem")).unwrap();
     openssl_verifies(cwd, &chain, "bg");
-    let v = json(&signet(cwd, &server, &admin, &["request", "show", &request, "--output", "json"]));
+    let v = json(&signet(cwd, &server, Some(&admin), &["request", "show", &request, "--output", "json"]));
     assert_eq!(v["state"], "issued", "{v}");
     assert_eq!(v["break_glass"], true, "{v}");
     assert_eq!(v["approvals"].as_array().unwrap().len(), 2, "{v}");

@@ -227,7 +227,11 @@ impl Authority {
             (None, false) if crate::authority::waits_only_for_approvals(&decision) => "pending_approval",
             (None, false) => "deny",
         };
-        let explanation = signet_policy::explain(&policy.set, &decision);
+        let mut explanation = signet_policy::explain(&policy.set, &decision);
+        if outcome == "pending_approval" {
+            explanation.summary =
+                format!("permitted once {} approval(s) are collected ({})", decision.approvals_needed, explanation.summary);
+        }
         Ok(Explained {
             outcome,
             policy_version: policy.version,
