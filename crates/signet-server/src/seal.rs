@@ -140,6 +140,7 @@ impl SealGate {
         if !opened.keys.is_sealed() {
             let unsealed = bootstrap::finish(&config, opened.store.clone(), &opened.keys).await?;
             let server_cert = Arc::new(ServerCert::new(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der).map_err(BootError)?);
+            bootstrap::trust_operator_clients(&server_cert, &unsealed.state)?;
             let gate = Arc::new(Self {
                 phase: RwLock::new(Phase::Unsealed { app: crate::router(unsealed.state.clone()), state: unsealed.state.clone() }),
                 config,
@@ -190,7 +191,8 @@ impl SealGate {
             sealed_app,
         });
         gate.replace_tasks(vec![gate.spawn_sealed_renewal()]);
-        let (seal_id, (n, m)) = gate.keys.seal_config().map(|c| (c.seal_id_hex(), c.share_scheme().unwrap_or_default())).unwrap_or_default();
+        let (seal_id, (n, m)) =
+            gate.keys.seal_config().map(|c| (c.seal_id_hex(), c.share_scheme().unwrap_or_default())).unwrap_or_default();
         tracing::warn!(
             seal_id = %seal_id, shares = n, threshold = m, unseal_ca = %tls.ca_pem_path.display(), unseal_ca_sha256 = %tls.ca_sha256,
             "the keystore is sealed: only /healthz, /readyz and /v1/sys/* answer until {m} of {n} shares are given with `signet unseal`"
@@ -366,6 +368,9 @@ impl SealGate {
             // The sealed certificate stays in place; the renewal task replaces it.
             tracing::error!(error = %e, "cannot install the server's TLS certificate after unsealing");
         }
+        if let Err(e) = bootstrap::trust_operator_clients(&self.server_cert, &unsealed.state) {
+            tracing::error!(error = %e, "cannot trust operator client certificates after unsealing; tokens still work");
+        }
         let state = unsealed.state;
         *self.phase.write().unwrap_or_else(PoisonError::into_inner) =
             Phase::Unsealed { app: crate::router(state.clone()), state: state.clone() };
@@ -435,8 +440,12 @@ impl SealGate {
         }
         self.replace_tasks(vec![self.spawn_sealed_renewal()]);
         tracing::warn!(actor = %caller.actor, client = %who.client_text(), "the keystore was sealed: every key was dropped from memory");
-        let event =
-            self.event(EventType::KeystoreSealed, &caller.actor, who, serde_json::json!({ "seal_id": self.keys.seal_config().map(|s| s.seal_id_hex()) }));
+        let event = self.event(
+            EventType::KeystoreSealed,
+            &caller.actor,
+            who,
+            serde_json::json!({ "seal_id": self.keys.seal_config().map(|s| s.seal_id_hex()) }),
+        );
         if let Err(e) = self.store.record_events(&[event]).await {
             tracing::error!(error = %e, "cannot record the keystore.sealed event");
         }
