@@ -14,6 +14,7 @@
 
 use crate::authority::{
     Authority, BREAK_GLASS_APPROVALS, Caller, Ctx, Issued, Ruling, X509Issue, break_glass_resource, request_resource, required_reason,
+    with_auth,
 };
 use crate::error::CoreError;
 use crate::mint::BoundKey;
@@ -84,7 +85,10 @@ impl Authority {
         ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(id.clone());
         ev.reason = Some(reason.to_string());
-        ev.details = serde_json::json!({ "verdict": verdict, "approvals_required": required, "break_glass": request.break_glass });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "verdict": verdict, "approvals_required": required, "break_glass": request.break_glass }),
+        );
         let recorded = match self.store().record_verdict(&approval, required, now, &ev).await {
             Ok(r) => r,
             Err(StoreError::Conflict { .. }) => {
@@ -175,8 +179,10 @@ impl Authority {
         ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(request.id.clone());
         ev.reason = Some("the request expired before its approvals were collected".into());
-        ev.details =
-            serde_json::json!({ "expires_at": request.expires_at.map(|t| t.unix_timestamp()), "break_glass": request.break_glass });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "expires_at": request.expires_at.map(|t| t.unix_timestamp()), "break_glass": request.break_glass }),
+        );
         self.store().expire_request(&request.id, now, &ev).await?;
         Ok(())
     }
@@ -201,7 +207,7 @@ impl Authority {
         ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(request.id.clone());
         ev.reason = Some(why.to_string());
-        ev.details = serde_json::json!({ "state": request.state });
+        ev.details = with_auth(ctx.caller, serde_json::json!({ "state": request.state }));
         if let Err(e) = self.store().record_events(&[ev]).await {
             tracing::warn!(error = %e, "cannot record a refused approval");
         }

@@ -43,20 +43,48 @@ pub struct Caller {
     pub principal: Principal,
     /// The API token it authenticated with, if any.
     pub token_id: Option<TokenId>,
+    /// The serial of the client certificate it authenticated with, if any
+    /// (recorded as `details.auth` in the events it causes).
+    pub certificate_serial: Option<Serial>,
 }
 
 impl Caller {
     pub fn system() -> Self {
-        Self { actor: "system".into(), principal: Principal::System, token_id: None }
+        Self { actor: "system".into(), principal: Principal::System, token_id: None, certificate_serial: None }
     }
 
     pub fn anonymous() -> Self {
-        Self { actor: "anonymous".into(), principal: Principal::Anonymous, token_id: None }
+        Self { actor: "anonymous".into(), principal: Principal::Anonymous, token_id: None, certificate_serial: None }
     }
 
     pub fn operator(op: &Operator, token_id: Option<TokenId>) -> Self {
-        Self { actor: op.id.to_string(), principal: Principal::Operator(crate::governance::operator_ctx(op)), token_id }
+        Self {
+            actor: op.id.to_string(),
+            principal: Principal::Operator(crate::governance::operator_ctx(op)),
+            token_id,
+            certificate_serial: None,
+        }
     }
+
+    /// An operator authenticated by a client certificate Signet issued to it.
+    pub fn operator_by_certificate(op: &Operator, serial: Serial) -> Self {
+        Self { certificate_serial: Some(serial), ..Self::operator(op, None) }
+    }
+}
+
+/// An event's details, with how the caller authenticated when it used a
+/// client certificate: `"auth": {"method": "client_certificate", "serial": …}`.
+/// Token-authenticated and system events are left as they are.
+pub(crate) fn with_auth(caller: &Caller, mut details: serde_json::Value) -> serde_json::Value {
+    let Some(serial) = &caller.certificate_serial else { return details };
+    let auth = serde_json::json!({ "method": "client_certificate", "serial": serial.to_hex() });
+    match details.as_object_mut() {
+        Some(obj) => {
+            obj.insert("auth".into(), auth);
+        }
+        None => details = serde_json::json!({ "auth": auth }),
+    }
+    details
 }
 
 /// Who is asking, and the id of the HTTP request (for correlation).
@@ -276,7 +304,7 @@ impl Authority {
             request_id: None,
             credential_id: None,
             reason: None,
-            details: serde_json::Value::Null,
+            details: with_auth(ctx.caller, serde_json::Value::Null),
             trace_id: ctx.trace_id.map(str::to_string),
             time: now,
         }
@@ -371,7 +399,10 @@ impl Authority {
         public: &str,
     ) -> Result<(), CoreError> {
         let mut ev = self.event(ctx, EventType::KeyCreated, self.clock.now());
-        ev.details = serde_json::json!({ "key_ref": key_ref, "algorithm": algorithm, "purpose": purpose, "public_key": public });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "key_ref": key_ref, "algorithm": algorithm, "purpose": purpose, "public_key": public }),
+        );
         Ok(self.store.record_events(&[ev]).await?)
     }
 
@@ -396,10 +427,13 @@ impl Authority {
         self.authorize(ctx, Action::SubjectCreate, &ResourceCtx::Subject(SubjectRef::from_subject(&subject))).await?;
         let mut ev = self.event(ctx, EventType::SubjectCreated, now);
         ev.subject_id = Some(subject.id.clone());
-        ev.details = serde_json::json!({
-            "name": subject.name, "kind": subject.kind, "owner": subject.owner,
-            "purpose": subject.purpose, "assurance": subject.assurance, "site": subject.site,
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "name": subject.name, "kind": subject.kind, "owner": subject.owner,
+                "purpose": subject.purpose, "assurance": subject.assurance, "site": subject.site,
+            }),
+        );
         self.store.insert_subject(&subject, &ev).await?;
         Ok(subject)
     }
@@ -448,7 +482,7 @@ impl Authority {
         let mut ev = self.event(ctx, EventType::SubjectStatusChanged, now);
         ev.subject_id = Some(subject.id.clone());
         ev.reason = Some(reason.to_string());
-        ev.details = serde_json::json!({ "from": subject.status, "to": to });
+        ev.details = with_auth(ctx.caller, serde_json::json!({ "from": subject.status, "to": to }));
         if !self.store.set_subject_status(id, subject.status, to, now, &ev).await? {
             return Err(CoreError::Conflict(FieldError::new(
                 "status",
@@ -467,10 +501,13 @@ impl Authority {
         self.authorize(ctx, Action::ProfileApply, &ResourceCtx::Profile(ProfileRef::from_profile(&draft))).await?;
         let before = self.store.get_profile(&spec.name).await?;
         let mut ev = self.event(ctx, EventType::ProfileApplied, now);
-        ev.details = serde_json::json!({
-            "name": spec.name,
-            "previous_version": before.as_ref().map(|p| p.version),
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "name": spec.name,
+                "previous_version": before.as_ref().map(|p| p.version),
+            }),
+        );
         let profile = self.store.put_profile(&spec, now, &ev).await?;
         if let Ok(mut m) = self.profiles.write() {
             m.remove(&profile.name);
@@ -610,9 +647,17 @@ impl Authority {
     /// transaction → respond. A refusal is recorded as a denied request with
     /// its event, and returned as [`CoreError::Denied`].
     pub async fn issue_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Submitted, CoreError> {
+        if ask.profile == crate::operator_certs::OPERATOR_CLIENT_PROFILE {
+            return Err(CoreError::Invalid(FieldError::new(
+                "profile",
+                format!(
+                    "profile `{}` is issued only through `POST /v1/operators/{{id}}/certificates`",
+                    crate::operator_certs::OPERATOR_CLIENT_PROFILE
+                ),
+            )));
+        }
         let now = self.clock.now();
         let (subject, profile) = self.resolve(&ask, now).await?;
-        let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
         let request = self.new_request(ctx, &ask, &subject, &profile, now);
 
         // Authenticate → authorise: may this caller ask, for this subject?
@@ -621,7 +666,21 @@ impl Authority {
         } else {
             self.authorize(ctx, Action::RequestSubmit, &request_resource(&request, &subject, &profile)).await?;
         }
+        self.decide_and_issue(ctx, ask, request, &subject, &profile, now).await
+    }
 
+    /// The pipeline after authorisation: decide (profile rules, then the
+    /// Cedar issuance policy) → deny, wait for approvals, or mint and commit.
+    pub(crate) async fn decide_and_issue(
+        &self,
+        ctx: Ctx<'_>,
+        ask: X509Issue,
+        request: Request,
+        subject: &Subject,
+        profile: &Profile,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, CoreError> {
+        let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
         // Decide.
         let policy = self.active_policy().await?;
         let approvals_for_decision = match ask.break_glass {
@@ -629,8 +688,8 @@ impl Authority {
             Some(_) => profile.approvals.as_ref().map_or(0, |a| a.required),
             None => 0,
         };
-        match self.decide(&policy, &request, &subject, &profile, &ask.key, names_field, approvals_for_decision, now) {
-            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, &profile, refusal, policies, now).await?),
+        match self.decide(&policy, &request, subject, profile, &ask.key, names_field, approvals_for_decision, now) {
+            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, profile, refusal, policies, now).await?),
             Ruling::NeedsApprovals { needed } => {
                 let rule = profile.approvals.clone().unwrap_or(ApprovalRule {
                     required: needed,
@@ -722,8 +781,11 @@ impl Authority {
         ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(request.id.clone());
         ev.reason = Some(refusal.to_string());
-        ev.details = serde_json::json!({ "profile": profile.name, "profile_version": profile.version, "field": refusal.field,
-            "policies": policies, "break_glass": request.break_glass });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "profile": profile.name, "profile_version": profile.version, "field": refusal.field,
+            "policies": policies, "break_glass": request.break_glass }),
+        );
         self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request, credential: None, event: ev })).await?;
         Ok(CoreError::Denied(refusal))
     }
@@ -749,12 +811,15 @@ impl Authority {
         ev.subject_id = Some(request.subject_id.clone());
         ev.request_id = Some(request.id.clone());
         ev.reason = break_glass_reason.map(str::to_string);
-        ev.details = serde_json::json!({
-            "profile": request.profile, "approvals_required": required, "approval_group": group,
-            "expires_at": request.expires_at.map(|t| t.unix_timestamp()),
-            "break_glass": request.break_glass,
-            "severity": if request.break_glass { "high" } else { "info" },
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "profile": request.profile, "approvals_required": required, "approval_group": group,
+                "expires_at": request.expires_at.map(|t| t.unix_timestamp()),
+                "break_glass": request.break_glass,
+                "severity": if request.break_glass { "high" } else { "info" },
+            }),
+        );
         self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request: request.clone(), credential: None, event: ev })).await?;
         Ok(Submitted::Pending { request, approvals_required: required })
     }
@@ -836,7 +901,7 @@ impl Authority {
                 obj.insert("severity".into(), serde_json::json!("high"));
             }
         }
-        ev.details = details;
+        ev.details = with_auth(ctx.caller, details);
         let outcome = IssuanceOutcome { request, credential: Some(credential), event: ev };
         let log_index = self.committer.write(IssuanceWrite::Outcome(outcome.clone())).await?;
         let log_index = log_index.ok_or_else(|| CoreError::Internal("the issuance was committed without a log index".into()))?;

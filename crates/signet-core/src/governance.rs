@@ -14,7 +14,7 @@
 //! the stored version at most every [`POLICY_RECHECK`], so every server on a
 //! shared database enforces a new version within that time.
 
-use crate::authority::{Authority, Caller, Ctx, Principal, TOKEN_PREFIX, hex, sha256};
+use crate::authority::{Authority, Caller, Ctx, Principal, TOKEN_PREFIX, hex, sha256, with_auth};
 use crate::error::CoreError;
 use crate::ports::{OperatorToken, StoreError, StoredPolicy};
 use signet_model::FieldError;
@@ -226,12 +226,15 @@ impl Authority {
         let (kind, id) = resource_label(resource);
         let mut ev = self.event(ctx, EventType::AccessDenied, self.now());
         ev.reason = Some(reason.clone());
-        ev.details = serde_json::json!({
-            "action": action.as_str(),
-            "resource": { "type": kind, "id": id },
-            "policies": decision.determining_policies,
-            "errors": decision.errors,
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "action": action.as_str(),
+                "resource": { "type": kind, "id": id },
+                "policies": decision.determining_policies,
+                "errors": decision.errors,
+            }),
+        );
         if let Err(e) = self.store().record_events(&[ev]).await {
             tracing::warn!(error = %e, "cannot record a refused operator action");
         }
@@ -278,8 +281,11 @@ impl Authority {
                 .map_err(|_| CoreError::Invalid(FieldError::new("subject_id", format!("no subject `{sid}`"))))?;
         }
         let mut ev = self.event(ctx, EventType::OperatorCreated, now);
-        ev.details = serde_json::json!({ "operator_id": op.id, "name": op.name, "roles": op.roles, "sites": op.sites,
-            "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "operator_id": op.id, "name": op.name, "roles": op.roles, "sites": op.sites,
+            "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id }),
+        );
         self.store().insert_operator(&op, &ev).await?;
         Ok(op)
     }
@@ -310,11 +316,14 @@ impl Authority {
             ..before.clone()
         };
         let mut ev = self.event(ctx, EventType::OperatorUpdated, now);
-        ev.details = serde_json::json!({
-            "operator_id": id,
-            "before": { "roles": before.roles, "sites": before.sites, "all_sites": before.all_sites, "teams": before.teams, "subject_id": before.subject_id, "disabled": before.disabled },
-            "after": { "roles": after.roles, "sites": after.sites, "all_sites": after.all_sites, "teams": after.teams, "subject_id": after.subject_id, "disabled": after.disabled },
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "operator_id": id,
+                "before": { "roles": before.roles, "sites": before.sites, "all_sites": before.all_sites, "teams": before.teams, "subject_id": before.subject_id, "disabled": before.disabled },
+                "after": { "roles": after.roles, "sites": after.sites, "all_sites": after.all_sites, "teams": after.teams, "subject_id": after.subject_id, "disabled": after.disabled },
+            }),
+        );
         self.store().update_operator(&after, &ev).await?;
         self.forget_cached_tokens();
         Ok(after)
@@ -375,8 +384,11 @@ impl Authority {
             revoked: false,
         };
         let mut ev = self.event(ctx, EventType::TokenCreated, now);
-        ev.details = serde_json::json!({ "token_id": token.id, "name": name, "operator_id": operator.id,
-            "expires_at": token.expires_at.map(|t| t.unix_timestamp()) });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "token_id": token.id, "name": name, "operator_id": operator.id,
+            "expires_at": token.expires_at.map(|t| t.unix_timestamp()) }),
+        );
         self.store().insert_token(&token, &ev).await?;
         Ok((token, secret))
     }
@@ -385,7 +397,7 @@ impl Authority {
         let token = self.store().get_token(id).await?.ok_or_else(|| CoreError::NotFound { entity: "token", id: id.to_string() })?;
         self.authorize(ctx, Action::TokenRevoke, &ResourceCtx::Token { id: id.to_string(), owner: token.operator_id.to_string() }).await?;
         let mut ev = self.event(ctx, EventType::TokenRevoked, self.now());
-        ev.details = serde_json::json!({ "token_id": id, "operator_id": token.operator_id });
+        ev.details = with_auth(ctx.caller, serde_json::json!({ "token_id": id, "operator_id": token.operator_id }));
         if !self.store().revoke_token(id, &ev).await? {
             return Err(CoreError::Conflict(FieldError::new("token", format!("token `{id}` is already revoked"))));
         }
@@ -415,7 +427,8 @@ impl Authority {
             Err(e) => {
                 let mut ev = self.event(ctx, EventType::PolicyRejected, self.now());
                 ev.reason = Some(e.to_string());
-                ev.details = serde_json::json!({ "active_version": active.version, "sha256": hex(&sha256(text.as_bytes())) });
+                ev.details =
+                    with_auth(ctx.caller, serde_json::json!({ "active_version": active.version, "sha256": hex(&sha256(text.as_bytes())) }));
                 self.store().record_events(&[ev]).await?;
                 return Err(CoreError::Invalid(FieldError::new("text", e.to_string())));
             }
@@ -431,10 +444,13 @@ impl Authority {
             created_at: now,
         };
         let mut ev = self.event(ctx, EventType::PolicyActivated, now);
-        ev.details = serde_json::json!({
-            "version": stored.version, "previous_version": active.version, "sha256": stored.sha256,
-            "previous_sha256": active.sha256, "comment": comment, "diff": diff,
-        });
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({
+                "version": stored.version, "previous_version": active.version, "sha256": stored.sha256,
+                "previous_sha256": active.sha256, "comment": comment, "diff": diff,
+            }),
+        );
         self.store().insert_policy(&stored, &ev).await.map_err(|e| match e {
             StoreError::Conflict { .. } => CoreError::Conflict(FieldError::new(
                 "text",

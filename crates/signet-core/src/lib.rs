@@ -22,6 +22,7 @@ pub mod error;
 pub mod governance;
 pub mod log;
 pub mod mint;
+pub mod operator_certs;
 pub mod ports;
 
 pub use authority::Authority;

@@ -135,6 +135,7 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
     }
     let unsealed = finish(config, opened.store, &opened.keys).await?;
     let server_cert = Arc::new(ServerCert::new(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der).map_err(BootError)?);
+    trust_operator_clients(&server_cert, &unsealed.state)?;
     Ok(Started {
         state: unsealed.state,
         server_cert,
@@ -143,6 +144,11 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
         ca_pem_path: unsealed.ca_pem_path,
         database: opened.database,
     })
+}
+
+/// Ask TLS clients for operator certificates chaining to this authority's root.
+pub fn trust_operator_clients(cert: &ServerCert, state: &AppState) -> Result<(), BootError> {
+    cert.trust_clients_of(&state.root_der, std::slice::from_ref(&state.issuing_der)).map_err(BootError)
 }
 
 /// Open the store and the keystore, and record the keystore's
@@ -254,6 +260,8 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     let system = Caller::system();
     let ctx = Ctx { caller: &system, trace_id: None };
 
+    // Every start: data directories made before operator certificates existed get the profile too.
+    authority.ensure_operator_client_profile().await.map_err(boot("cannot create the operator-client profile"))?;
     let mut admin_token_path = None;
     if first_start {
         authority.apply_profile(ctx, &default_tls_server_profile()).await.map_err(boot("cannot create the default profile"))?;

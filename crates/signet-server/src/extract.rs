@@ -78,7 +78,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
-/// The authenticated caller (`Authorization: Bearer signet_…`).
+/// The authenticated caller (`Authorization: Bearer signet_…`, or a client
+/// certificate Signet issued to an operator).
 #[derive(Debug, Clone)]
 pub struct Authed(pub Caller);
 
@@ -102,20 +103,27 @@ impl FromRequestParts<Arc<AppState>> for Authed {
     }
 }
 
+/// Authenticate a request: with an `Authorization: Bearer` operator token
+/// when the header is present (it wins over a client certificate: the
+/// header is an explicit choice of the client for this request), else with
+/// the client certificate the TLS handshake verified, if any.
 async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Problem> {
-    {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthenticated("no `Authorization: Bearer` header"))?
-            .to_str()
-            .map_err(|_| Problem::unauthenticated("the Authorization header is not ASCII"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| Problem::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        state.authority.authenticate(token.trim()).await.map_err(Problem::from)
-    }
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        let Some(cert) = parts.extensions.get::<crate::serve::ClientCertificate>() else {
+            return Err(Problem::unauthenticated("no `Authorization: Bearer` header and no client certificate"));
+        };
+        let presented = signet_core::operator_certs::PresentedCertificate {
+            der: cert.0.as_slice(),
+            serial: signet_x509::certificate::certificate_serial(&cert.0),
+        };
+        return state.authority.authenticate_certificate(&presented).await.map_err(Problem::from);
+    };
+    let header = header.to_str().map_err(|_| Problem::unauthenticated("the Authorization header is not ASCII"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| Problem::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    state.authority.authenticate(token.trim()).await.map_err(Problem::from)
 }
 
 /// An authenticated caller allowed to read the log (`log.read`).

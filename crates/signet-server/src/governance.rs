@@ -184,6 +184,47 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A client certificate for an operator: its CSR and, optionally, a lifetime.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorCertificateBody {
+    /// PKCS#10 CSR, PEM. Only its key is used (proof of possession checked);
+    /// the certificate names the operator by `urn:signet:operator:<id>`.
+    pub csr: String,
+    /// Lifetime (`8h`); default and maximum from the `operator-client` profile (24h, 30d).
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// Issue a client certificate to an operator, for mTLS to this API (admins;
+/// anyone for themselves, like tokens). 201 with the certificate and its
+/// chain; 422 when the profile or the issuance policy refuses it.
+#[utoipa::path(post, path = "/v1/operators/{id}/certificates", tag = "operators", request_body = OperatorCertificateBody,
+    params(("id" = String, Path, description = "operator id, `op_…`")),
+    responses((status = 201, body = IssueResponse), (status = 202, body = crate::api::PendingResponse), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the operator is disabled"), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_operator_certificate(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<OperatorCertificateBody>,
+) -> ApiResult<Response> {
+    let id = operator_id(&id)?;
+    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(|e| Problem::invalid(&e))?;
+    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let profile = signet_core::operator_certs::OPERATOR_CLIENT_PROFILE;
+    match s.authority.issue_operator_certificate(ctx(&caller, &rid), &id, csr.key, ttl).await {
+        Ok(submitted) => Ok(submitted_response(&s, submitted)),
+        Err(e) => {
+            count_refusal(&s, profile, &e);
+            Err(e.into())
+        }
+    }
+}
+
 // ------------------------------------------------------------ policy
 
 /// The policy set in force.

@@ -55,7 +55,7 @@ pub struct AppState {
 
 /// All routes. Public by nature: health, readiness, the OpenAPI document,
 /// the CA certificates and certificate status (CRL, OCSP: see [`status`]).
-/// Everything under `/v1` needs an operator token.
+/// Everything under `/v1` needs an operator token or an operator client certificate.
 pub fn router(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/subjects", post(api::create_subject).get(api::list_subjects))
@@ -74,6 +74,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/operators", post(governance::create_operator).get(governance::list_operators))
         .route("/operators/{id}", get(governance::get_operator).put(governance::update_operator))
         .route("/operators/{id}/tokens", post(governance::create_token).get(governance::list_tokens))
+        .route("/operators/{id}/certificates", post(governance::create_operator_certificate))
         .route("/tokens/{id}", axum::routing::delete(governance::revoke_token))
         .route("/whoami", get(governance::whoami))
         .route("/policy", get(governance::get_policy).put(governance::put_policy))

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         governance::approve_request, governance::deny_request, governance::list_approvals, governance::break_glass,
         governance::whoami, governance::create_operator, governance::list_operators, governance::get_operator,
         governance::update_operator, governance::create_token, governance::list_tokens, governance::revoke_token,
+        governance::create_operator_certificate,
         governance::get_policy, governance::put_policy, governance::list_policy_versions, governance::get_policy_version,
         governance::explain,
         seal::seal_status, seal::unseal, seal::seal,

@@ -140,6 +140,7 @@ impl SealGate {
         if !opened.keys.is_sealed() {
             let unsealed = bootstrap::finish(&config, opened.store.clone(), &opened.keys).await?;
             let server_cert = Arc::new(ServerCert::new(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der).map_err(BootError)?);
+            bootstrap::trust_operator_clients(&server_cert, &unsealed.state)?;
             let gate = Arc::new(Self {
                 phase: RwLock::new(Phase::Unsealed { app: crate::router(unsealed.state.clone()), state: unsealed.state.clone() }),
                 config,
@@ -366,6 +367,9 @@ impl SealGate {
         if let Err(e) = self.server_cert.replace(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der) {
             // The sealed certificate stays in place; the renewal task replaces it.
             tracing::error!(error = %e, "cannot install the server's TLS certificate after unsealing");
+        }
+        if let Err(e) = bootstrap::trust_operator_clients(&self.server_cert, &unsealed.state) {
+            tracing::error!(error = %e, "cannot trust operator client certificates after unsealing; tokens still work");
         }
         let state = unsealed.state;
         *self.phase.write().unwrap_or_else(PoisonError::into_inner) =

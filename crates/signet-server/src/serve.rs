@@ -1,32 +1,82 @@
 //! Serving: HTTPS through rustls (TLS 1.2 and 1.3, aws-lc), or plain HTTP on
 //! loopback when explicitly asked for.
+//!
+//! The TLS server asks for a client certificate but does not require one. A
+//! certificate that is presented must chain to Signet's own root (rustls
+//! `WebPkiClientVerifier`, validity and the clientAuth EKU checked), or the
+//! handshake fails; a verified certificate reaches each request of the
+//! connection as a [`ClientCertificate`] extension, and
+//! [`crate::extract::Authed`] decides whether it authenticates an operator.
 
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::DistinguishedName;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 
-/// The server's own certificate, swappable while serving (renewal).
+/// The server's own certificate, swappable while serving (renewal), and
+/// the CA its clients' certificates must chain to (none while sealed: no
+/// client certificate is asked for then).
 #[derive(Debug)]
-pub struct ServerCert(RwLock<Arc<CertifiedKey>>);
+pub struct ServerCert {
+    key: RwLock<Arc<CertifiedKey>>,
+    clients: RwLock<Option<ClientTrust>>,
+}
+
+/// Signet's root, as the trust anchor of client certificates, and its issuing
+/// CA certificates, added to the chain of a client that sent only its leaf.
+#[derive(Debug, Clone)]
+struct ClientTrust {
+    verifier: Arc<dyn ClientCertVerifier>,
+    intermediates: Arc<Vec<CertificateDer<'static>>>,
+}
 
 impl ServerCert {
     pub fn new(chain_der: &[Vec<u8>], key_pkcs8_der: &[u8]) -> Result<Self, String> {
-        Ok(Self(RwLock::new(Arc::new(certified_key(chain_der, key_pkcs8_der)?))))
+        Ok(Self { key: RwLock::new(Arc::new(certified_key(chain_der, key_pkcs8_der)?)), clients: RwLock::new(None) })
     }
 
     pub fn replace(&self, chain_der: &[Vec<u8>], key_pkcs8_der: &[u8]) -> Result<(), String> {
         let ck = Arc::new(certified_key(chain_der, key_pkcs8_der)?);
-        match self.0.write() {
+        match self.key.write() {
             Ok(mut g) => *g = ck,
             Err(p) => *p.into_inner() = ck,
         }
         Ok(())
+    }
+
+    /// Ask TLS clients for a certificate chaining to `root_der` (through one
+    /// of `issuing_ders`), from the next handshake on. Without a certificate a
+    /// client is still served (tokens, public endpoints).
+    pub fn trust_clients_of(&self, root_der: &[u8], issuing_ders: &[Vec<u8>]) -> Result<(), String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(root_der.to_vec())).map_err(|e| format!("client CA: {e}"))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("client certificate verifier: {e}"))?;
+        let intermediates = Arc::new(issuing_ders.iter().map(|d| CertificateDer::from(d.clone())).collect());
+        let trust = ClientTrust { verifier, intermediates };
+        match self.clients.write() {
+            Ok(mut g) => *g = Some(trust),
+            Err(p) => *p.into_inner() = Some(trust),
+        }
+        Ok(())
+    }
+
+    fn client_trust(&self) -> Option<ClientTrust> {
+        match self.clients.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 }
 
@@ -40,20 +90,86 @@ fn certified_key(chain_der: &[Vec<u8>], key_pkcs8_der: &[u8]) -> Result<Certifie
 
 impl ResolvesServerCert for ServerCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        match self.0.read() {
+        match self.key.read() {
             Ok(g) => Some(g.clone()),
             Err(p) => Some(p.into_inner().clone()),
         }
     }
 }
 
-/// The rustls configuration: TLS 1.2 and 1.3 only, HTTP/1.1.
+/// Client certificates, verified against the trust [`ServerCert`] holds now.
+#[derive(Debug)]
+struct ClientVerifier {
+    cert: Arc<ServerCert>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.cert.client_trust().is_some()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // No hints: clients send the certificate they were configured with.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let trust = self.cert.client_trust().ok_or(rustls::Error::General("no client certificate was asked for".into()))?;
+        if intermediates.is_empty() {
+            // A client that sent only its leaf: complete the chain with our issuing CA.
+            trust.verifier.verify_client_cert(end_entity, &trust.intermediates, now)
+        } else {
+            trust.verifier.verify_client_cert(end_entity, intermediates, now)
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The client certificate a connection's TLS handshake verified (DER of the
+/// leaf), attached to every request of that connection.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Arc<Vec<u8>>);
+
+/// The rustls configuration: TLS 1.2 and 1.3 only, HTTP/1.1, a client
+/// certificate asked for (once [`ServerCert::trust_clients_of`] was called) but optional.
 pub fn tls_config(cert: Arc<ServerCert>) -> Result<rustls::ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(ClientVerifier { cert: cert.clone(), algorithms: provider.signature_verification_algorithms });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("tls: {e}"))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -93,9 +209,14 @@ pub async fn serve_tls(
                 }
                 Err(_) => return,
             };
+            // The client certificate the handshake verified, if any.
+            let client_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientCertificate(Arc::new(c.to_vec())));
             // The client's address, for handlers that log who called (`/v1/sys/unseal`).
             let app = tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                if let Some(c) = &client_cert {
+                    req.extensions_mut().insert(c.clone());
+                }
                 req
             });
             let service = TowerToHyperService::new(app);

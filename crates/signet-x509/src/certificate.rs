@@ -204,3 +204,18 @@ pub(crate) fn parse_issuer_ca(cert_der: &[u8]) -> Result<(IssuerCa, PublicKeyInf
     };
     Ok((ca, key))
 }
+
+/// The serial of a DER certificate, when it is one of the form Signet issues
+/// (16 octets); `None` for anything else (unparsable, or another issuer's).
+pub fn certificate_serial(der: &[u8]) -> Option<signet_model::ids::Serial> {
+    let (rest, cert) = X509Certificate::from_der(der).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let raw = cert.tbs_certificate.raw_serial();
+    if raw.len() != 16 {
+        return None;
+    }
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    signet_model::ids::Serial::parse_hex("serial", &hex).ok()
+}
