@@ -25,6 +25,9 @@ pub enum CoreError {
     /// log as `operator.denied`, with the policies that decided it.
     #[error("{reason}")]
     Forbidden { reason: String, policies: Vec<String> },
+    /// The authority cannot serve this now (503): its keystore is sealed.
+    #[error("{0}")]
+    Unavailable(String),
     /// Our fault (500): the detail is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -44,6 +47,23 @@ impl From<StoreError> for CoreError {
 
 impl From<crate::mint::MintError> for CoreError {
     fn from(e: crate::mint::MintError) -> Self {
-        CoreError::Internal(e.to_string())
+        match e {
+            // Sealed between the start of a request and its signature: try again once unsealed.
+            crate::mint::MintError::Sign(crate::ports::KeyError::Sealed(why)) => CoreError::Unavailable(why),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mint::MintError;
+    use crate::ports::KeyError;
+
+    #[test]
+    fn a_key_sealed_while_signing_is_unavailable_not_internal() {
+        assert!(matches!(CoreError::from(MintError::Sign(KeyError::Sealed("sealed".into()))), CoreError::Unavailable(_)));
+        assert!(matches!(CoreError::from(MintError::Sign(KeyError::Backend("disk".into()))), CoreError::Internal(_)));
     }
 }

@@ -338,6 +338,9 @@ pub enum KeyError {
     Exists(String),
     #[error("key algorithm {0} is not supported for authority keys")]
     Unsupported(KeyAlgorithm),
+    /// The keystore is sealed: no key can be used until it is unsealed.
+    #[error("{0}")]
+    Sealed(String),
     #[error("keystore failure: {0}")]
     Backend(String),
 }

@@ -95,6 +95,7 @@ impl From<CoreError> for Problem {
                 p.policies = Some(policies);
                 p
             }
+            CoreError::Unavailable(detail) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "the authority is sealed", detail),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::internal()

@@ -22,7 +22,7 @@ const MAX_KEY_FILE: u64 = 16 * 1024;
 const EXTENSION: &str = "sealed";
 
 fn sealed_error(key_ref: &str) -> KeyError {
-    KeyError::Backend(format!("keystore is sealed: cannot use key `{key_ref}` until it is unsealed (`signet unseal`)"))
+    KeyError::Sealed(format!("keystore is sealed: cannot use key `{key_ref}` until it is unsealed (`signet unseal`)"))
 }
 
 /// One loaded private key, shared between the store (which must be able to
