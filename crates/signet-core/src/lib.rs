@@ -23,6 +23,7 @@ pub mod governance;
 pub mod log;
 pub mod mint;
 pub mod ports;
+pub mod rollover;
 
 pub use authority::Authority;
 pub use error::CoreError;

@@ -190,7 +190,8 @@ impl SealGate {
             sealed_app,
         });
         gate.replace_tasks(vec![gate.spawn_sealed_renewal()]);
-        let (seal_id, (n, m)) = gate.keys.seal_config().map(|c| (c.seal_id_hex(), c.share_scheme().unwrap_or_default())).unwrap_or_default();
+        let (seal_id, (n, m)) =
+            gate.keys.seal_config().map(|c| (c.seal_id_hex(), c.share_scheme().unwrap_or_default())).unwrap_or_default();
         tracing::warn!(
             seal_id = %seal_id, shares = n, threshold = m, unseal_ca = %tls.ca_pem_path.display(), unseal_ca_sha256 = %tls.ca_sha256,
             "the keystore is sealed: only /healthz, /readyz and /v1/sys/* answer until {m} of {n} shares are given with `signet unseal`"
@@ -435,8 +436,12 @@ impl SealGate {
         }
         self.replace_tasks(vec![self.spawn_sealed_renewal()]);
         tracing::warn!(actor = %caller.actor, client = %who.client_text(), "the keystore was sealed: every key was dropped from memory");
-        let event =
-            self.event(EventType::KeystoreSealed, &caller.actor, who, serde_json::json!({ "seal_id": self.keys.seal_config().map(|s| s.seal_id_hex()) }));
+        let event = self.event(
+            EventType::KeystoreSealed,
+            &caller.actor,
+            who,
+            serde_json::json!({ "seal_id": self.keys.seal_config().map(|s| s.seal_id_hex()) }),
+        );
         if let Err(e) = self.store.record_events(&[event]).await {
             tracing::error!(error = %e, "cannot record the keystore.sealed event");
         }
