@@ -58,7 +58,7 @@ impl IssuingCaFactory for CaFactory {
     }
 
     fn load(&self, record: &CaRecord) -> Result<Arc<dyn X509Issuer>, MintError> {
-        let signer = self.keys.key_store().load(&record.key_ref)?;
+        let signer = self.keys.key_store().load(&record.key_ref).map_err(|e| MintError::Build(format!("its key: {e}")))?;
         let issuer = signet_x509::X509Authority::new(
             record.id.clone(),
             record.certificate_der.clone(),

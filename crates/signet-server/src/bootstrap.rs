@@ -236,10 +236,10 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
         .iter()
         .find(|a| a.role == AuthorityRole::Issuing && a.is_active())
         .ok_or_else(|| BootError("the store has no active issuing CA".into()))?;
-    let x509: Arc<dyn X509Issuer> = factory.load(issuing).map_err(boot("cannot load the issuing CA"))?;
+    let x509: Arc<dyn X509Issuer> = factory.load(issuing).map_err(boot("cannot load the issuing CA key"))?;
     let mut retired = Vec::new();
     for r in cas.iter().filter(|a| a.role == AuthorityRole::Issuing && a.state == KeyState::Retired) {
-        retired.push(factory.load(r).map_err(|e| BootError(format!("cannot load the retired issuing CA `{}`: {e}", r.id)))?);
+        retired.push(factory.load(r).map_err(|e| BootError(format!("cannot load the retired issuing CA key of `{}`: {e}", r.id)))?);
     }
 
     // The log key: Ed25519, in the keystore like every authority key. The
