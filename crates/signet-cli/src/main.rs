@@ -122,6 +122,9 @@ struct ServeArgs {
     /// Most issuance writes committed per transaction (default 512).
     #[arg(long, env = "SIGNET_COMMIT_BATCH")]
     commit_batch: Option<usize>,
+    /// Least time a retired issuing CA stays published before its key may be destroyed (`0`, `7d`; default 7d).
+    #[arg(long, env = "SIGNET_ROLLOVER_OVERLAP")]
+    rollover_overlap: Option<String>,
     /// Forward every log entry to NATS JetStream (`nats://host:4222`).
     #[arg(long, env = "SIGNET_EVENTS", hide_env_values = true)]
     events: Option<String>,
@@ -446,6 +449,7 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         ca_key_algorithm: a.ca_key_algorithm,
         log_format: a.log_format,
         commit_batch: a.commit_batch,
+        rollover_overlap: a.rollover_overlap,
         events: a.events,
         events_subject: a.events_subject,
         events_stream: a.events_stream,

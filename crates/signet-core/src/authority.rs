@@ -227,7 +227,12 @@ pub struct Authority {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
-    x509: Arc<dyn X509Issuer>,
+    /// The active issuing CA and the retired ones still published.
+    pub(crate) issuers: RwLock<crate::rollover::Issuers>,
+    /// How rollovers make, load and destroy CA keys, and the overlap.
+    pub(crate) rollover: Option<crate::rollover::Rollover>,
+    /// One rollover or destruction at a time in this process.
+    pub(crate) rotation: tokio::sync::Mutex<()>,
     committer: GroupCommitter,
     /// Authenticated tokens and their operators, by the token's SHA-256.
     tokens: RwLock<HashMap<[u8; 32], (OperatorToken, Operator, OffsetDateTime)>>,
@@ -251,7 +256,7 @@ pub const AUTH_FAILURES_PER_SECOND: u32 = 20;
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authority").field("issuer", self.x509.issuer_id()).finish_non_exhaustive()
+        f.debug_struct("Authority").field("issuer", self.issuer().issuer_id()).finish_non_exhaustive()
     }
 }
 
@@ -271,7 +276,9 @@ impl Authority {
             store,
             clock,
             rng,
-            x509,
+            issuers: RwLock::new(crate::rollover::Issuers { active: x509, retired: Vec::new() }),
+            rollover: None,
+            rotation: tokio::sync::Mutex::new(()),
             committer,
             tokens: RwLock::default(),
             policy: RwLock::default(),
@@ -284,8 +291,12 @@ impl Authority {
         &self.store
     }
 
-    pub fn issuer(&self) -> &Arc<dyn X509Issuer> {
-        &self.x509
+    /// The active issuing CA: the one new certificates are signed by.
+    pub fn issuer(&self) -> Arc<dyn X509Issuer> {
+        match self.issuers.read() {
+            Ok(i) => i.active.clone(),
+            Err(p) => p.into_inner().active.clone(),
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -582,8 +593,8 @@ impl Authority {
             // A break-glass request's lifetime was capped when it was made.
             ttl_seconds: request.requested_ttl_seconds,
             now,
-            issuer_not_before: self.x509.issuer_not_before(),
-            issuer_not_after: self.x509.issuer_not_after(),
+            issuer_not_before: self.issuer().issuer_not_before(),
+            issuer_not_after: self.issuer().issuer_not_after(),
         })
     }
 
@@ -850,8 +861,9 @@ impl Authority {
             }))
             .await?;
 
-        // Mint: build + lint, sign, verify back.
-        let der = self.x509.mint(&grant, key, &serial)?;
+        // Mint: build + lint, sign, verify back (by the issuing CA active now).
+        let x509 = self.issuer();
+        let der = x509.mint(&grant, key, &serial)?;
 
         let credential = Credential {
             id: CredentialId::generate(now, self.rng.bytes16()),
@@ -860,7 +872,7 @@ impl Authority {
             subject_id: request.subject_id.clone(),
             profile: request.profile.clone(),
             request_id: request.id.clone(),
-            issuer_id: self.x509.issuer_id().clone(),
+            issuer_id: x509.issuer_id().clone(),
             key_algorithm: key.algorithm,
             key_fingerprint: key.fingerprint.clone(),
             names: grant.names.clone(),

@@ -24,6 +24,7 @@ pub mod log;
 pub mod mint;
 pub mod operator_certs;
 pub mod ports;
+pub mod rollover;
 
 pub use authority::Authority;
 pub use error::CoreError;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use signet_model::credential::{Authority, Credential, CredentialStatus};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::operator::Operator;
 use signet_model::profile::{KeyAlgorithm, Profile, ProfileSpec};
 use signet_model::request::{Approval, Request, RequestState};
@@ -265,6 +265,23 @@ pub trait Store: Send + Sync + 'static {
     /// Insert authorities (first start, rollover) with their events, in one transaction.
     async fn insert_authorities(&self, authorities: &[Authority], events: &[NewEvent]) -> Result<(), StoreError>;
     async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError>;
+    /// A rollover, in one transaction: `retire` (which must be the `active`
+    /// authority of `new`'s role) becomes `retired` at `at`, `new` is
+    /// inserted, the events are appended. `Ok(false)`, nothing written: `retire`
+    /// was no longer active (another rollover got there first).
+    async fn rotate_authority(
+        &self,
+        retire: &AuthorityId,
+        new: &Authority,
+        at: OffsetDateTime,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError>;
+    /// Mark a `retired` authority `destroyed` at `at`, with its event.
+    /// `Ok(false)`, nothing written: it was not `retired`.
+    async fn destroy_authority(&self, id: &AuthorityId, at: OffsetDateTime, event: &NewEvent) -> Result<bool, StoreError>;
+    /// The latest `not_after` of every credential `issuer` signed, whatever
+    /// its status; `None` when it signed none.
+    async fn last_not_after(&self, issuer: &AuthorityId) -> Result<Option<OffsetDateTime>, StoreError>;
 
     async fn insert_token(&self, token: &OperatorToken, event: &NewEvent) -> Result<(), StoreError>;
     async fn find_token(&self, secret_hash: &[u8; 32]) -> Result<Option<OperatorToken>, StoreError>;
@@ -368,4 +385,9 @@ pub trait KeyStore: Send + Sync {
     /// Generate a new key named `key_ref`; refuses to overwrite.
     fn generate(&self, key_ref: &str, algorithm: KeyAlgorithm) -> Result<std::sync::Arc<dyn AuthoritySigner>, KeyError>;
     fn load(&self, key_ref: &str) -> Result<std::sync::Arc<dyn AuthoritySigner>, KeyError>;
+    /// Destroy the key named `key_ref` for good (a retired authority key):
+    /// afterwards `load` answers [`KeyError::NotFound`]. A key that is not
+    /// there is [`KeyError::NotFound`], so a caller retrying after a crash
+    /// can tell that the work is done.
+    fn destroy(&self, key_ref: &str) -> Result<(), KeyError>;
 }

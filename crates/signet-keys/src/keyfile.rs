@@ -92,3 +92,25 @@ pub(crate) fn read(dir: &Path, key_ref: &str) -> Result<Vec<u8>, KeyError> {
     }
     Ok(buf)
 }
+
+/// Destroy the key file at `path` (in `dir`): refuse anything but a regular
+/// file, overwrite its bytes with zeros and sync, unlink it, sync the
+/// directory. The overwrite is best effort against recovery from the disk
+/// (journaling and copy-on-write file systems may keep old blocks); sealed
+/// key files are encrypted under the master key in any case.
+pub(crate) fn destroy_file(dir: &Path, path: &Path, key_ref: &str) -> Result<(), KeyError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(KeyError::NotFound(key_ref.to_string())),
+        Err(e) => return Err(io_err("cannot read the key file", e)),
+    };
+    if !meta.file_type().is_file() {
+        return Err(KeyError::Backend(format!("the key file of `{key_ref}` is not a regular file; refusing to destroy it")));
+    }
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX).min(MAX_KEY_FILE as usize * 4);
+    let mut f = OpenOptions::new().write(true).open(path).map_err(|e| io_err("cannot open the key file to destroy it", e))?;
+    f.write_all(&vec![0u8; len]).and_then(|()| f.sync_all()).map_err(|e| io_err("cannot overwrite the key file", e))?;
+    drop(f);
+    fs::remove_file(path).map_err(|e| io_err("cannot remove the key file", e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the keystore directory", e))
+}

@@ -68,4 +68,9 @@ impl KeyStore for SoftwareKeyStore {
         pkcs8.fill(0);
         Ok(Arc::new(result?))
     }
+
+    fn destroy(&self, key_ref: &str) -> Result<(), KeyError> {
+        validate_key_ref(key_ref)?;
+        keyfile::destroy_file(&self.dir, &keyfile::path_for(&self.dir, key_ref), key_ref)
+    }
 }

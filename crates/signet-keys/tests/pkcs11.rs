@@ -246,3 +246,27 @@ fn an_extractable_key_is_refused() {
         assert!(err.contains("key `weak` in token `signet-weak` is not protected"), "{err}");
     });
 }
+
+#[test]
+fn a_destroyed_key_is_gone_from_the_token() {
+    run_isolated("a_destroyed_key_is_gone_from_the_token", &["signet-destroy"], |hsm| {
+        let keys = open(hsm, "signet-destroy");
+        keys.generate("issuing-old", KeyAlgorithm::EcdsaP256).unwrap();
+        let kept = keys.generate("issuing-new", KeyAlgorithm::EcdsaP256).unwrap();
+        keys.destroy("issuing-old").unwrap();
+        assert!(matches!(keys.load("issuing-old"), Err(KeyError::NotFound(r)) if r == "issuing-old"));
+        assert!(matches!(keys.destroy("issuing-old"), Err(KeyError::NotFound(_))), "a second destroy finds nothing");
+        assert!(keys.destroy("../x").unwrap_err().to_string().contains("not a valid key reference"));
+        // The other key is untouched and still signs.
+        let again = keys.load("issuing-new").unwrap();
+        assert_eq!(again.public_key_spki_der(), kept.public_key_spki_der());
+        assert!(verify(again.as_ref(), MESSAGE, &again.sign(MESSAGE).unwrap()));
+
+        // An independent client sees neither the private nor the public object of the destroyed key.
+        let out = hsm.pkcs11_tool(&["--token-label", "signet-destroy", "--login", "--pin", PIN, "--list-objects"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(!listing.contains("issuing-old"), "{listing}");
+        assert_eq!(listing.matches("label:      issuing-new").count(), 2, "private and public: {listing}");
+    });
+}

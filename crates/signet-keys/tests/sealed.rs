@@ -608,3 +608,42 @@ fn no_key_material_in_files_or_messages() {
     assert!(messages[4].contains("[redacted]"));
     assert!(messages[7].contains("[redacted]"));
 }
+
+#[test]
+fn a_destroyed_key_file_is_gone_and_the_others_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = local_store(dir.path());
+    store.generate("issuing-old", KeyAlgorithm::EcdsaP256).unwrap();
+    let kept = store.generate("issuing-new", KeyAlgorithm::EcdsaP256).unwrap();
+    let file = dir.path().join("keys").join("issuing-old.sealed");
+    assert!(file.exists());
+    store.destroy("issuing-old").unwrap();
+    assert!(!file.exists());
+    assert!(matches!(store.load("issuing-old"), Err(KeyError::NotFound(r)) if r == "issuing-old"));
+    assert!(matches!(store.destroy("issuing-old"), Err(KeyError::NotFound(_))));
+    assert!(store.destroy("../keys").unwrap_err().to_string().contains("not a valid key reference"));
+    // No temporary or leftover file; the other key still loads and signs.
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path().join("keys")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, vec!["issuing-new.sealed".to_string()]);
+    let again = store.load("issuing-new").unwrap();
+    assert_eq!(again.public_key_spki_der(), kept.public_key_spki_der());
+    assert_signs(&again);
+
+    // Destroying needs no master key: it works sealed too.
+    store.seal();
+    store.destroy("issuing-new").unwrap();
+    assert!(std::fs::read_dir(dir.path().join("keys")).unwrap().next().is_none());
+}
+
+#[test]
+fn a_symlink_is_not_destroyed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = local_store(dir.path());
+    let target = dir.path().join("precious");
+    std::fs::write(&target, b"not a key").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("keys").join("trap.sealed")).unwrap();
+    let err = store.destroy("trap").unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not a key");
+}

@@ -96,8 +96,100 @@ pub struct Authority {
     /// The KeyStore's name for the private key.
     pub key_ref: String,
     pub certificate_der: Vec<u8>,
-    /// Whether this authority currently signs new credentials.
-    pub active: bool,
+    /// Where the key is in its rotation: only an `active` key signs new
+    /// credentials; a `retired` one still states the status of what it signed.
+    pub state: KeyState,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When it was retired (a rollover made another key active).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retired_at: Option<OffsetDateTime>,
+    /// When its private key was destroyed; the certificate stays on record.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub destroyed_at: Option<OffsetDateTime>,
+}
+
+impl Authority {
+    /// Signs new credentials now.
+    pub fn is_active(&self) -> bool {
+        self.state == KeyState::Active
+    }
+}
+
+/// The rotation slot of an authority key: `prepared → active → retired →
+/// destroyed`, forward only. A `prepared` key exists and is published but
+/// signs nothing yet; an `active` key signs new credentials (one per role);
+/// a `retired` key signs only status (CRL, OCSP) for what it issued and is
+/// still published; a `destroyed` key is gone from the keystore and only
+/// its public record remains. The same slots serve every kind of
+/// authority key (issuing CAs today, token-signing keys later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    Prepared,
+    Active,
+    Retired,
+    Destroyed,
+}
+
+impl KeyState {
+    pub const ALL: [KeyState; 4] = [Self::Prepared, Self::Active, Self::Retired, Self::Destroyed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Active => "active",
+            Self::Retired => "retired",
+            Self::Destroyed => "destroyed",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| FieldError::new(field, format!("`{}` is not a key state", crate::names::shorten(s))))
+    }
+
+    /// The transitions the slot allows: one step forward, or straight from
+    /// `prepared` to `retired` (a prepared key abandoned before use).
+    pub fn may_become(self, next: KeyState) -> bool {
+        matches!(
+            (self, next),
+            (Self::Prepared, Self::Active)
+                | (Self::Prepared, Self::Retired)
+                | (Self::Active, Self::Retired)
+                | (Self::Retired, Self::Destroyed)
+        )
+    }
+
+    /// Its private key is still in the keystore, and its certificate (or
+    /// public key) is still published.
+    pub fn is_published(self) -> bool {
+        self != Self::Destroyed
+    }
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod key_state_tests {
+    use super::KeyState::{self, *};
+
+    #[test]
+    fn slots_only_move_forward() {
+        let allowed = [(Prepared, Active), (Prepared, Retired), (Active, Retired), (Retired, Destroyed)];
+        for from in KeyState::ALL {
+            for to in KeyState::ALL {
+                assert_eq!(from.may_become(to), allowed.contains(&(from, to)), "{from} -> {to}");
+            }
+            assert_eq!(KeyState::parse("state", from.as_str()).unwrap(), from);
+        }
+        assert!(KeyState::parse("state", "revoked").is_err());
+        assert!(!Destroyed.is_published() && Retired.is_published());
+    }
 }

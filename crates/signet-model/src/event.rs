@@ -71,10 +71,17 @@ pub enum EventType {
     /// Key ceremony: the keystore was sealed (by whom).
     #[serde(rename = "keystore.sealed")]
     KeystoreSealed,
+    /// Key ceremony: a rollover made a new authority key active and retired
+    /// the old one (who, old and new ids, key refs and fingerprints).
+    #[serde(rename = "authority.rotated")]
+    AuthorityRotated,
+    /// Key ceremony: a retired authority key was destroyed in the keystore.
+    #[serde(rename = "key.destroyed")]
+    KeyDestroyed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 25] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -98,6 +105,8 @@ impl EventType {
         Self::KeystoreInitialized,
         Self::KeystoreUnsealed,
         Self::KeystoreSealed,
+        Self::AuthorityRotated,
+        Self::KeyDestroyed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +134,8 @@ impl EventType {
             Self::KeystoreInitialized => "keystore.initialized",
             Self::KeystoreUnsealed => "keystore.unsealed",
             Self::KeystoreSealed => "keystore.sealed",
+            Self::AuthorityRotated => "authority.rotated",
+            Self::KeyDestroyed => "key.destroyed",
         }
     }
 
@@ -205,6 +216,8 @@ mod tests {
                 EventType::KeystoreInitialized => 20,
                 EventType::KeystoreUnsealed => 21,
                 EventType::KeystoreSealed => 22,
+                EventType::AuthorityRotated => 23,
+                EventType::KeyDestroyed => 24,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

@@ -48,10 +48,16 @@ pub enum Action {
     BreakGlassApprove,
     /// Seal the keystore: drop every authority key from memory.
     KeystoreSeal,
+    /// List the authority keys and their rotation state.
+    AuthorityRead,
+    /// Roll an authority key over: a new key becomes active, the old one retired.
+    AuthorityRotate,
+    /// Destroy a retired authority key in the keystore.
+    AuthorityDestroy,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 31] = [
         Self::SubjectCreate,
         Self::SubjectRead,
         Self::SubjectUpdate,
@@ -80,6 +86,9 @@ impl Action {
         Self::BreakGlassRequest,
         Self::BreakGlassApprove,
         Self::KeystoreSeal,
+        Self::AuthorityRead,
+        Self::AuthorityRotate,
+        Self::AuthorityDestroy,
     ];
 
     /// The Cedar action id.
@@ -113,6 +122,9 @@ impl Action {
             Self::BreakGlassRequest => "break_glass.request",
             Self::BreakGlassApprove => "break_glass.approve",
             Self::KeystoreSeal => "keystore.seal",
+            Self::AuthorityRead => "authority.read",
+            Self::AuthorityRotate => "authority.rotate",
+            Self::AuthorityDestroy => "authority.destroy",
         }
     }
 

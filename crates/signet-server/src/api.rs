@@ -266,9 +266,11 @@ pub(crate) fn submitted_response(s: &AppState, submitted: Submitted) -> axum::re
 }
 
 pub(crate) fn issue_response(s: &AppState, issued: signet_core::authority::Issued) -> IssueResponse {
-    // The leaf is encoded once; the issuer chain was encoded at start.
+    // The chain of the CA that signed it (the active one, unless a rollover
+    // happened in between): issuing CA, root.
+    let chain = s.authority.status_issuer(&issued.credential.issuer_id).map(|i| signet_x509::pem::chain_pem(i.chain_der()));
     let credential = CredentialView::new(issued.credential);
-    let chain_pem = format!("{}{}", credential.certificate_pem, s.ca_pem);
+    let chain_pem = format!("{}{}", credential.certificate_pem, chain.unwrap_or_default());
     IssueResponse { request: issued.request, chain_pem, credential, log: LogPosition { index: issued.log_index } }
 }
 

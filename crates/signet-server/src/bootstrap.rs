@@ -10,9 +10,10 @@ use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
 use signet_core::ports::{Clock, KeyStore, Rng, Store};
+use signet_core::rollover::IssuingCaFactory;
 use signet_keys::pkcs11::{Pkcs11Config, Pkcs11KeyStore, Pkcs11Pin};
 use signet_keys::sealed::{self, SealConfig, SealedKeyStore};
-use signet_model::credential::{Authority as CaRecord, AuthorityRole};
+use signet_model::credential::{Authority as CaRecord, AuthorityRole, KeyState};
 use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::names::SanSet;
@@ -47,7 +48,7 @@ const ROOT_VALIDITY: Duration = Duration::days(3650);
 pub const LOG_KEY_REF: &str = "log";
 /// How often the sequencer grows the tree and signs a checkpoint (when entries arrived).
 pub const SEQUENCER_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
-const ISSUING_VALIDITY: Duration = Duration::days(1825);
+use crate::authorities::ISSUING_VALIDITY;
 /// The server's own TLS certificate: short-lived, renewed by [`renew_server_cert`].
 pub const SERVER_CERT_TTL: Duration = Duration::days(2);
 
@@ -148,7 +149,9 @@ pub async fn start(config: &ServerConfig) -> Result<Started, BootError> {
 
 /// Ask TLS clients for operator certificates chaining to this authority's root.
 pub fn trust_operator_clients(cert: &ServerCert, state: &AppState) -> Result<(), BootError> {
-    cert.trust_clients_of(&state.root_der, std::slice::from_ref(&state.issuing_der)).map_err(BootError)
+    // Every published issuing CA: a client that sends only its leaf is completed with its issuer.
+    let issuing: Vec<Vec<u8>> = state.authority.status_issuers().iter().filter_map(|i| i.chain_der().first().cloned()).collect();
+    cert.trust_clients_of(&state.root_der, &issuing).map_err(BootError)
 }
 
 /// Open the store and the keystore, and record the keystore's
@@ -215,6 +218,7 @@ async fn record_initialized(store: &dyn Store, seal: &SealConfig, clock: &dyn Cl
 /// authority. Called again after every unseal (keys dropped by a seal are
 /// loaded again). Fails, naming the key, if a sealed key file was altered.
 pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -> Result<Unsealed, BootError> {
+    let keys_handle = keys;
     let keys = keys.key_store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
@@ -226,23 +230,25 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     }
     let root = cas
         .iter()
-        .find(|a| a.role == AuthorityRole::Root && a.active)
+        .find(|a| a.role == AuthorityRole::Root && a.is_active())
         .ok_or_else(|| BootError("the store has no active root CA".into()))?;
+    // The active issuing CA signs new certificates; the retired ones (not
+    // yet destroyed) are loaded too, to sign status for what they issued.
+    let factory = Arc::new(crate::authorities::CaFactory {
+        keys: keys_handle.clone(),
+        root: root.clone(),
+        algorithm: config.ca_key_algorithm,
+        public_url: config.public_url.clone(),
+    });
     let issuing = cas
         .iter()
-        .find(|a| a.role == AuthorityRole::Issuing && a.active)
+        .find(|a| a.role == AuthorityRole::Issuing && a.is_active())
         .ok_or_else(|| BootError("the store has no active issuing CA".into()))?;
-    let signer = keys.load(&issuing.key_ref).map_err(boot("cannot load the issuing CA key"))?;
-    let x509: Arc<dyn X509Issuer> = Arc::new(
-        signet_x509::X509Authority::new(
-            issuing.id.clone(),
-            issuing.certificate_der.clone(),
-            signer,
-            vec![issuing.certificate_der.clone(), root.certificate_der.clone()],
-            config.public_url.clone(),
-        )
-        .map_err(boot("cannot load the issuing CA"))?,
-    );
+    let x509: Arc<dyn X509Issuer> = factory.load(issuing).map_err(boot("cannot load the issuing CA key"))?;
+    let mut retired = Vec::new();
+    for r in cas.iter().filter(|a| a.role == AuthorityRole::Issuing && a.state == KeyState::Retired) {
+        retired.push(factory.load(r).map_err(|e| BootError(format!("cannot load the retired issuing CA key of `{}`: {e}", r.id)))?);
+    }
 
     // The log key: Ed25519, in the keystore like every authority key. The
     // origin names this log in every checkpoint; it is fixed by the root CA.
@@ -256,7 +262,10 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     std::fs::write(config.data_dir.join("log.pub"), format!("{}\n", log_key.verifier_key())).map_err(boot("cannot write log.pub"))?;
 
     let log_vkey = log_key.verifier_key();
-    let authority = Arc::new(Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch));
+    let rollover = signet_core::rollover::Rollover { factory, overlap: config.rollover_overlap };
+    let authority = Arc::new(
+        Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch).with_rollover(rollover, retired),
+    );
     let system = Caller::system();
     let ctx = Ctx { caller: &system, trace_id: None };
 
@@ -276,22 +285,20 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
         admin_token_path = Some(path);
     }
 
-    let ca_pem = signet_x509::pem::chain_pem(&[issuing.certificate_der.clone(), root.certificate_der.clone()]);
-    let ca_pem_path = config.data_dir.join("ca.pem");
-    std::fs::write(&ca_pem_path, &ca_pem).map_err(boot("cannot write ca.pem"))?;
-
     let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.now())?;
 
     let state = Arc::new(AppState {
         authority,
         rng,
-        ca_pem,
-        issuing_der: issuing.certificate_der.clone(),
         root_der: root.certificate_der.clone(),
+        data_dir: config.data_dir.clone(),
         openapi_json: crate::openapi::document_json(),
         metrics: crate::metrics::Metrics::default(),
         log_key,
     });
+    // The CA bundle: every published issuing CA, then the root.
+    let ca_pem_path = config.data_dir.join("ca.pem");
+    std::fs::write(&ca_pem_path, state.ca_bundle_pem()).map_err(boot("cannot write ca.pem"))?;
     Ok(Unsealed { state, identity, admin_token_path, ca_pem_path })
 }
 
@@ -509,8 +516,10 @@ async fn create_authorities(
             key_algorithm: alg,
             key_ref: root_ref,
             certificate_der: root_der,
-            active: true,
+            state: KeyState::Active,
             created_at: now,
+            retired_at: None,
+            destroyed_at: None,
         },
         CaRecord {
             id: issuing_id,
@@ -518,8 +527,10 @@ async fn create_authorities(
             key_algorithm: alg,
             key_ref: issuing_ref,
             certificate_der: issuing_der,
-            active: true,
+            state: KeyState::Active,
             created_at: now,
+            retired_at: None,
+            destroyed_at: None,
         },
     ];
     let events: Vec<NewEvent> = records
@@ -614,10 +625,16 @@ pub fn redact_url(url: &str) -> String {
 /// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
 /// process sharing a store: a step applies only if no other process grew
 /// the tree first.
-/// Expire pending requests whose time for approvals ran out, every few seconds.
+/// Expire pending requests whose time for approvals ran out, and pick up a
+/// rollover made by another server process sharing the store, every few seconds.
 pub async fn run_expiry(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        match state.authority.sync_issuers().await {
+            Ok(true) => tracing::info!("picked up an issuing CA rollover made by another server process"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot check the issuing CAs for a rollover"),
+        }
         match state.authority.expire_pending_requests().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "pending requests expired"),

@@ -38,6 +38,10 @@ pub struct ConfigFile {
     pub events_stream: Option<String>,
     /// `[keystore]`: where the authority keys live.
     pub keystore: Option<KeystoreFile>,
+    /// The least time a retired issuing CA stays published (CA bundle, CRL,
+    /// OCSP) before its key may be destroyed, even when every certificate
+    /// it signed has expired: `0`, or a duration such as `7d`. Default `7d`.
+    pub rollover_overlap: Option<String>,
 }
 
 /// The `[keystore]` section: `kind = "sealed"` (default: keys encrypted at
@@ -168,6 +172,7 @@ impl ConfigFile {
             events: self.events.or(other.events),
             events_subject: self.events_subject.or(other.events_subject),
             events_stream: self.events_stream.or(other.events_stream),
+            rollover_overlap: self.rollover_overlap.or(other.rollover_overlap),
             keystore: match (self.keystore, other.keystore) {
                 (Some(a), Some(b)) => Some(a.or(b)),
                 (a, b) => a.or(b),
@@ -197,7 +202,12 @@ pub struct ServerConfig {
     pub events: Option<EventsConfig>,
     /// Where the authority keys live.
     pub keystore: KeystoreConfig,
+    /// The least time a retired issuing CA stays published before its key may be destroyed.
+    pub rollover_overlap: time::Duration,
 }
+
+/// The default of `rollover_overlap`.
+pub const DEFAULT_ROLLOVER_OVERLAP: time::Duration = time::Duration::days(7);
 
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
@@ -279,7 +289,13 @@ impl ServerConfig {
             }
         };
         let keystore = KeystoreConfig::resolve(c.keystore.unwrap_or_default())?;
+        let rollover_overlap = match c.rollover_overlap.as_deref().map(str::trim) {
+            None => DEFAULT_ROLLOVER_OVERLAP,
+            Some("0" | "0s") => time::Duration::ZERO,
+            Some(d) => time::Duration::seconds(signet_model::profile::parse_duration_secs("rollover_overlap", d)?),
+        };
         Ok(Self {
+            rollover_overlap,
             events,
             keystore,
             data_dir: c.data_dir.unwrap_or_else(|| PathBuf::from("signet-data")),
@@ -305,6 +321,17 @@ mod tests {
         assert_eq!(c.public_url, "https://127.0.0.1:8443");
         assert_eq!(c.data_dir, PathBuf::from("signet-data"));
         assert_eq!(c.ca_key_algorithm, KeyAlgorithm::EcdsaP256);
+        assert_eq!(c.rollover_overlap, DEFAULT_ROLLOVER_OVERLAP);
+    }
+
+    #[test]
+    fn rollover_overlap_is_a_duration_or_zero() {
+        let with = |v: &str| ServerConfig::resolve(ConfigFile { rollover_overlap: Some(v.into()), ..Default::default() });
+        assert_eq!(with("0").unwrap().rollover_overlap, time::Duration::ZERO);
+        assert_eq!(with("36h").unwrap().rollover_overlap, time::Duration::hours(36));
+        for bad in ["-1d", "soon", "1y"] {
+            assert_eq!(with(bad).unwrap_err().field, "rollover_overlap", "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod authorities;
 pub mod bootstrap;
 pub mod config;
 pub mod events;
@@ -42,15 +43,24 @@ use std::sync::Arc;
 pub struct AppState {
     pub authority: Arc<Authority>,
     pub rng: Arc<dyn Rng>,
-    /// The CA chain, PEM (issuing CA, root), served at `/ca.pem`.
-    pub ca_pem: String,
-    pub issuing_der: Vec<u8>,
     pub root_der: Vec<u8>,
+    /// The data directory (`ca.pem` is rewritten there after a rollover).
+    pub data_dir: std::path::PathBuf,
     /// The OpenAPI document, rendered once at start.
     pub openapi_json: String,
     pub metrics: metrics::Metrics,
     /// The log's signing key (through the KeyStore) and origin.
     pub log_key: Arc<signet_core::log::LogKey>,
+}
+
+impl AppState {
+    /// The CA bundle served at `/ca.pem`: every published issuing CA (the
+    /// active one first, then the retired ones), then the root.
+    pub fn ca_bundle_pem(&self) -> String {
+        let mut ders: Vec<Vec<u8>> = self.authority.status_issuers().iter().filter_map(|i| i.chain_der().first().cloned()).collect();
+        ders.push(self.root_der.clone());
+        signet_x509::pem::chain_pem(&ders)
+    }
 }
 
 /// All routes. Public by nature: health, readiness, the OpenAPI document,
@@ -84,6 +94,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/credentials", get(api::list_credentials))
         .route("/credentials/{id}", get(api::get_credential))
         .route("/events", get(api::list_events))
+        .route("/authorities", get(authorities::list_authorities))
+        .route("/authorities/issuing/rollover", post(authorities::rotate_issuing))
+        .route("/authorities/{id}/destroy", post(authorities::destroy_authority))
         .route("/openapi.json", get(openapi_json));
     Router::new()
         .nest("/v1", v1)
@@ -92,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ca.pem", get(ca_pem))
         .route("/ca/issuing.der", get(issuing_der))
         .route("/ca/root.der", get(root_der))
+        .route("/ca/{id}", get(authority_der))
         .route("/metrics", get(metrics_text))
         .merge(log::routes())
         // Every route above, nested ones included: after routing, so the
@@ -211,11 +225,23 @@ async fn openapi_json(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn ca_pem(State(s): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/pem-certificate-chain")], s.ca_pem.clone()).into_response()
+    ([(header::CONTENT_TYPE, "application/pem-certificate-chain")], s.ca_bundle_pem()).into_response()
 }
 
+/// The active issuing CA's certificate.
 async fn issuing_der(State(s): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/pkix-cert")], s.issuing_der.clone()).into_response()
+    let der = s.authority.issuer().chain_der().first().cloned().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response()
+}
+
+/// A published issuing CA's certificate by id: what the caIssuers URL of
+/// each certificate names.
+async fn authority_der(State(s): State<Arc<AppState>>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    let issuer = signet_model::ids::AuthorityId::parse("id", &id).ok().and_then(|id| s.authority.status_issuer(&id));
+    match issuer.and_then(|i| i.chain_der().first().cloned()) {
+        Some(der) => ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response(),
+        None => Problem::not_found(format!("no published issuing CA `{}`", signet_model::names::shorten(&id))).into_response(),
+    }
 }
 
 async fn root_der(State(s): State<Arc<AppState>>) -> Response {

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::problem::Problem;
-use crate::{api, governance, seal};
+use crate::{api, authorities, governance, seal};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         governance::create_operator_certificate,
         governance::get_policy, governance::put_policy, governance::list_policy_versions, governance::get_policy_version,
         governance::explain,
+        authorities::list_authorities, authorities::rotate_issuing, authorities::destroy_authority,
         seal::seal_status, seal::unseal, seal::seal,
     ),
     components(schemas(Problem)),
@@ -33,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "the append-only record of every state change"),
         (name = "operators", description = "callers of the operator API: roles, sites, teams, tokens"),
         (name = "policy", description = "the Cedar policy set: read, apply (versioned), explain"),
+        (name = "authorities", description = "authority keys: states, issuing CA rollover, destruction"),
         (name = "sys", description = "the keystore seal: status, unseal (shares), seal"),
     )
 )]

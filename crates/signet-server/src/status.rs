@@ -1,9 +1,12 @@
-//! Certificate status, public by nature (no token): the CRL and the OCSP
+//! Certificate status, public by nature (no token): the CRLs and the OCSP
 //! responder that every issued certificate points at (cRLDistributionPoints
-//! `{base}/crl`, AIA OCSP `{base}/ocsp`).
+//! `{base}/crl/{issuer id}`, AIA OCSP `{base}/ocsp`), for every published
+//! issuing CA: the active one and the retired ones not yet destroyed
+//! (docs/KEY-ROLLOVER.md).
 //!
-//! - `GET /crl`: the issuing CA's CRL (DER, `application/pkix-crl`). Built
-//!   on demand, kept in memory and served again until half its lifetime
+//! - `GET /crl/{authority_id}`: that issuing CA's CRL, signed by it; `GET
+//!   /crl`: the active one's (DER, `application/pkix-crl`). Built on
+//!   demand, kept in memory and served again until half its lifetime
 //!   ([`CRL_VALIDITY`]) has passed, so requests do not each cost a signature.
 //! - `POST /ocsp` (body: DER `OCSPRequest`, at most
 //!   [`ocsp::MAX_REQUEST_BYTES`]) and `GET /ocsp/{base64 request}` (RFC 6960
@@ -11,6 +14,10 @@
 //!   `OCSPResponse` (`application/ocsp-response`), always HTTP 200 as OCSP
 //!   clients expect. A request that does not parse gets `malformedRequest`,
 //!   a store failure `tryLater`, a signing failure `internalError`.
+//!
+//! An OCSP request is answered by the published CA its first CertID names
+//! (issuer name and key hashes), signed with that CA's key; CertIDs naming
+//! another issuer are `unknown`.
 //!
 //! Parsing and signing are the issuer's ([`signet_core::mint::X509Issuer`]),
 //! the status rule is [`CertStatus::of`]; this module only looks serials up
@@ -26,23 +33,23 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use signet_core::mint::CertStatus;
+use signet_core::mint::{CertStatus, X509Issuer};
 use signet_core::ports::{CredentialFilter, Page, StoreError};
 use signet_model::credential::CredentialStatus;
-use signet_model::ids::Serial;
+use signet_model::ids::{AuthorityId, Serial};
 use signet_x509::crl::CRL_VALIDITY;
 use signet_x509::ocsp::{self, UnsuccessfulStatus};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub const PKIX_CRL: &str = "application/pkix-crl";
 pub const OCSP_RESPONSE: &str = "application/ocsp-response";
 
-/// The status endpoints' state: the application, and the CRL last built.
+/// The status endpoints' state: the application, and the CRL last built per issuer.
 struct StatusState {
     app: Arc<AppState>,
-    crl: tokio::sync::Mutex<Option<CachedCrl>>,
+    crls: tokio::sync::Mutex<HashMap<AuthorityId, CachedCrl>>,
 }
 
 struct CachedCrl {
@@ -58,46 +65,68 @@ fn reusable(built_at: OffsetDateTime, now: OffsetDateTime) -> bool {
 
 /// The routes `/crl`, `/ocsp` and `/ocsp/{request}`, with their own state.
 pub fn routes<S>(app: Arc<AppState>) -> Router<S> {
-    let state = Arc::new(StatusState { app, crl: tokio::sync::Mutex::new(None) });
-    Router::new().route("/crl", get(crl)).route("/ocsp", post(ocsp_post)).route("/ocsp/{*request}", get(ocsp_get)).with_state(state)
+    let state = Arc::new(StatusState { app, crls: tokio::sync::Mutex::new(HashMap::new()) });
+    Router::new()
+        .route("/crl", get(crl))
+        .route("/crl/{id}", get(crl_of))
+        .route("/ocsp", post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        .with_state(state)
 }
 
 // ------------------------------------------------------------ CRL
 
-async fn crl(State(s): State<Arc<StatusState>>) -> Response {
-    match current_crl(&s).await {
+fn crl_response(result: Result<Bytes, Problem>) -> Response {
+    match result {
         Ok(der) => ([(header::CONTENT_TYPE, PKIX_CRL)], der).into_response(),
         Err(p) => p.into_response(),
     }
 }
 
-/// The cached CRL if still reusable, else a new one. The lock is held while
-/// building, so concurrent requests wait for one signature instead of each
-/// making their own.
-async fn current_crl(s: &StatusState) -> Result<Bytes, Problem> {
-    let mut cached = s.crl.lock().await;
+/// The active issuing CA's CRL.
+async fn crl(State(s): State<Arc<StatusState>>) -> Response {
+    let issuer = s.app.authority.issuer();
+    crl_response(current_crl(&s, issuer).await)
+}
+
+/// A published issuing CA's CRL, by its id.
+async fn crl_of(State(s): State<Arc<StatusState>>, id: Result<Path<String>, PathRejection>) -> Response {
+    let id = id.map(|Path(id)| id).unwrap_or_default();
+    match AuthorityId::parse("id", &id).ok().and_then(|id| s.app.authority.status_issuer(&id)) {
+        Some(issuer) => crl_response(current_crl(&s, issuer).await),
+        None => Problem::not_found(format!("no published issuing CA `{}`", signet_model::names::shorten(&id))).into_response(),
+    }
+}
+
+/// The cached CRL of `issuer` if still reusable, else a new one. The lock
+/// is held while building, so concurrent requests wait for one signature
+/// instead of each making their own.
+async fn current_crl(s: &StatusState, issuer: Arc<dyn X509Issuer>) -> Result<Bytes, Problem> {
+    let mut cached = s.crls.lock().await;
     let now = s.app.authority.now();
-    if let Some(c) = cached.as_ref().filter(|c| reusable(c.built_at, now)) {
+    let id = issuer.issuer_id().clone();
+    if let Some(c) = cached.get(&id).filter(|c| reusable(c.built_at, now)) {
         return Ok(c.der.clone());
     }
-    let revoked = revoked_serials(&s.app).await.map_err(|e| {
+    let revoked = revoked_serials(&s.app, &id).await.map_err(|e| {
         tracing::error!(error = %e, "cannot list revoked credentials for the CRL");
         Problem::internal()
     })?;
-    let der = Bytes::from(s.app.authority.issuer().crl(&revoked, now).map_err(|e| {
+    let der = Bytes::from(issuer.crl(&revoked, now).map_err(|e| {
         tracing::error!(error = %e, "cannot build the CRL");
         Problem::internal()
     })?);
-    *cached = Some(CachedCrl { der: der.clone(), built_at: now });
-    tracing::info!(revoked = revoked.len(), "built a new CRL");
+    // Issuers destroyed since are not kept.
+    cached.retain(|k, _| s.app.authority.status_issuer(k).is_some());
+    cached.insert(id.clone(), CachedCrl { der: der.clone(), built_at: now });
+    tracing::info!(issuer = %id, revoked = revoked.len(), "built a new CRL");
     Ok(der)
 }
 
-/// Every revoked X.509 credential of the active issuer, with the time
+/// Every revoked X.509 credential of `issuer`, with the time
 /// [`CertStatus::of`] states (the same rule as OCSP).
-async fn revoked_serials(app: &AppState) -> Result<Vec<(Serial, OffsetDateTime)>, StoreError> {
+async fn revoked_serials(app: &AppState, issuer: &AuthorityId) -> Result<Vec<(Serial, OffsetDateTime)>, StoreError> {
     const PAGE: u32 = 1000;
-    let issuer = app.authority.issuer().issuer_id();
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let mut offset = 0u32;
@@ -162,15 +191,28 @@ fn decode_get_request(b64: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD_NO_PAD.decode(standard).ok()
 }
 
-/// The OCSPResponse to the DER request `der`.
+/// The OCSPResponse to the DER request `der`, from the published issuing
+/// CA that the request's first CertID names (the active one if none).
 async fn answer(app: &AppState, der: &[u8]) -> Vec<u8> {
-    let issuer = app.authority.issuer();
-    let request = match issuer.parse_ocsp_request(der) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(error = %e, "refused an OCSP request");
-            return ocsp::unsuccessful_response(UnsuccessfulStatus::MalformedRequest);
+    let mut chosen = None;
+    for issuer in app.authority.status_issuers() {
+        let request = match issuer.parse_ocsp_request(der) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "refused an OCSP request");
+                return ocsp::unsuccessful_response(UnsuccessfulStatus::MalformedRequest);
+            }
+        };
+        let names_it = request.questions.first().is_some_and(|q| q.serial.is_some());
+        if names_it || chosen.is_none() {
+            chosen = Some((issuer, request));
         }
+        if names_it {
+            break;
+        }
+    }
+    let Some((issuer, request)) = chosen else {
+        return ocsp::unsuccessful_response(UnsuccessfulStatus::InternalError);
     };
     let mut statuses = Vec::with_capacity(request.questions.len());
     for q in &request.questions {

@@ -27,8 +27,9 @@ both_backends!(issues_a_certificate_that_openssl_verifies, |srv| {
     assert!(text.contains("CA:FALSE"), "{text}");
     assert!(text.contains("TLS Web Server Authentication"), "{text}");
     assert!(text.contains(&format!("OCSP - URI:{}/ocsp", srv.base)), "{text}");
-    assert!(text.contains(&format!("CA Issuers - URI:{}/ca/issuing.der", srv.base)), "{text}");
-    assert!(text.contains(&format!("URI:{}/crl", srv.base)), "{text}");
+    let issuer = v["credential"]["issuer_id"].as_str().unwrap();
+    assert!(text.contains(&format!("CA Issuers - URI:{}/ca/{issuer}", srv.base)), "{text}");
+    assert!(text.contains(&format!("URI:{}/crl/{issuer}", srv.base)), "{text}");
     assert!(text.contains("Subject Key Identifier") && text.contains("Authority Key Identifier"), "{text}");
 
     // The serial: 16 octets, positive.

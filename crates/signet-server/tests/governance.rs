@@ -446,6 +446,9 @@ fn the_openapi_document_describes_the_governance_endpoints() {
         "/v1/subjects/{id}/suspend",
         "/v1/whoami",
         "/v1/operators/{id}/certificates",
+        "/v1/authorities",
+        "/v1/authorities/issuing/rollover",
+        "/v1/authorities/{id}/destroy",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not in the OpenAPI document");
     }

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError, StoredPolicy};
 use signet_model::FieldError;
-use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus};
+use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus, KeyState};
 use signet_model::event::{Event, EventType};
 use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::operator::Operator;
@@ -18,6 +18,11 @@ use time::OffsetDateTime;
 
 /// A time as stored: unix seconds. Model times are whole seconds in UTC;
 /// anything finer is cut off.
+/// A stored unix time read back outside a row type.
+pub(crate) fn from_unix(table: &'static str, column: &str, v: i64) -> Result<OffsetDateTime, StoreError> {
+    Parse { table }.time(column, v)
+}
+
 pub(crate) fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
@@ -326,8 +331,10 @@ pub(crate) struct AuthorityRow {
     key_algorithm: String,
     key_ref: String,
     certificate_der: Vec<u8>,
-    active: bool,
     created_at: i64,
+    state: String,
+    retired_at: Option<i64>,
+    destroyed_at: Option<i64>,
 }
 
 impl TryFrom<AuthorityRow> for Authority {
@@ -341,8 +348,10 @@ impl TryFrom<AuthorityRow> for Authority {
             key_algorithm: p.parse(KeyAlgorithm::parse, "key_algorithm", &r.key_algorithm)?,
             key_ref: r.key_ref,
             certificate_der: r.certificate_der,
-            active: r.active,
+            state: p.parse(KeyState::parse, "state", &r.state)?,
             created_at: p.time("created_at", r.created_at)?,
+            retired_at: p.opt_time("retired_at", r.retired_at)?,
+            destroyed_at: p.opt_time("destroyed_at", r.destroyed_at)?,
         })
     }
 }

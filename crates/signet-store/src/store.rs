@@ -18,7 +18,7 @@ use signet_core::ports::{
 };
 use signet_model::credential::{Authority, Credential};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::operator::Operator;
 use signet_model::profile::{Profile, ProfileSpec};
 use signet_model::request::{Approval, Request, RequestState, Verdict};
@@ -87,7 +87,7 @@ macro_rules! event_columns {
 }
 macro_rules! authority_columns {
     () => {
-        "id, role, key_algorithm, key_ref, certificate_der, active, created_at"
+        "id, role, key_algorithm, key_ref, certificate_der, created_at, state, retired_at, destroyed_at"
     };
 }
 macro_rules! operator_columns {
@@ -230,6 +230,28 @@ where
 {
     async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, DB>, StoreError> {
         self.writer.begin_with(statement).await.map_err(backend_error("transaction"))
+    }
+
+    async fn insert_authority(conn: &mut DB::Connection, a: &Authority) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO authorities (active, ",
+            authority_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(a.is_active())
+        .bind(a.id.as_str())
+        .bind(a.role.as_str())
+        .bind(a.key_algorithm.as_str())
+        .bind(a.key_ref.as_str())
+        .bind(a.certificate_der.as_slice())
+        .bind(unix(a.created_at))
+        .bind(a.state.as_str())
+        .bind(a.retired_at.map(unix))
+        .bind(a.destroyed_at.map(unix))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error("authorities"))?;
+        Ok(())
     }
 
     async fn commit(tx: Transaction<'static, DB>) -> Result<(), StoreError> {
@@ -961,21 +983,67 @@ where
     async fn insert_authorities(&self, authorities: &[Authority], events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
         for a in authorities {
-            sqlx::query(concat!("INSERT INTO authorities (", authority_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                .bind(a.id.as_str())
-                .bind(a.role.as_str())
-                .bind(a.key_algorithm.as_str())
-                .bind(a.key_ref.as_str())
-                .bind(a.certificate_der.as_slice())
-                .bind(a.active)
-                .bind(unix(a.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_error("authorities"))?;
+            Self::insert_authority(&mut tx, a).await?;
         }
         let events: Vec<&NewEvent> = events.iter().collect();
         Self::append_events(&mut tx, &events).await?;
         Self::commit(tx).await
+    }
+
+    async fn rotate_authority(
+        &self,
+        retire: &AuthorityId,
+        new: &Authority,
+        at: OffsetDateTime,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let retired = sqlx::query(
+            "UPDATE authorities SET state = 'retired', active = $1, retired_at = $2 WHERE id = $3 AND state = 'active' AND role = $4",
+        )
+        .bind(false)
+        .bind(unix(at))
+        .bind(retire.as_str())
+        .bind(new.role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error("authorities"))?;
+        if DB::rows_affected(&retired) != 1 {
+            return Ok(false);
+        }
+        Self::insert_authority(&mut tx, new).await?;
+        let events: Vec<&NewEvent> = events.iter().collect();
+        Self::append_events(&mut tx, &events).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn destroy_authority(&self, id: &AuthorityId, at: OffsetDateTime, event: &NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done =
+            sqlx::query("UPDATE authorities SET state = 'destroyed', active = $1, destroyed_at = $2 WHERE id = $3 AND state = 'retired'")
+                .bind(false)
+                .bind(unix(at))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error("authorities"))?;
+        if DB::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn last_not_after(&self, issuer: &AuthorityId) -> Result<Option<OffsetDateTime>, StoreError> {
+        let (count, max): (i64, i64) = sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(not_after), 0) FROM credentials WHERE issuer_id = $1")
+            .bind(issuer.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend_error("credentials"))?;
+        let max = (count > 0).then_some(max);
+        max.map(|t| crate::rows::from_unix("credentials", "not_after", t)).transpose()
     }
 
     async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError> {

@@ -100,8 +100,10 @@ async fn sqlite_issuance_throughput() {
         key_algorithm: KeyAlgorithm::EcdsaP256,
         key_ref: "issuing".into(),
         certificate_der: vec![0x30; 400],
-        active: true,
+        state: signet_model::credential::KeyState::Active,
         created_at: T0,
+        retired_at: None,
+        destroyed_at: None,
     };
     store.insert_authorities(std::slice::from_ref(&issuer), &[event(EventType::AuthorityCreated, T0)]).await.unwrap();
 

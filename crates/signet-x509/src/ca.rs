@@ -71,7 +71,7 @@ impl X509Authority {
         if chain_der.first() != Some(&certificate_der) {
             return Err(MintError::Build("the chain must start with the issuing certificate".into()));
         }
-        let urls = Urls::from_base(&parse_base_url(&base_url)?);
+        let urls = Urls::for_issuer(&parse_base_url(&base_url)?, id.as_str());
         let ocsp = IssuerHashes::of(&ca.subject_raw, &key);
         Ok(Self { id, signer, chain: chain_der, ca, key, urls, ocsp })
     }

@@ -32,9 +32,17 @@ pub(crate) struct Urls {
 }
 
 impl Urls {
-    /// From the public base URL of the Signet server (`https://host:port`).
-    pub fn from_base(base_url: &str) -> Self {
-        Self { ocsp: format!("{base_url}/ocsp"), ca_issuers: format!("{base_url}/ca/issuing.der"), crl: format!("{base_url}/crl") }
+    /// From the public base URL of the Signet server (`https://host:port`)
+    /// and the issuing CA's id: the responder is shared (it answers for
+    /// every published CA, each signing its own answers), the CRL and the
+    /// issuer certificate are the issuer's own, so a certificate keeps
+    /// pointing at its issuer's after a rollover.
+    pub fn for_issuer(base_url: &str, issuer_id: &str) -> Self {
+        Self {
+            ocsp: format!("{base_url}/ocsp"),
+            ca_issuers: format!("{base_url}/ca/{issuer_id}"),
+            crl: format!("{base_url}/crl/{issuer_id}"),
+        }
     }
 }
 
@@ -447,7 +455,7 @@ mod tests {
 
     #[test]
     fn aia_is_der() {
-        let v = aia_value(&Urls::from_base("https://h"));
+        let v = aia_value(&Urls::for_issuer("https://h", "aut_1"));
         let outer = crate::der::split_tlv(&v).unwrap();
         assert_eq!(outer.tag, 0x30);
         assert!(outer.rest.is_empty());

@@ -136,8 +136,16 @@ fn openssl_csrs_become_certificates_openssl_verifies() {
             "X509v3 Subject Alternative Name: \n                DNS:a.example, IP Address:127.0.0.1",
             "X509v3 Subject Key Identifier",
             "X509v3 Authority Key Identifier",
-            "Authority Information Access: \n                OCSP - URI:https://127.0.0.1:8443/ocsp\n                CA Issuers - URI:https://127.0.0.1:8443/ca/issuing.der",
-            "X509v3 CRL Distribution Points: \n                Full Name:\n                  URI:https://127.0.0.1:8443/crl",
+            format!(
+                "Authority Information Access: \n                OCSP - URI:https://127.0.0.1:8443/ocsp\n                CA Issuers - URI:https://127.0.0.1:8443/ca/{}",
+                ca.authority.issuer_id()
+            )
+            .as_str(),
+            format!(
+                "X509v3 CRL Distribution Points: \n                Full Name:\n                  URI:https://127.0.0.1:8443/crl/{}",
+                ca.authority.issuer_id()
+            )
+            .as_str(),
         ] {
             assert!(text.contains(want), "{name}: missing `{want}` in\n{text}");
         }

@@ -356,6 +356,21 @@ impl KeyStore for Pkcs11KeyStore {
         }
     }
 
+    /// `C_DestroyObject` on the private and public key objects labelled `key_ref`.
+    fn destroy(&self, key_ref: &str) -> Result<(), KeyError> {
+        validate_key_ref(key_ref)?;
+        let token = &self.token;
+        let admin = lock(&token.admin);
+        let objects = find(token, &admin, key_ref, None)?;
+        if objects.is_empty() {
+            return Err(KeyError::NotFound(key_ref.to_string()));
+        }
+        for object in objects {
+            admin.destroy_object(object).map_err(token.fail("destroy object"))?;
+        }
+        Ok(())
+    }
+
     fn load(&self, key_ref: &str) -> Result<Arc<dyn AuthoritySigner>, KeyError> {
         validate_key_ref(key_ref)?;
         let token = &self.token;

@@ -199,6 +199,14 @@ impl KeyStore for SealedKeyStore {
         }
         Ok(self.hand_out(key_ref, signer))
     }
+
+    /// Destroys the sealed key file. Works while sealed: deleting needs no
+    /// master key. Signers already handed out keep their in-memory copy
+    /// until they are dropped or the keystore is sealed.
+    fn destroy(&self, key_ref: &str) -> Result<(), KeyError> {
+        validate_key_ref(key_ref)?;
+        keyfile::destroy_file(&self.dir, &self.path_for(key_ref), key_ref)
+    }
 }
 
 /// A key from the sealed keystore. Every signature checks, under a shared

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use signet_core::ports::{IssuanceIntent, IssuanceOutcome, IssuanceWrite, OperatorToken};
-use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus};
+use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus, KeyState};
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::names::{IpRange, NamePattern, NameRules, SanSet};
@@ -124,8 +124,10 @@ pub fn authority(n: u8, role: AuthorityRole, created_at: OffsetDateTime) -> Auth
         key_algorithm: KeyAlgorithm::EcdsaP384,
         key_ref: format!("authority-{n}"),
         certificate_der: vec![0x30, 0x82, 0x01, n, 0x00, 0xff, 0x10],
-        active: role == AuthorityRole::Issuing,
+        state: KeyState::Active,
         created_at,
+        retired_at: None,
+        destroyed_at: None,
     }
 }
 

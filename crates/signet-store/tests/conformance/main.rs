@@ -12,7 +12,7 @@ use fixtures::*;
 use harness::Db;
 use serde_json::json;
 use signet_core::ports::{CredentialFilter, IssuanceWrite, Page, RequestFilter, Store, StoreError};
-use signet_model::credential::{Authority, AuthorityRole, CredentialStatus};
+use signet_model::credential::{Authority, AuthorityRole, CredentialStatus, KeyState};
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, SubjectId};
 use signet_model::request::RequestState;
@@ -55,6 +55,7 @@ conformance!(
     request_filters_and_paging,
     events_are_ascending_and_paged,
     authorities_round_trip,
+    authority_rotation_and_destruction,
     tokens_round_trip,
     migrations_are_idempotent,
     empty_batch_is_a_no_op,
@@ -806,4 +807,50 @@ async fn pending_requests_expire_once(db: Db) {
     assert!(!store.expire_request(&late.request.id, at(301), &ev).await.unwrap());
     assert_eq!(store.get_request(&late.request.id).await.unwrap().unwrap().state, RequestState::Expired);
     assert!(store.list_expired_pending(at(300), 10).await.unwrap().is_empty());
+}
+
+async fn authority_rotation_and_destruction(db: Db) {
+    let store = db.open().await;
+    let w = world(&*store).await;
+    let root = authority(1, AuthorityRole::Root, at(0));
+    store.insert_authorities(std::slice::from_ref(&root), &[event(EventType::AuthorityCreated, at(0))]).await.unwrap();
+    let first = w.issuer.clone();
+
+    // The latest expiry of what an issuer signed, whatever its status.
+    assert_eq!(store.last_not_after(&first.id).await.unwrap(), None);
+    let a = issued(10, &w.web, TLS, &first, CredentialStatus::Active, at(1000));
+    let b = issued(11, &w.db, TLS, &first, CredentialStatus::Revoked, at(1001));
+    store.apply_issuance_batch(&[outcome(&a), outcome(&b)]).await.unwrap();
+    let latest = [&a, &b].iter().map(|o| o.credential.as_ref().unwrap().not_after).max();
+    assert_eq!(store.last_not_after(&first.id).await.unwrap(), latest);
+
+    // Rotate: the old one retired at the rollover time, the new one inserted, both events appended.
+    let second = authority(3, AuthorityRole::Issuing, at(5));
+    assert_eq!(store.last_not_after(&second.id).await.unwrap(), None);
+    let before = all_events(&*store).await.len();
+    let events = [event(EventType::AuthorityCreated, at(5)), event(EventType::AuthorityRotated, at(5))];
+    assert!(store.rotate_authority(&first.id, &second, at(5), &events).await.unwrap());
+    let listed = store.list_authorities().await.unwrap();
+    let old = listed.iter().find(|a| a.id == first.id).unwrap();
+    assert_eq!((old.state, old.retired_at, old.destroyed_at), (KeyState::Retired, Some(at(5)), None));
+    assert_eq!(listed.iter().find(|a| a.id == second.id).unwrap(), &second);
+    assert_eq!(all_events(&*store).await.len(), before + 2);
+
+    // Rotating the retired one again is refused and writes nothing (another rollover got there first);
+    // so is retiring a root through an issuing rollover.
+    let third = authority(4, AuthorityRole::Issuing, at(6));
+    for retire in [&first.id, &root.id] {
+        assert!(!store.rotate_authority(retire, &third, at(6), &[event(EventType::AuthorityRotated, at(6))]).await.unwrap());
+    }
+    assert_eq!(store.list_authorities().await.unwrap().len(), 3);
+    assert_eq!(all_events(&*store).await.len(), before + 2);
+
+    // Destroy: only a retired one, once.
+    assert!(!store.destroy_authority(&second.id, at(7), &event(EventType::KeyDestroyed, at(7))).await.unwrap(), "active");
+    assert!(store.destroy_authority(&first.id, at(7), &event(EventType::KeyDestroyed, at(7))).await.unwrap());
+    assert!(!store.destroy_authority(&first.id, at(8), &event(EventType::KeyDestroyed, at(8))).await.unwrap(), "twice");
+    let old = store.list_authorities().await.unwrap().into_iter().find(|a| a.id == first.id).unwrap();
+    assert_eq!((old.state, old.retired_at, old.destroyed_at), (KeyState::Destroyed, Some(at(5)), Some(at(7))));
+    assert_eq!(old.certificate_der, first.certificate_der, "the certificate stays on record");
+    assert_eq!(all_events(&*store).await.len(), before + 3);
 }
