@@ -224,7 +224,7 @@ impl Authority {
             self.authorize(ctx, Action::PolicyRead, &signet_policy::ResourceCtx::PolicyStore).await?;
         }
         let policy = self.active_policy().await?;
-        let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
+        let names_field = ask.names_field();
         let refusal = self.x509_floor(&request, &subject, &profile, &ask.key, names_field, now).err();
         let decision = Self::policy_decision(&policy, &request, &subject, &profile, 0);
         let outcome = match (&refusal, decision.allowed) {

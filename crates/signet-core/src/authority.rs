@@ -112,6 +112,13 @@ pub struct X509Issue {
     pub break_glass: Option<String>,
 }
 
+impl X509Issue {
+    /// The request field the names came from, for refusals that name it.
+    pub fn names_field(&self) -> &'static str {
+        if self.names.is_some() { "names" } else { "csr.names" }
+    }
+}
+
 /// What a submission led to. Returned once per request: not worth boxing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -691,7 +698,7 @@ impl Authority {
         profile: &Profile,
         now: OffsetDateTime,
     ) -> Result<Submitted, CoreError> {
-        let names_field = if ask.names.is_some() { "names" } else { "csr.names" };
+        let names_field = ask.names_field();
         // Decide.
         let policy = self.active_policy().await?;
         let approvals_for_decision = match ask.break_glass {

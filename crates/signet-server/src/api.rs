@@ -251,7 +251,7 @@ pub(crate) fn parse_issue_body(body: IssueRequestBody, break_glass: Option<Strin
 }
 
 /// The answer to a submission: 201 with the certificate, or 202 while it waits for approvals.
-pub(crate) fn submitted_response(s: &AppState, submitted: Submitted) -> axum::response::Response {
+fn submitted_response(s: &AppState, submitted: Submitted) -> axum::response::Response {
     use axum::response::IntoResponse;
     match submitted {
         Submitted::Issued(issued) => {
@@ -276,7 +276,7 @@ pub(crate) fn issue_response(s: &AppState, issued: signet_core::authority::Issue
 
 /// Count a refused submission in the metrics. Label values stay bounded:
 /// a profile name only once it resolved.
-pub(crate) fn count_refusal(s: &AppState, profile: &str, e: &signet_core::CoreError) {
+fn count_refusal(s: &AppState, profile: &str, e: &signet_core::CoreError) {
     match e {
         signet_core::CoreError::Denied(f) => {
             s.metrics.issuance(profile, "x509", "denied");
@@ -306,10 +306,20 @@ pub async fn create_request(
         Problem::invalid(&e)
     })?;
     let profile = ask.profile.clone();
-    match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
-        Ok(submitted) => Ok(submitted_response(&s, submitted)),
+    answer_submission(&s, &profile, s.authority.issue_x509(ctx(&caller, &rid), ask).await)
+}
+
+/// The answer to a submission (a request, break-glass, an operator
+/// certificate), counted in the metrics: 201, 202, or the refusal.
+pub(crate) fn answer_submission(
+    s: &AppState,
+    profile: &str,
+    result: Result<Submitted, signet_core::CoreError>,
+) -> ApiResult<axum::response::Response> {
+    match result {
+        Ok(submitted) => Ok(submitted_response(s, submitted)),
         Err(e) => {
-            count_refusal(&s, &profile, &e);
+            count_refusal(s, profile, &e);
             Err(e.into())
         }
     }

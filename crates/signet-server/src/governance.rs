@@ -4,7 +4,7 @@
 //! answer; every permission is decided in `signet_core` by the policy set.
 
 use crate::AppState;
-use crate::api::{IssueRequestBody, IssueResponse, count_refusal, ctx, issue_response, parse_issue_body, submitted_response};
+use crate::api::{IssueRequestBody, IssueResponse, answer_submission, ctx, issue_response, parse_issue_body};
 use crate::extract::{Authed, JsonBody, RequestIdExt};
 use crate::problem::{ApiResult, Problem};
 use axum::extract::{Path, State};
@@ -215,14 +215,8 @@ pub async fn create_operator_certificate(
     let id = operator_id(&id)?;
     let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(|e| Problem::invalid(&e))?;
     let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
-    let profile = signet_core::operator_certs::OPERATOR_CLIENT_PROFILE;
-    match s.authority.issue_operator_certificate(ctx(&caller, &rid), &id, csr.key, ttl).await {
-        Ok(submitted) => Ok(submitted_response(&s, submitted)),
-        Err(e) => {
-            count_refusal(&s, profile, &e);
-            Err(e.into())
-        }
-    }
+    let result = s.authority.issue_operator_certificate(ctx(&caller, &rid), &id, csr.key, ttl).await;
+    answer_submission(&s, signet_core::operator_certs::OPERATOR_CLIENT_PROFILE, result)
 }
 
 // ------------------------------------------------------------ policy
@@ -531,13 +525,7 @@ pub async fn break_glass(
     }
     let ask = parse_issue_body(body.request, Some(reason)).map_err(|e| Problem::invalid(&e))?;
     let profile = ask.profile.clone();
-    match s.authority.issue_x509(ctx(&caller, &rid), ask).await {
-        Ok(submitted) => Ok(submitted_response(&s, submitted)),
-        Err(e) => {
-            count_refusal(&s, &profile, &e);
-            Err(e.into())
-        }
-    }
+    answer_submission(&s, &profile, s.authority.issue_x509(ctx(&caller, &rid), ask).await)
 }
 
 // ------------------------------------------------------------ subjects' lifecycle
