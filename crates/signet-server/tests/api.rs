@@ -163,8 +163,10 @@ both_backends!(bad_input_is_refused_with_the_field_and_changes_nothing, |srv| {
         srv.http.post(srv.url("/v1/requests")).bearer_auth(&srv.token).header("content-type", "text/plain").body("x").send().await.unwrap();
     assert_eq!(common::decode(r).await.0, 415);
     let huge = json!({ "subject": subject, "profile": "tls-server", "csr": "A".repeat(300 * 1024) });
-    let (status, _) = srv.post("/v1/requests", &huge).await;
-    assert_eq!(status, 413);
+    let r = srv.http.post(srv.url("/v1/requests")).bearer_auth(&srv.token).json(&huge).send().await.unwrap();
+    // The rest of the body was not read: the server closes the connection and says so, so that it is not reused.
+    assert_eq!(r.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    assert_eq!(common::decode(r).await.0, 413);
     assert_eq!(srv.counts().await, before, "malformed input wrote nothing");
 
     // Policy refusals: 422, recorded as a denied request with its event, no credential.
