@@ -83,6 +83,8 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
     eprintln!("running {} clients for {}s against {base}…", b.clients, b.duration);
     let deadline = Instant::now() + Duration::from_secs(b.duration);
     let url = format!("{base}/v1/requests");
+    let server_cpu_before = b.server_pid.and_then(cpu_seconds);
+    let own_cpu_before = cpu_seconds(std::process::id());
     let run_started = Instant::now();
     let mut tasks = Vec::with_capacity(b.clients);
     for _ in 0..b.clients {
@@ -123,6 +125,8 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
         }
     }
     let elapsed = run_started.elapsed().as_secs_f64();
+    let server_cpu = b.server_pid.and_then(cpu_seconds).zip(server_cpu_before).map(|(after, before)| after - before);
+    let own_cpu = cpu_seconds(std::process::id()).zip(own_cpu_before).map(|(after, before)| after - before);
     let exhausted = next.load(Ordering::Relaxed) >= bodies.len();
 
     let ok: Vec<Duration> = samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
@@ -151,6 +155,19 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
     println!("  latency max           {:.2} ms", pct(1.0));
     println!("  raw P-256 sign/s      {sign_rate:.0}  (aws-lc, one core, same run)");
     println!("  raw P-256 verify/s    {verify_rate:.0}  (aws-lc, one core, same run)");
+    // The server checks the CSR's signature, signs, and verifies what it signed.
+    let floor_micros = 1e6 / sign_rate + 2.0 * 1e6 / verify_rate;
+    let per_cert = |cpu: f64| if ok.is_empty() { 0.0 } else { cpu * 1e6 / ok.len() as f64 };
+    if let Some(cpu) = server_cpu {
+        println!(
+            "  server CPU/cert       {:.0} µs  ({:.0}% of a core; P-256 floor 1 sign + 2 verifies = {floor_micros:.0} µs)",
+            per_cert(cpu),
+            cpu * 100.0 / elapsed
+        );
+    }
+    if let Some(cpu) = own_cpu {
+        println!("  load generator CPU/cert {:.0} µs  ({:.0}% of a core)", per_cert(cpu), cpu * 100.0 / elapsed);
+    }
     if let Some(pid) = b.server_pid {
         match peak_rss_mib(pid) {
             Some(mib) => println!("  server peak RSS       {mib:.1} MiB (VmHWM of pid {pid})"),
@@ -255,6 +272,18 @@ fn raw_p256_rates() -> Result<(f64, f64), String> {
         verifies += 1;
     }
     Ok((sign_rate, verifies as f64 / t.elapsed().as_secs_f64()))
+}
+
+/// CPU time (user + system, all threads) a process has used so far, seconds,
+/// from `/proc/PID/stat` (fields 14 and 15, in Linux's fixed 100 Hz clock ticks).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Peak resident set size of a process, MiB (Linux `VmHWM`).

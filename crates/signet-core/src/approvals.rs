@@ -163,10 +163,10 @@ impl Authority {
         request.state = RequestState::Approved;
         match self.decide(&policy, &request, &subject, &profile, &key, "names", approvals, now) {
             Ruling::Permit { grant, policies } => self.mint_and_commit(ctx, request, &key, grant, policies, approvers, now).await,
-            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, &profile, refusal, policies, now).await?),
+            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, refusal, policies, now).await?),
             Ruling::NeedsApprovals { needed } => {
                 let refusal = FieldError::new("request", format!("the issuance policy still asks for {needed} more approval(s)"));
-                Err(self.deny(ctx, request, &profile, refusal, vec![crate::authority::AWAITING_APPROVAL.into()], now).await?)
+                Err(self.deny(ctx, request, refusal, vec![crate::authority::AWAITING_APPROVAL.into()], now).await?)
             }
         }
     }

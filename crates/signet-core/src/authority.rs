@@ -1,6 +1,7 @@
 //! The authority: every operation a caller can ask for, each read top to
 //! bottom as the steps of the issuance pipeline (DESIGN.md).
 
+use crate::cache::TtlCache;
 use crate::commit::GroupCommitter;
 use crate::decide::{X509Ask, decide_x509};
 use crate::error::CoreError;
@@ -245,7 +246,8 @@ pub struct Authority {
     tokens: RwLock<HashMap<[u8; 32], (OperatorToken, Operator, OffsetDateTime)>>,
     /// The policy set in force and when its version was last checked.
     pub(crate) policy: RwLock<Option<(Arc<crate::governance::ActivePolicy>, OffsetDateTime)>>,
-    profiles: RwLock<HashMap<String, (Profile, OffsetDateTime)>>,
+    profiles: TtlCache<String, Profile>,
+    subjects: TtlCache<SubjectId, Subject>,
     auth_failures: std::sync::Mutex<FailureWindow>,
 }
 
@@ -289,7 +291,8 @@ impl Authority {
             committer,
             tokens: RwLock::default(),
             policy: RwLock::default(),
-            profiles: RwLock::default(),
+            profiles: TtlCache::default(),
+            subjects: TtlCache::default(),
             auth_failures: Default::default(),
         }
     }
@@ -501,7 +504,9 @@ impl Authority {
         ev.subject_id = Some(subject.id.clone());
         ev.reason = Some(reason.to_string());
         ev.details = with_auth(ctx.caller, serde_json::json!({ "from": subject.status, "to": to }));
-        if !self.store.set_subject_status(id, subject.status, to, now, &ev).await? {
+        let changed = self.store.set_subject_status(id, subject.status, to, now, &ev).await;
+        self.subjects.evict(id);
+        if !changed? {
             return Err(CoreError::Conflict(FieldError::new(
                 "status",
                 format!("subject `{}` changed concurrently; try again", subject.name),
@@ -527,9 +532,7 @@ impl Authority {
             }),
         );
         let profile = self.store.put_profile(&spec, now, &ev).await?;
-        if let Ok(mut m) = self.profiles.write() {
-            m.remove(&profile.name);
-        }
+        self.profiles.evict(&profile.name);
         Ok(profile)
     }
 
@@ -550,26 +553,36 @@ impl Authority {
     }
 
     /// A profile for the hot path: from memory if looked up in the last
-    /// [`CACHE_TTL`], else from the store.
-    async fn profile_for_issuance(&self, name: &str, now: OffsetDateTime) -> Result<Option<Profile>, CoreError> {
-        let cached = self.profiles.read().ok().and_then(|m| m.get(name).filter(|(_, at)| now - *at < CACHE_TTL).map(|(p, _)| p.clone()));
-        if let Some(p) = cached {
+    /// [`crate::cache::TTL`], else from the store.
+    async fn profile_for_issuance(&self, name: &str, now: OffsetDateTime) -> Result<Option<Arc<Profile>>, CoreError> {
+        if let Some(p) = self.profiles.get(name, now) {
             return Ok(Some(p));
         }
-        let p = self.store.get_profile(name).await?;
-        if let (Some(p), Ok(mut m)) = (&p, self.profiles.write()) {
-            m.insert(p.name.clone(), (p.clone(), now));
+        let Some(p) = self.store.get_profile(name).await? else { return Ok(None) };
+        let p = Arc::new(p);
+        self.profiles.put(p.name.clone(), p.clone(), now);
+        Ok(Some(p))
+    }
+
+    /// A subject for the hot path: from memory if looked up in the last
+    /// [`crate::cache::TTL`], else from the store. A stale status cannot
+    /// mint: the store writes credentials only for subjects active at commit.
+    async fn subject_for_issuance(&self, id: &SubjectId, now: OffsetDateTime) -> Result<Option<Arc<Subject>>, CoreError> {
+        if let Some(s) = self.subjects.get(id, now) {
+            return Ok(Some(s));
         }
-        Ok(p)
+        let Some(s) = self.store.get_subject(id).await? else { return Ok(None) };
+        let s = Arc::new(s);
+        self.subjects.put(s.id.clone(), s.clone(), now);
+        Ok(Some(s))
     }
 
     // ------------------------------------------------------------ issuance
 
     /// Resolve what an X.509 request refers to: its subject and profile.
-    pub(crate) async fn resolve(&self, ask: &X509Issue, now: OffsetDateTime) -> Result<(Subject, Profile), CoreError> {
+    pub(crate) async fn resolve(&self, ask: &X509Issue, now: OffsetDateTime) -> Result<(Arc<Subject>, Arc<Profile>), CoreError> {
         let subject = self
-            .store
-            .get_subject(&ask.subject_id)
+            .subject_for_issuance(&ask.subject_id, now)
             .await?
             .ok_or_else(|| CoreError::Invalid(FieldError::new("subject", format!("no subject `{}`", ask.subject_id))))?;
         let profile = self.profile_for_issuance(&ask.profile, now).await?.ok_or_else(|| {
@@ -707,7 +720,7 @@ impl Authority {
             None => 0,
         };
         match self.decide(&policy, &request, subject, profile, &ask.key, names_field, approvals_for_decision, now) {
-            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, profile, refusal, policies, now).await?),
+            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, refusal, policies, now).await?),
             Ruling::NeedsApprovals { needed } => {
                 let rule = profile.approvals.clone().unwrap_or(ApprovalRule {
                     required: needed,
@@ -787,7 +800,6 @@ impl Authority {
         &self,
         ctx: Ctx<'_>,
         mut request: Request,
-        profile: &Profile,
         refusal: FieldError,
         policies: Vec<String>,
         now: OffsetDateTime,
@@ -801,7 +813,7 @@ impl Authority {
         ev.reason = Some(refusal.to_string());
         ev.details = with_auth(
             ctx.caller,
-            serde_json::json!({ "profile": profile.name, "profile_version": profile.version, "field": refusal.field,
+            serde_json::json!({ "profile": request.profile, "profile_version": request.profile_version, "field": refusal.field,
             "policies": policies, "break_glass": request.break_glass }),
         );
         self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request, credential: None, event: ev })).await?;
@@ -922,12 +934,23 @@ impl Authority {
         }
         ev.details = with_auth(ctx.caller, details);
         let outcome = IssuanceOutcome { request, credential: Some(credential), event: ev };
-        let log_index = self.committer.write(IssuanceWrite::Outcome(outcome.clone())).await?;
-        let log_index = log_index.ok_or_else(|| CoreError::Internal("the issuance was committed without a log index".into()))?;
-
-        let IssuanceOutcome { request, credential, .. } = outcome;
-        let credential = credential.ok_or_else(|| CoreError::Internal("issued outcome without a credential".into()))?;
-        Ok(Issued { request, credential, log_index })
+        let (written, result) = self.committer.write_back(IssuanceWrite::Outcome(outcome)).await;
+        let Some(IssuanceWrite::Outcome(IssuanceOutcome { mut request, credential: Some(credential), .. })) = written else {
+            return Err(result.err().unwrap_or_else(|| CoreError::Internal("the committer did not hand the issuance back".into())));
+        };
+        match result {
+            Ok(Some(log_index)) => Ok(Issued { request, credential, log_index }),
+            Ok(None) => Err(CoreError::Internal("the issuance was committed without a log index".into())),
+            // The store writes no credential for a subject suspended or
+            // revoked since the decision: the certificate just minted is
+            // dropped unseen (its serial stays recorded as an intent), and
+            // the request is recorded as denied.
+            Err(CoreError::Denied(refusal)) => {
+                request.credential_id = None;
+                Err(self.deny(ctx, request, refusal, Vec::new(), now).await?)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     // ------------------------------------------------------------ reads

@@ -12,7 +12,8 @@ use crate::ports::{IssuanceWrite, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-type Job = (IssuanceWrite, oneshot::Sender<Result<Option<i64>, StoreError>>);
+/// A write, and where to hand it back with its result.
+type Job = (IssuanceWrite, oneshot::Sender<(IssuanceWrite, Result<Option<i64>, StoreError>)>);
 
 #[derive(Debug, Clone)]
 pub struct GroupCommitter {
@@ -22,6 +23,12 @@ pub struct GroupCommitter {
 impl GroupCommitter {
     /// Start the committer task on the current Tokio runtime. `max_batch`
     /// bounds one transaction; the queue holds `4 × max_batch` waiting writes.
+    ///
+    /// It runs on the shared runtime on purpose: a committer on a thread of
+    /// its own was measured slower under load. Polled at once, it commits
+    /// smaller batches, and each commit has a fixed cost (the rewritten
+    /// index pages in the WAL, the fsync, the statement round trips) that
+    /// larger batches share (docs/BENCHMARKS.md).
     pub fn start(store: Arc<dyn Store>, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel::<Job>(max_batch * 4);
@@ -32,11 +39,20 @@ impl GroupCommitter {
     /// Write `w` durably; returns once its transaction has committed, with
     /// the log index of its event (`None` for an intent).
     pub async fn write(&self, w: IssuanceWrite) -> Result<Option<i64>, CoreError> {
+        self.write_back(w).await.1
+    }
+
+    /// [`Self::write`], handing the write back with the result (when the
+    /// committer still has it), so that the caller can answer from what it
+    /// wrote without having kept a copy.
+    pub async fn write_back(&self, w: IssuanceWrite) -> (Option<IssuanceWrite>, Result<Option<i64>, CoreError>) {
         let (done_tx, done_rx) = oneshot::channel();
-        self.tx.send((w, done_tx)).await.map_err(|_| CoreError::Internal("the group committer has stopped".into()))?;
+        if let Err(mpsc::error::SendError((w, _))) = self.tx.send((w, done_tx)).await {
+            return (Some(w), Err(CoreError::Internal("the group committer has stopped".into())));
+        }
         match done_rx.await {
-            Ok(result) => result.map_err(CoreError::from),
-            Err(_) => Err(CoreError::Internal("the group committer dropped a write".into())),
+            Ok((w, result)) => (Some(w), result.map_err(CoreError::from)),
+            Err(_) => (None, Err(CoreError::Internal("the group committer dropped a write".into()))),
         }
     }
 }
@@ -50,21 +66,21 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usiz
         tracing::debug!(writes = writes.len(), micros = started.elapsed().as_micros() as u64, "group commit");
         match result {
             Ok(indexes) => {
-                for (done, index) in dones.into_iter().zip(indexes) {
-                    let _ = done.send(Ok(index));
+                for ((done, index), w) in dones.into_iter().zip(indexes).zip(writes) {
+                    let _ = done.send((w, Ok(index)));
                 }
             }
             Err(e) if writes.len() == 1 => {
-                if let Some(done) = dones.into_iter().next() {
-                    let _ = done.send(Err(e));
+                if let (Some(done), Some(w)) = (dones.into_iter().next(), writes.into_iter().next()) {
+                    let _ = done.send((w, Err(e)));
                 }
             }
             Err(e) => {
                 // One bad write must not fail its neighbours: retry each alone.
                 tracing::warn!(error = %e, batch = writes.len(), "batch commit failed; retrying writes one by one");
-                for (w, done) in writes.iter().zip(dones) {
-                    let r = store.apply_issuance_batch(std::slice::from_ref(w)).await;
-                    let _ = done.send(r.map(|indexes| indexes.into_iter().next().flatten()));
+                for (w, done) in writes.into_iter().zip(dones) {
+                    let r = store.apply_issuance_batch(std::slice::from_ref(&w)).await;
+                    let _ = done.send((w, r.map(|indexes| indexes.into_iter().next().flatten())));
                 }
             }
         }

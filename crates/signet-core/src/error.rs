@@ -39,6 +39,7 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict { field, value, entity } => {
                 CoreError::Conflict(FieldError::new(field, format!("{entity} `{value}` already exists")))
             }
+            e @ StoreError::SubjectNotActive { .. } => CoreError::Denied(FieldError::new("subject", e.to_string())),
             StoreError::NotPending => CoreError::Conflict(FieldError::new("request", "the request is not pending approval")),
             other => CoreError::Internal(other.to_string()),
         }

@@ -15,6 +15,7 @@
 
 pub mod approvals;
 pub mod authority;
+pub mod cache;
 pub mod clock;
 pub mod commit;
 pub mod decide;

@@ -42,6 +42,10 @@ pub enum StoreError {
     /// A stored row could not be read back into a domain type.
     #[error("corrupt row in {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },
+    /// A credential was to be written for a subject that is not (or no
+    /// longer) active: suspended or revoked since the request was decided.
+    #[error("subject `{subject}` is {status}: no credential is issued to it")]
+    SubjectNotActive { subject: String, status: String },
     /// The request is not waiting for approvals (any more), or its time ran out.
     #[error("the request is not pending approval")]
     NotPending,

@@ -226,6 +226,55 @@ both_backends!(pending_requests_expire, |srv| {
     assert_eq!(srv.counts().await.0, 0);
 });
 
+// The hot path decides on a subject cached for two seconds. Suspended by
+// another server process (here: written to the store directly, around this
+// process's cache), the subject still gets nothing: the store refuses the
+// credential at commit, the minted certificate is dropped, the request is
+// recorded as denied.
+both_backends!(a_subject_suspended_elsewhere_gets_nothing_despite_the_cache, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    use signet_model::subject::SubjectStatus;
+    let tmp = tempfile::tempdir().unwrap();
+    let subject = srv.create_subject("cached").await;
+    // Both CSRs first: the second request must come within the cache's two seconds.
+    let (first, second) = (csr(tmp.path(), "cached"), csr(tmp.path(), "cached"));
+    let ask = |csr: &str| json!({ "subject": subject, "profile": "tls-server", "csr": csr });
+    let (s, v) = srv.post("/v1/requests", &ask(&first)).await;
+    assert_eq!(s, 201, "{v}");
+    let (certs_before, _, _) = srv.counts().await;
+
+    let state = srv.state();
+    let id = signet_model::ids::SubjectId::parse("id", &subject).unwrap();
+    let now = state.authority.now();
+    let ev = signet_model::event::NewEvent {
+        event_type: signet_model::event::EventType::SubjectStatusChanged,
+        actor: "other-process".into(),
+        subject_id: Some(id.clone()),
+        request_id: None,
+        credential_id: None,
+        reason: Some("incident 9".into()),
+        details: json!({ "from": "active", "to": "suspended" }),
+        trace_id: None,
+        time: now,
+    };
+    assert!(state.authority.store().set_subject_status(&id, SubjectStatus::Active, SubjectStatus::Suspended, now, &ev).await.unwrap());
+
+    let (s, p) = srv.post("/v1/requests", &ask(&second)).await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("subject")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("suspended"), "{p}");
+    assert_eq!(srv.counts().await.0, certs_before, "no credential was written");
+    let denied = events_of(&srv, "request.denied").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert!(denied[0]["reason"].as_str().unwrap().contains("suspended"), "{denied:?}");
+    // Refused by the store at commit, not by a policy (the cached subject was still active).
+    assert_eq!(denied[0]["details"]["policies"], json!([]), "{denied:?}");
+    assert_eq!(events_of(&srv, "credential.issued").await.len(), 1);
+    let (_, pending) = srv.get(&format!("/v1/requests/{}", denied[0]["request_id"].as_str().unwrap())).await;
+    assert_eq!((pending["state"].as_str(), &pending["credential_id"]), (Some("denied"), &Value::Null), "{pending}");
+});
+
 both_backends!(the_issuance_policy_refuses_and_logs_why, |srv| {
     if !have_openssl() {
         return;

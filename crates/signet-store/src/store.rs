@@ -227,6 +227,7 @@ where
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<&'t [u8]>: Encode<'t, DB> + Type<DB>,
     for<'r> LogEntryRow: FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
 {
     async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, DB>, StoreError> {
         self.writer.begin_with(statement).await.map_err(backend_error("transaction"))
@@ -331,6 +332,31 @@ where
         Ok(first)
     }
 
+    /// A credential is written only for a subject that is `active` when its
+    /// transaction commits: the store's own guarantee, whatever the caller
+    /// read earlier (the hot path decides on a cached subject). Status changes
+    /// append an event, so they take the same append lock as this batch and
+    /// cannot interleave with it.
+    async fn require_active_subjects<'a>(
+        conn: &mut DB::Connection,
+        subjects: impl Iterator<Item = &'a SubjectId>,
+    ) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        for id in subjects.filter(|id| seen.insert(*id)) {
+            let status: Option<(String,)> = sqlx::query_as("SELECT status FROM subjects WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend_error("subjects"))?;
+            match status {
+                Some((s,)) if s == SubjectStatus::Active.as_str() => {}
+                Some((s,)) => return Err(StoreError::SubjectNotActive { subject: id.to_string(), status: s }),
+                None => return Err(StoreError::SubjectNotActive { subject: id.to_string(), status: "missing".into() }),
+            }
+        }
+        Ok(())
+    }
+
     /// The writes of one issuance batch, in the caller's transaction.
     /// Returns, per write, the log index of its event (`None` for intents).
     async fn write_issuance_batch(conn: &mut DB::Connection, batch: &[IssuanceWrite]) -> Result<Vec<Option<i64>>, BatchError> {
@@ -351,6 +377,8 @@ where
                 }
             }
         }
+
+        Self::require_active_subjects(conn, credentials.iter().map(|(c, _)| &c.subject_id)).await?;
 
         Self::insert_rows(conn, &hot.intents, &intents, MAX_GROUP, |q, i| {
             q.bind(i.serial.as_bytes().as_slice())

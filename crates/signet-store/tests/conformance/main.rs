@@ -50,6 +50,7 @@ conformance!(
     issuance_batch_round_trips_every_field,
     duplicate_serial_fails_the_whole_batch,
     duplicate_serial_within_one_batch_fails_it,
+    no_credential_for_a_subject_not_active_at_commit,
     outcome_upserts_its_request,
     credential_filters_and_paging,
     request_filters_and_paging,
@@ -275,6 +276,51 @@ async fn duplicate_serial_within_one_batch_fails_it(db: Db) {
     assert_eq!(store.get_request(&a.request.id).await.unwrap(), None);
     assert_eq!(store.get_credential_by_serial(&shared).await.unwrap(), None);
     assert_eq!(all_events(&*store).await, events_before);
+}
+
+async fn no_credential_for_a_subject_not_active_at_commit(db: Db) {
+    use signet_model::subject::SubjectStatus::{Active, Revoked, Suspended};
+    let store = db.open().await;
+    let w = world(&*store).await;
+    // `web` is suspended after the (cached) decision, before the commit.
+    assert!(store.set_subject_status(&w.web.id, Active, Suspended, at(5), &event(EventType::SubjectStatusChanged, at(5))).await.unwrap());
+    let events_before = all_events(&*store).await;
+
+    let late = issued(50, &w.web, TLS, &w.issuer, CredentialStatus::Active, at(5000));
+    let fine = issued(51, &w.db, MTLS, &w.issuer, CredentialStatus::Active, at(5001));
+    match store.apply_issuance_batch(&[outcome(&fine), outcome(&late)]).await {
+        Err(StoreError::SubjectNotActive { subject, status }) => {
+            assert_eq!((subject, status.as_str()), (w.web.id.to_string(), "suspended"))
+        }
+        other => panic!("expected the suspended subject to be refused, got {other:?}"),
+    }
+    // Nothing of the batch stayed, not even the neighbour's credential.
+    for o in [&fine, &late] {
+        assert_eq!(store.get_request(&o.request.id).await.unwrap(), None);
+        assert_eq!(store.get_credential(&o.credential.as_ref().unwrap().id).await.unwrap(), None);
+    }
+    assert_eq!(all_events(&*store).await, events_before);
+
+    // A denial for that subject (no credential) is still recorded; so is the neighbour alone.
+    let refused = denied(52, &w.web, TLS, at(5002));
+    store.apply_issuance_batch(&[outcome(&fine), outcome(&refused)]).await.unwrap();
+    assert_eq!(store.get_request(&refused.request.id).await.unwrap(), Some(refused.request.clone()));
+    assert_eq!(store.get_credential(&fine.credential.as_ref().unwrap().id).await.unwrap(), fine.credential.clone());
+
+    // Revoked is refused too; an unknown subject is refused as missing.
+    assert!(store.set_subject_status(&w.web.id, Suspended, Revoked, at(6), &event(EventType::SubjectStatusChanged, at(6))).await.unwrap());
+    match store.apply_issuance_batch(&[outcome(&late)]).await {
+        Err(StoreError::SubjectNotActive { status, .. }) => assert_eq!(status, "revoked"),
+        other => panic!("expected the revoked subject to be refused, got {other:?}"),
+    }
+    let mut ghost = issued(53, &w.db, MTLS, &w.issuer, CredentialStatus::Active, at(5003));
+    if let Some(c) = ghost.credential.as_mut() {
+        c.subject_id = SubjectId::from_random([0x77; 16]);
+    }
+    match store.apply_issuance_batch(&[outcome(&ghost)]).await {
+        Err(StoreError::SubjectNotActive { status, .. }) => assert_eq!(status, "missing"),
+        other => panic!("expected an unknown subject to be refused, got {other:?}"),
+    }
 }
 
 async fn outcome_upserts_its_request(db: Db) {
