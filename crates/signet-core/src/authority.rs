@@ -224,9 +224,14 @@ pub struct Issued {
     pub log_index: i64,
 }
 
-/// How long a looked-up token or profile is trusted from memory. Bounds how
-/// late another server process sees a profile change or a revoked token.
-const CACHE_TTL: Duration = Duration::seconds(2);
+/// A token looked up recently: what authentication checks, and the caller
+/// it authenticates, built once and shared by the requests that present it.
+#[derive(Debug)]
+struct KnownToken {
+    token: OperatorToken,
+    operator_disabled: bool,
+    caller: Arc<Caller>,
+}
 
 /// Prefix of every operator token, so that secret scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "signet_";
@@ -242,8 +247,8 @@ pub struct Authority {
     /// One rollover or destruction at a time in this process.
     pub(crate) rotation: tokio::sync::Mutex<()>,
     committer: GroupCommitter,
-    /// Authenticated tokens and their operators, by the token's SHA-256.
-    tokens: RwLock<HashMap<[u8; 32], (OperatorToken, Operator, OffsetDateTime)>>,
+    /// Authenticated tokens, by the token's SHA-256.
+    tokens: TtlCache<[u8; 32], KnownToken>,
     /// The policy set in force and when its version was last checked.
     pub(crate) policy: RwLock<Option<(Arc<crate::governance::ActivePolicy>, OffsetDateTime)>>,
     profiles: TtlCache<String, Profile>,
@@ -289,7 +294,7 @@ impl Authority {
             rollover: None,
             rotation: tokio::sync::Mutex::new(()),
             committer,
-            tokens: RwLock::default(),
+            tokens: TtlCache::default(),
             policy: RwLock::default(),
             profiles: TtlCache::default(),
             subjects: TtlCache::default(),
@@ -336,53 +341,44 @@ impl Authority {
     /// Turn a bearer token into a caller, or refuse. The token is looked up by
     /// its SHA-256; the secret itself is never stored. The token must be
     /// neither revoked nor expired, and its operator not disabled.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Caller, CoreError> {
+    pub async fn authenticate(&self, bearer: &str) -> Result<Arc<Caller>, CoreError> {
         let refuse = |why: &str| CoreError::Unauthenticated(why.to_string());
         if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() > 256 {
             return Err(refuse("the bearer token is not a Signet operator token"));
         }
         let hash = sha256(bearer.as_bytes());
         let now = self.clock.now();
-        let cached = self
-            .tokens
-            .read()
-            .ok()
-            .and_then(|m| m.get(&hash).filter(|(_, _, at)| now - *at < CACHE_TTL).map(|(t, o, _)| (t.clone(), o.clone())));
-        let (token, operator) = match cached {
-            Some(t) => t,
+        let known = match self.tokens.get(&hash, now) {
+            Some(known) => known,
             None => {
                 let t = self.store.find_token(&hash).await?.ok_or_else(|| refuse("unknown operator token"))?;
                 let o = self.store.get_operator(&t.operator_id).await?.ok_or_else(|| refuse("the token's operator no longer exists"))?;
-                if let Ok(mut m) = self.tokens.write() {
-                    if m.len() > 10_000 {
-                        m.clear();
-                    }
-                    m.insert(hash, (t.clone(), o.clone(), now));
-                }
-                (t, o)
+                let known = Arc::new(KnownToken {
+                    caller: Arc::new(Caller::operator(&o, Some(t.id.clone()))),
+                    token: t,
+                    operator_disabled: o.disabled,
+                });
+                self.tokens.put(hash, known.clone(), now);
+                known
             }
         };
-        if token.revoked {
+        if known.token.revoked {
             return Err(refuse("the operator token has been revoked"));
         }
-        if token.expires_at.is_some_and(|exp| exp <= now) {
+        if known.token.expires_at.is_some_and(|exp| exp <= now) {
             return Err(refuse("the operator token has expired"));
         }
-        if operator.disabled {
+        if known.operator_disabled {
             return Err(refuse("the operator is disabled"));
         }
-        Ok(Caller::operator(&operator, Some(token.id)))
+        Ok(known.caller.clone())
     }
 
     /// Drop every cached token, after a revocation or an operator change.
     pub(crate) fn forget_cached_tokens(&self) {
-        if let Ok(mut m) = self.tokens.write() {
-            m.clear();
-        }
+        self.tokens.clear();
     }
 
-    /// Record a refused authentication (`why`, on `path`) in the log, within
-    /// the rate limit. Never fails the caller: the refusal stands either way.
     pub async fn record_auth_failure(&self, why: &str, path: &str, trace_id: Option<&str>) {
         let now = self.clock.now();
         let suppressed = {

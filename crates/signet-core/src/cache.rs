@@ -1,7 +1,9 @@
 //! A small read-mostly cache for the issuance hot path: values looked up in
 //! the last [`TTL`] are served from memory, shared (`Arc`), not copied.
 //!
-//! What may be cached, and why it is safe: profiles (a change made in this
+//! What may be cached, and why it is safe: authenticated tokens (a
+//! revocation or operator change here clears them at once; another process
+//! sees it within the TTL), profiles (a change made in this
 //! process evicts its entry at once; another process sees it within the TTL)
 //! and subjects (immutable but for their status; a status change here evicts
 //! at once, and the store refuses to write a credential for a subject that is
@@ -48,6 +50,14 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
                 entries.clear();
             }
             entries.insert(key, (value, now));
+        }
+    }
+
+    /// Forget everything, after a change whose keys are not known here
+    /// (a revoked token, a changed operator).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
         }
     }
 

@@ -81,7 +81,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 /// The authenticated caller (`Authorization: Bearer signet_…`, or a client
 /// certificate Signet issued to an operator).
 #[derive(Debug, Clone)]
-pub struct Authed(pub Caller);
+pub struct Authed(pub Arc<Caller>);
 
 impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = Problem;
@@ -107,7 +107,7 @@ impl FromRequestParts<Arc<AppState>> for Authed {
 /// when the header is present (it wins over a client certificate: the
 /// header is an explicit choice of the client for this request), else with
 /// the client certificate the TLS handshake verified, if any.
-async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Problem> {
+async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Arc<Caller>, Problem> {
     let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
         let Some(cert) = parts.extensions.get::<crate::serve::ClientCertificate>() else {
             return Err(Problem::unauthenticated("no `Authorization: Bearer` header and no client certificate"));
@@ -116,7 +116,7 @@ async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Pr
             der: cert.0.as_slice(),
             serial: signet_x509::certificate::certificate_serial(&cert.0),
         };
-        return state.authority.authenticate_certificate(&presented).await.map_err(Problem::from);
+        return state.authority.authenticate_certificate(&presented).await.map(Arc::new).map_err(Problem::from);
     };
     let header = header.to_str().map_err(|_| Problem::unauthenticated("the Authorization header is not ASCII"))?;
     let token = header
@@ -128,7 +128,7 @@ async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Caller, Pr
 
 /// An authenticated caller allowed to read the log (`log.read`).
 #[derive(Debug, Clone)]
-pub struct LogReader(pub Caller);
+pub struct LogReader(pub Arc<Caller>);
 
 impl FromRequestParts<Arc<AppState>> for LogReader {
     type Rejection = Problem;

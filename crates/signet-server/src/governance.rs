@@ -59,7 +59,7 @@ pub async fn whoami(caller: Authed) -> Json<WhoAmI> {
         ),
         _ => (vec![], vec![], false, vec![]),
     };
-    Json(WhoAmI { actor: c.actor, roles, sites, all_sites, teams, token_id: c.token_id.map(|t| t.to_string()) })
+    Json(WhoAmI { actor: c.actor.clone(), roles, sites, all_sites, teams, token_id: c.token_id.as_ref().map(|t| t.to_string()) })
 }
 
 // ------------------------------------------------------------ operators
