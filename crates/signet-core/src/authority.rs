@@ -379,6 +379,8 @@ impl Authority {
         self.tokens.clear();
     }
 
+    /// Record a refused authentication (`why`, on `path`) in the log, within
+    /// the rate limit. Never fails the caller: the refusal stands either way.
     pub async fn record_auth_failure(&self, why: &str, path: &str, trace_id: Option<&str>) {
         let now = self.clock.now();
         let suppressed = {
