@@ -550,49 +550,27 @@ impl Authority {
         Ok(out)
     }
 
-    /// A profile for the hot path: from memory if looked up in the last
-    /// [`crate::cache::TTL`], else from the store.
-    async fn profile_for_issuance(&self, name: &str, now: OffsetDateTime) -> Result<Option<Arc<Profile>>, CoreError> {
-        if let Some(p) = self.profiles.get(name, now) {
-            return Ok(Some(p));
-        }
-        let Some(p) = self.store.get_profile(name).await? else { return Ok(None) };
-        let p = Arc::new(p);
-        self.profiles.put(p.name.clone(), p.clone(), now);
-        Ok(Some(p))
-    }
-
-    /// A subject for the hot path: from memory if looked up in the last
-    /// [`crate::cache::TTL`], else from the store. A stale status cannot
-    /// mint: the store writes credentials only for subjects active at commit.
-    async fn subject_for_issuance(&self, id: &SubjectId, now: OffsetDateTime) -> Result<Option<Arc<Subject>>, CoreError> {
-        if let Some(s) = self.subjects.get(id, now) {
-            return Ok(Some(s));
-        }
-        let Some(s) = self.store.get_subject(id).await? else { return Ok(None) };
-        let s = Arc::new(s);
-        self.subjects.put(s.id.clone(), s.clone(), now);
-        Ok(Some(s))
-    }
-
     // ------------------------------------------------------------ issuance
 
-    /// Resolve what an X.509 request refers to: its subject and profile.
+    /// Resolve what an X.509 request refers to: its subject and profile,
+    /// from memory if looked up in the last [`crate::cache::TTL`], else from
+    /// the store. A stale subject status cannot mint: the store writes
+    /// credentials only for subjects active at commit.
     pub(crate) async fn resolve(&self, ask: &X509Issue, now: OffsetDateTime) -> Result<(Arc<Subject>, Arc<Profile>), CoreError> {
         let subject = self
-            .subject_for_issuance(&ask.subject_id, now)
+            .subjects
+            .get_or_load(&ask.subject_id, now, || self.store.get_subject(&ask.subject_id))
             .await?
             .ok_or_else(|| CoreError::Invalid(FieldError::new("subject", format!("no subject `{}`", ask.subject_id))))?;
-        let profile = self.profile_for_issuance(&ask.profile, now).await?.ok_or_else(|| {
-            CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile))))
-        })?;
+        let profile =
+            self.profiles.get_or_load(ask.profile.as_str(), now, || self.store.get_profile(&ask.profile)).await?.ok_or_else(|| {
+                CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile))))
+            })?;
         Ok((subject, profile))
     }
 
-    /// Decide a request with everything known at this point: the X.509 rules
-    /// of the profile (a floor no policy can lower: [`decide_x509`]), then
-    /// the active Cedar issuance policy with `approvals` collected so far.
-    /// The profile's X.509 rules for this request: a grant, or a refusal naming the field.
+    /// The profile's X.509 rules for this request ([`decide_x509`], a floor
+    /// no policy can lower): a grant, or a refusal naming the field.
     pub(crate) fn x509_floor(
         &self,
         request: &Request,

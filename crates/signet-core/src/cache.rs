@@ -44,6 +44,23 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
         entries.get(key).filter(|(_, at)| now - *at < TTL).map(|(v, _)| v.clone())
     }
 
+    /// The value for `key`: from memory if fresh, else from `load` (stored
+    /// for the next [`TTL`] when found; a miss is not remembered).
+    pub async fn get_or_load<Q, E, F>(&self, key: &Q, now: OffsetDateTime, load: impl FnOnce() -> F) -> Result<Option<Arc<V>>, E>
+    where
+        F: std::future::Future<Output = Result<Option<V>, E>>,
+        K: std::borrow::Borrow<Q>,
+        Q: ToOwned<Owned = K> + Eq + Hash + ?Sized,
+    {
+        if let Some(v) = self.get(key, now) {
+            return Ok(Some(v));
+        }
+        let Some(v) = load().await? else { return Ok(None) };
+        let v = Arc::new(v);
+        self.put(key.to_owned(), v.clone(), now);
+        Ok(Some(v))
+    }
+
     pub fn put(&self, key: K, value: Arc<V>, now: OffsetDateTime) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= MAX_ENTRIES {
@@ -87,6 +104,20 @@ mod tests {
         cache.put("a".into(), Arc::new(2), t0);
         cache.evict("a");
         assert_eq!(cache.get("a", t0), None);
+    }
+
+    #[tokio::test]
+    async fn loads_on_a_miss_and_remembers_only_hits() {
+        let cache: TtlCache<String, u32> = TtlCache::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let found = cache.get_or_load("a", t0, || async { Ok::<_, ()>(Some(7)) }).await;
+        assert_eq!(found.map(|v| v.as_deref().copied()), Ok(Some(7)));
+        // Served from memory now: the loader is not consulted.
+        let cached = cache.get_or_load("a", t0, || async { Err(()) }).await;
+        assert_eq!(cached.map(|v| v.as_deref().copied()), Ok(Some(7)));
+        assert_eq!(cache.get_or_load("b", t0, || async { Ok::<_, ()>(None) }).await.map(|v| v.is_none()), Ok(true));
+        assert_eq!(cache.get("b", t0), None, "a miss is not remembered");
+        assert_eq!(cache.get_or_load("c", t0, || async { Err::<Option<u32>, _>("down") }).await.err(), Some("down"));
     }
 
     #[test]
