@@ -408,23 +408,6 @@ impl Authority {
         }
     }
 
-    /// Record that a key was created (other than a CA key, which its authority event records).
-    pub async fn record_key_created(
-        &self,
-        ctx: Ctx<'_>,
-        key_ref: &str,
-        algorithm: &str,
-        purpose: &str,
-        public: &str,
-    ) -> Result<(), CoreError> {
-        let mut ev = self.event(ctx, EventType::KeyCreated, self.clock.now());
-        ev.details = with_auth(
-            ctx.caller,
-            serde_json::json!({ "key_ref": key_ref, "algorithm": algorithm, "purpose": purpose, "public_key": public }),
-        );
-        Ok(self.store.record_events(&[ev]).await?)
-    }
-
     // ------------------------------------------------------------ subjects
 
     pub async fn create_subject(&self, ctx: Ctx<'_>, input: &SubjectInput) -> Result<Subject, CoreError> {

@@ -18,7 +18,7 @@ use crate::authority::{Authority, Caller, Ctx, Principal, TOKEN_PREFIX, hex, sha
 use crate::error::CoreError;
 use crate::ports::{OperatorToken, StoreError, StoredPolicy};
 use signet_model::FieldError;
-use signet_model::event::EventType;
+use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{OperatorId, TokenId};
 use signet_model::operator::{Operator, OperatorInput, Role};
 use signet_policy::{Action, Decision, OperatorCtx, PolicySet, ResourceCtx};
@@ -246,20 +246,44 @@ impl Authority {
     /// Create the first operator and its token at first start: an admin that
     /// also enrols subjects and submits requests (registration officer), at
     /// every site. Recorded as done by `system`.
-    pub async fn bootstrap_admin(&self, name: &str) -> Result<(Operator, String), CoreError> {
-        let ctx = Ctx { caller: &Caller::system(), trace_id: None };
+    ///
+    /// Crash-safe: `keep_secret` receives the token's secret before anything
+    /// is committed (the server writes it to `DATA/admin-token`), and the
+    /// operator, its token and their events are committed in one transaction.
+    /// A start that stops before the commit left no operator, so the next
+    /// start creates the admin again (with a new secret); one that stops after
+    /// it has the secret kept already.
+    pub async fn bootstrap_admin(
+        &self,
+        name: &str,
+        keep_secret: impl FnOnce(&str) -> Result<(), CoreError>,
+    ) -> Result<Operator, CoreError> {
+        let system = Caller::system();
+        let ctx = Ctx { caller: &system, trace_id: None };
         let input = OperatorInput {
             name: name.to_string(),
             roles: vec![Role::Admin.as_str().into(), Role::RegistrationOfficer.as_str().into()],
             all_sites: true,
             ..Default::default()
         };
-        let op = self.create_operator(ctx, &input).await?;
-        let (_, secret) = self.create_token(ctx, &op.id, "bootstrap admin", None).await?;
-        Ok((op, secret))
+        let (op, op_event) = self.new_operator(ctx, &input).await?;
+        let now = self.now();
+        let token_id = TokenId::generate(now, self.rng().bytes16());
+        self.authorize(ctx, Action::TokenCreate, &ResourceCtx::Token { id: token_id.to_string(), owner: op.id.to_string() }).await?;
+        let (token, secret, token_event) = self.new_token(ctx, &op, token_id, "bootstrap admin", None, now);
+        keep_secret(&secret)?;
+        self.store().insert_operator_with_token(&op, &token, [&op_event, &token_event]).await?;
+        Ok(op)
     }
 
     pub async fn create_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<Operator, CoreError> {
+        let (op, ev) = self.new_operator(ctx, input).await?;
+        self.store().insert_operator(&op, &ev).await?;
+        Ok(op)
+    }
+
+    /// A new operator and its `operator.created` event, authorised, not yet stored.
+    async fn new_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<(Operator, NewEvent), CoreError> {
         let spec = input.parse().map_err(CoreError::Invalid)?;
         let now = self.now();
         let op = Operator {
@@ -286,8 +310,7 @@ impl Authority {
             serde_json::json!({ "operator_id": op.id, "name": op.name, "roles": op.roles, "sites": op.sites,
             "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id }),
         );
-        self.store().insert_operator(&op, &ev).await?;
-        Ok(op)
+        Ok((op, ev))
     }
 
     /// Replace an operator's roles, sites, teams, subject and state. Nobody
@@ -370,6 +393,22 @@ impl Authority {
             .get_operator(operator_id)
             .await?
             .ok_or_else(|| CoreError::NotFound { entity: "operator", id: operator_id.to_string() })?;
+        let (token, secret, ev) = self.new_token(ctx, &operator, id, name, ttl, now);
+        self.store().insert_token(&token, &ev).await?;
+        Ok((token, secret))
+    }
+
+    /// A new token for `operator` (authorised already), its secret and its
+    /// `token.created` event, not yet stored.
+    fn new_token(
+        &self,
+        ctx: Ctx<'_>,
+        operator: &Operator,
+        id: TokenId,
+        name: &str,
+        ttl: Option<Duration>,
+        now: OffsetDateTime,
+    ) -> (OperatorToken, String, NewEvent) {
         let mut secret_bytes = [0u8; 32];
         self.rng().fill(&mut secret_bytes);
         use base64::Engine as _;
@@ -389,8 +428,7 @@ impl Authority {
             serde_json::json!({ "token_id": token.id, "name": name, "operator_id": operator.id,
             "expires_at": token.expires_at.map(|t| t.unix_timestamp()) }),
         );
-        self.store().insert_token(&token, &ev).await?;
-        Ok((token, secret))
+        (token, secret, ev)
     }
 
     pub async fn revoke_token(&self, ctx: Ctx<'_>, id: &TokenId) -> Result<(), CoreError> {

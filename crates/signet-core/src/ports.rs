@@ -297,6 +297,14 @@ pub trait Store: Send + Sync + 'static {
     // operators
     /// Insert an operator; a taken name is a [`StoreError::Conflict`].
     async fn insert_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
+    /// Insert an operator and its first token, with their two events, in one
+    /// transaction: the bootstrap admin never exists without its token.
+    async fn insert_operator_with_token(
+        &self,
+        operator: &Operator,
+        token: &OperatorToken,
+        events: [&NewEvent; 2],
+    ) -> Result<(), StoreError>;
     /// Replace an operator's roles, sites, teams, subject and state.
     async fn update_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
     async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError>;

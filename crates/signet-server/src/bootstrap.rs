@@ -9,7 +9,7 @@ use signet_core::Authority;
 use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
-use signet_core::ports::{Clock, KeyStore, Rng, Store};
+use signet_core::ports::{Clock, KeyError, KeyStore, Rng, Store};
 use signet_core::rollover::IssuingCaFactory;
 use signet_keys::pkcs11::{Pkcs11Config, Pkcs11KeyStore, Pkcs11Pin};
 use signet_keys::sealed::{self, SealConfig, SealedKeyStore};
@@ -90,8 +90,14 @@ fn private_dir(dir: &Path) -> Result<(), BootError> {
     Ok(())
 }
 
-/// Write a file readable only by us (mode 0600), replacing any old one.
+/// Write a file readable only by us (mode 0600), replacing any old one
+/// atomically: the contents go to `NAME.tmp`, are synced, and the temporary
+/// file is renamed over `path`, so a start that stops halfway leaves the old
+/// file or the new one, never a torn one.
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
+    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -99,9 +105,16 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(boot("cannot write a private file"))?;
+    let mut f = opts.open(&tmp).map_err(boot("cannot write a private file"))?;
     f.write_all(contents).map_err(boot("cannot write a private file"))?;
-    f.sync_all().map_err(boot("cannot sync a private file"))
+    f.sync_all().map_err(boot("cannot sync a private file"))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(boot("cannot write a private file"))?;
+    // The rename itself must survive a power cut.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(boot("cannot sync the data directory"))?;
+    }
+    Ok(())
 }
 
 /// The store and the keystore, opened. The keystore is unsealed only in the
@@ -224,8 +237,7 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
 
     let mut cas = store.list_authorities().await.map_err(boot("cannot read the authorities"))?;
-    let first_start = cas.is_empty();
-    if first_start {
+    if cas.is_empty() {
         cas = create_authorities(store.as_ref(), keys, clock.as_ref(), rng.as_ref(), config).await?;
     }
     let root = cas
@@ -252,38 +264,17 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
 
     // The log key: Ed25519, in the keystore like every authority key. The
     // origin names this log in every checkpoint; it is fixed by the root CA.
-    let log_origin = format!("signet/{}", root.id);
-    let log_signer = if first_start {
-        keys.generate(LOG_KEY_REF, KeyAlgorithm::Ed25519).map_err(boot("cannot create the log key"))?
-    } else {
-        keys.load(LOG_KEY_REF).map_err(boot("cannot load the log key"))?
-    };
-    let log_key = Arc::new(signet_core::log::LogKey::new(log_signer, &log_origin).map_err(boot("the log key"))?);
+    let log_signer = keys.load(LOG_KEY_REF).map_err(boot("cannot load the log key"))?;
+    let log_key = Arc::new(signet_core::log::LogKey::new(log_signer, &log_origin(&root.id)).map_err(boot("the log key"))?);
     std::fs::write(config.data_dir.join("log.pub"), format!("{}\n", log_key.verifier_key())).map_err(boot("cannot write log.pub"))?;
 
-    let log_vkey = log_key.verifier_key();
     let rollover = signet_core::rollover::Rollover { factory, overlap: config.rollover_overlap };
     let authority = Arc::new(
         Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch).with_rollover(rollover, retired),
     );
-    let system = Caller::system();
-    let ctx = Ctx { caller: &system, trace_id: None };
-
     // Every start: data directories made before operator certificates existed get the profile too.
     authority.ensure_operator_client_profile().await.map_err(boot("cannot create the operator-client profile"))?;
-    let mut admin_token_path = None;
-    if first_start {
-        authority.apply_profile(ctx, &default_tls_server_profile()).await.map_err(boot("cannot create the default profile"))?;
-        authority
-            .record_key_created(ctx, LOG_KEY_REF, "ed25519", "log checkpoints", &log_vkey)
-            .await
-            .map_err(boot("cannot record the log key"))?;
-        let (_, secret) = authority.bootstrap_admin("admin").await.map_err(boot("cannot create the bootstrap admin"))?;
-        let path = config.data_dir.join("admin-token");
-        write_private(&path, format!("{secret}\n").as_bytes())?;
-        tracing::info!(path = %path.display(), "created the bootstrap admin token (keep it secret)");
-        admin_token_path = Some(path);
-    }
+    let admin_token_path = complete_first_start(&authority, &config.data_dir).await?;
 
     let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.now())?;
 
@@ -300,6 +291,35 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     let ca_pem_path = config.data_dir.join("ca.pem");
     std::fs::write(&ca_pem_path, state.ca_bundle_pem()).map_err(boot("cannot write ca.pem"))?;
     Ok(Unsealed { state, identity, admin_token_path, ca_pem_path })
+}
+
+/// The steps of a first start after the authorities: the default profile,
+/// then the bootstrap admin and its token. The admin is the last step, so
+/// until it exists the first start is not complete (it may have been
+/// interrupted: killed, a power cut) and the steps still missing are done now.
+/// Returns where the admin token was written, when it was.
+async fn complete_first_start(authority: &Authority, data_dir: &Path) -> Result<Option<PathBuf>, BootError> {
+    let store = authority.store();
+    if !store.list_operators().await.map_err(boot("cannot read the operators"))?.is_empty() {
+        return Ok(None);
+    }
+    let system = Caller::system();
+    let ctx = Ctx { caller: &system, trace_id: None };
+    let profile = default_tls_server_profile();
+    if store.get_profile(&profile.name).await.map_err(boot("cannot read the profiles"))?.is_none() {
+        authority.apply_profile(ctx, &profile).await.map_err(boot("cannot create the default profile"))?;
+    }
+    // The token file is written before the admin is committed: if the start
+    // stops in between, the next one writes a new token for a new admin.
+    let path = data_dir.join("admin-token");
+    authority
+        .bootstrap_admin("admin", |secret| {
+            write_private(&path, format!("{secret}\n").as_bytes()).map_err(|e| signet_core::CoreError::Internal(e.0))
+        })
+        .await
+        .map_err(boot("cannot create the bootstrap admin"))?;
+    tracing::info!(path = %path.display(), "created the bootstrap admin token (keep it secret)");
+    Ok(Some(path))
 }
 
 /// The configured keystore, behind which every authority key lives.
@@ -401,6 +421,14 @@ fn open_sealed_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootE
     let config_path = data_dir.join("seal.json");
     let key_path = data_dir.join("unseal-key");
     if !config_path.exists() {
+        // No seal yet: a new data directory. An unseal key without a seal is
+        // what a first start leaves when it stops between writing the two;
+        // with no key sealed under it (`keys/` empty) it protects nothing and
+        // is replaced. Next to sealed keys it is kept, and the start fails.
+        if key_path.exists() && dir_is_empty(&data_dir.join("keys"))? {
+            tracing::warn!(path = %key_path.display(), "replacing the unseal key left by an interrupted first start");
+            std::fs::remove_file(&key_path).map_err(boot("cannot remove the unseal key of an interrupted first start"))?;
+        }
         let (seal, master) = sealed::init_local().map_err(boot("cannot create the keystore seal"))?;
         sealed::write_local_unseal_key(&key_path, &master).map_err(boot("cannot write the local unseal key"))?;
         write_private(&config_path, seal.to_json().as_bytes())?;
@@ -416,6 +444,15 @@ fn open_sealed_keystore(data_dir: &Path) -> Result<(SealedKeyStore, bool), BootE
     keys.unseal(master).map_err(boot("cannot unseal the keystore"))?;
     tracing::warn!("{}", sealed::LOCAL_UNSEAL_WARNING);
     Ok((keys, true))
+}
+
+/// Is `dir` missing or empty?
+fn dir_is_empty(dir: &Path) -> Result<bool, BootError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(BootError(format!("cannot read `{}`: {e}", dir.display()))),
+    }
 }
 
 /// The PEM file (in the data directory) of the CA behind the certificate a
@@ -480,7 +517,14 @@ pub fn sealed_tls(config: &ServerConfig, rng: &dyn Rng, now: time::OffsetDateTim
     Ok(SealedTls { issuer: Arc::new(issuer), ca_pem_path, ca_sha256 })
 }
 
-/// Create the root and issuing CA keys and certificates, and record them.
+/// The name of this log in every checkpoint: fixed by the root CA.
+fn log_origin(root: &AuthorityId) -> String {
+    format!("signet/{root}")
+}
+
+/// Create the root and issuing CA keys and certificates and the log key, and
+/// record them (the authorities and the three keys' events) in one
+/// transaction: the first step of a first start.
 async fn create_authorities(
     store: &dyn Store,
     keys: &dyn KeyStore,
@@ -493,6 +537,7 @@ async fn create_authorities(
     let root_id = AuthorityId::generate(now, rng.bytes16());
     let issuing_id = AuthorityId::generate(now, rng.bytes16());
     let root_ref = format!("root-{}", &root_id.as_str()[3..]);
+    let origin = log_origin(&root_id);
     let issuing_ref = format!("issuing-{}", &issuing_id.as_str()[3..]);
     let (root_der, root_signer) =
         signet_x509::create_root(keys, &root_ref, alg, "Signet Root CA", &Serial::generate(now, rng.bytes16()), now, ROOT_VALIDITY)
@@ -533,7 +578,16 @@ async fn create_authorities(
             destroyed_at: None,
         },
     ];
-    let events: Vec<NewEvent> = records
+    // The log key (Ed25519). One left by a first start that stopped before
+    // this transaction committed is taken over: with no authority recorded,
+    // nothing was ever signed with it.
+    let log_signer = match keys.load(LOG_KEY_REF) {
+        Ok(signer) => signer,
+        Err(KeyError::NotFound(_)) => keys.generate(LOG_KEY_REF, KeyAlgorithm::Ed25519).map_err(boot("cannot create the log key"))?,
+        Err(e) => return Err(BootError(format!("cannot read the log key: {e}"))),
+    };
+    let log_public = signet_core::log::LogKey::new(log_signer, &origin).map_err(boot("the log key"))?.verifier_key();
+    let mut events: Vec<NewEvent> = records
         .iter()
         .map(|r| NewEvent {
             event_type: EventType::AuthorityCreated,
@@ -550,6 +604,17 @@ async fn create_authorities(
             time: now,
         })
         .collect();
+    events.push(NewEvent {
+        event_type: EventType::KeyCreated,
+        actor: "system".into(),
+        subject_id: None,
+        request_id: None,
+        credential_id: None,
+        reason: None,
+        details: serde_json::json!({ "key_ref": LOG_KEY_REF, "algorithm": "ed25519", "purpose": "log checkpoints", "public_key": log_public }),
+        trace_id: None,
+        time: now,
+    });
     store.insert_authorities(&records, &events).await.map_err(boot("cannot record the authorities"))?;
     Ok(records)
 }
@@ -703,5 +768,152 @@ async fn forward(publisher: &signet_nats::Publisher, store: &dyn Store, origin: 
             r.map_err(|e| e.to_string())?;
         }
         store.set_forwarding_position(sink, last).await.map_err(|e| e.to_string())?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A first start stopped at any point (killed, a power cut) completes at
+    //! the next start: each case below builds what an interrupted start
+    //! leaves behind, then starts again.
+    use super::*;
+    use crate::config::ConfigFile;
+    use signet_model::credential::AuthorityRole;
+
+    fn config(dir: &Path) -> ServerConfig {
+        ServerConfig::resolve(ConfigFile { data_dir: Some(dir.join("data")), ..Default::default() }).unwrap()
+    }
+
+    fn admin_token(config: &ServerConfig) -> String {
+        std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string()
+    }
+
+    /// What a complete first start guarantees: one root and one issuing CA,
+    /// the log key recorded once, the default profile, and one admin whose
+    /// token (from the file) authenticates.
+    async fn assert_complete(started: &Started, config: &ServerConfig) {
+        let authority = &started.state.authority;
+        let store = authority.store();
+        let cas = store.list_authorities().await.unwrap();
+        assert_eq!(cas.iter().filter(|a| a.role == AuthorityRole::Root).count(), 1);
+        assert_eq!(cas.iter().filter(|a| a.role == AuthorityRole::Issuing).count(), 1);
+        let key_events = store
+            .search_events(&signet_core::ports::EventFilter {
+                event_type: Some(EventType::KeyCreated),
+                after: -1,
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(key_events.len(), 1, "the log key is recorded once");
+        assert_eq!(key_events[0].details["public_key"], started.state.log_key.verifier_key());
+        assert!(store.get_profile("tls-server").await.unwrap().is_some());
+        assert_eq!(store.list_operators().await.unwrap().len(), 1);
+        let caller = authority.authenticate(&admin_token(config)).await.expect("the admin token in the file authenticates");
+        assert_eq!(caller.actor, store.list_operators().await.unwrap()[0].id.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_complete_first_start_is_not_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let first = start(&config).await.unwrap();
+        assert!(first.admin_token_path.is_some());
+        assert_complete(&first, &config).await;
+        let token = admin_token(&config);
+        drop(first);
+
+        let again = start(&config).await.unwrap();
+        assert!(again.admin_token_path.is_none(), "no second admin token");
+        assert_eq!(admin_token(&config), token);
+        assert_complete(&again, &config).await;
+    }
+
+    #[tokio::test]
+    async fn stopped_between_the_unseal_key_and_the_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let (_, master) = sealed::init_local().unwrap();
+        sealed::write_local_unseal_key(&config.data_dir.join("unseal-key"), &master).unwrap();
+
+        let started = start(&config).await.unwrap();
+        assert_complete(&started, &config).await;
+    }
+
+    #[tokio::test]
+    async fn an_unseal_key_beside_sealed_keys_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(config.data_dir.join("keys")).unwrap();
+        std::fs::write(config.data_dir.join("keys/root-x.key"), b"sealed key").unwrap();
+        let (_, master) = sealed::init_local().unwrap();
+        sealed::write_local_unseal_key(&config.data_dir.join("unseal-key"), &master).unwrap();
+        let before = std::fs::read(config.data_dir.join("unseal-key")).unwrap();
+
+        let err = start(&config).await.err().expect("refused");
+        assert!(err.0.contains("refusing to overwrite"), "{err}");
+        assert_eq!(std::fs::read(config.data_dir.join("unseal-key")).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn stopped_after_the_log_key_before_the_authorities_were_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let opened = open(&config).await.unwrap();
+        let left = opened.keys.key_store().generate(LOG_KEY_REF, KeyAlgorithm::Ed25519).unwrap();
+        drop(opened);
+
+        let started = start(&config).await.unwrap();
+        assert_complete(&started, &config).await;
+        let log_key = &started.state.log_key;
+        let left = signet_core::log::LogKey::new(left, log_key.origin()).unwrap();
+        assert_eq!(left.verifier_key(), log_key.verifier_key(), "the key left behind is taken over");
+    }
+
+    #[tokio::test]
+    async fn stopped_after_the_authorities_were_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let opened = open(&config).await.unwrap();
+        let cas = create_authorities(opened.store.as_ref(), opened.keys.key_store(), &SystemClock, &SystemRng, &config).await.unwrap();
+        drop(opened);
+
+        let started = start(&config).await.unwrap();
+        assert_complete(&started, &config).await;
+        let ids = |v: &[CaRecord]| v.iter().map(|a| a.id.clone()).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(ids(&started.state.authority.store().list_authorities().await.unwrap()), ids(&cas), "the CAs made first are kept");
+    }
+
+    #[tokio::test]
+    async fn stopped_after_writing_the_token_file_before_the_admin_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let opened = open(&config).await.unwrap();
+        create_authorities(opened.store.as_ref(), opened.keys.key_store(), &SystemClock, &SystemRng, &config).await.unwrap();
+        drop(opened);
+        let stale = "signet_never-committed";
+        write_private(&config.data_dir.join("admin-token"), format!("{stale}\n").as_bytes()).unwrap();
+
+        let started = start(&config).await.unwrap();
+        assert_complete(&started, &config).await;
+        assert_ne!(admin_token(&config), stale);
+        assert!(started.state.authority.authenticate(stale).await.is_err());
+    }
+
+    #[test]
+    fn private_files_are_replaced_whole_and_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write_private(&path, b"old").unwrap();
+        write_private(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert!(!dir.path().join("secret.tmp").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 }

@@ -259,6 +259,47 @@ where
         tx.commit().await.map_err(backend_error("transaction"))
     }
 
+    async fn insert_operator_row(conn: &mut DB::Connection, op: &Operator) -> Result<(), StoreError> {
+        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
+        sqlx::query(concat!("INSERT INTO operators (", operator_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(op.id.as_str())
+            .bind(op.name.as_str())
+            .bind(roles.as_str())
+            .bind(sites.as_str())
+            .bind(op.all_sites)
+            .bind(teams.as_str())
+            .bind(op.subject_id.as_ref().map(|s| s.as_str()))
+            .bind(op.disabled)
+            .bind(unix(op.created_at))
+            .bind(unix(op.updated_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                Some(key @ UniqueKey::OperatorName) => key.conflict(op.name.clone()),
+                _ => backend_error("operators")(e),
+            })?;
+        Ok(())
+    }
+
+    async fn insert_token_row(conn: &mut DB::Connection, token: &OperatorToken) -> Result<(), StoreError> {
+        sqlx::query(concat!("INSERT INTO operator_tokens (", token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(token.id.as_str())
+            .bind(token.name.as_str())
+            .bind(token.secret_hash.as_slice())
+            .bind(token.operator_id.as_str())
+            .bind(unix(token.created_at))
+            .bind(token.expires_at.map(unix))
+            .bind(token.revoked)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match unique_violation::<DB>(&e) {
+                // Never echo a secret, nor its hash.
+                Some(key @ UniqueKey::TokenSecret) => key.conflict("[redacted]".to_string()),
+                _ => backend_error("operator_tokens")(e),
+            })?;
+        Ok(())
+    }
+
     /// Insert `rows` in groups of up to `max_group` rows per statement.
     async fn insert_rows<T>(
         conn: &mut DB::Connection,
@@ -1087,21 +1128,7 @@ where
 
     async fn insert_token(&self, token: &OperatorToken, event: &NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
-        sqlx::query(concat!("INSERT INTO operator_tokens (", token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-            .bind(token.id.as_str())
-            .bind(token.name.as_str())
-            .bind(token.secret_hash.as_slice())
-            .bind(token.operator_id.as_str())
-            .bind(unix(token.created_at))
-            .bind(token.expires_at.map(unix))
-            .bind(token.revoked)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match unique_violation::<DB>(&e) {
-                // Never echo a secret, nor its hash.
-                Some(key @ UniqueKey::TokenSecret) => key.conflict("[redacted]".to_string()),
-                _ => backend_error("operator_tokens")(e),
-            })?;
+        Self::insert_token_row(&mut tx, token).await?;
         Self::append_events(&mut tx, &[event]).await?;
         Self::commit(tx).await
     }
@@ -1157,26 +1184,17 @@ where
     // ------------------------------------------------------------ operators
 
     async fn insert_operator(&self, op: &Operator, event: &NewEvent) -> Result<(), StoreError> {
-        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
-        sqlx::query(concat!("INSERT INTO operators (", operator_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(op.id.as_str())
-            .bind(op.name.as_str())
-            .bind(roles.as_str())
-            .bind(sites.as_str())
-            .bind(op.all_sites)
-            .bind(teams.as_str())
-            .bind(op.subject_id.as_ref().map(|s| s.as_str()))
-            .bind(op.disabled)
-            .bind(unix(op.created_at))
-            .bind(unix(op.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match unique_violation::<DB>(&e) {
-                Some(key @ UniqueKey::OperatorName) => key.conflict(op.name.clone()),
-                _ => backend_error("operators")(e),
-            })?;
+        Self::insert_operator_row(&mut tx, op).await?;
         Self::append_events(&mut tx, &[event]).await?;
+        Self::commit(tx).await
+    }
+
+    async fn insert_operator_with_token(&self, op: &Operator, token: &OperatorToken, events: [&NewEvent; 2]) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        Self::insert_operator_row(&mut tx, op).await?;
+        Self::insert_token_row(&mut tx, token).await?;
+        Self::append_events(&mut tx, &events).await?;
         Self::commit(tx).await
     }
 

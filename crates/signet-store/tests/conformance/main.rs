@@ -62,6 +62,7 @@ conformance!(
     empty_batch_is_a_no_op,
     concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
     operators_round_trip_and_names_are_unique,
+    an_operator_and_its_first_token_commit_together,
     token_revocation_is_recorded_once,
     subject_status_is_compare_and_set,
     policy_versions_are_gap_free_and_immutable,
@@ -731,6 +732,40 @@ async fn operators_round_trip_and_names_are_unique(db: Db) {
     store.update_operator(&changed, &event(EventType::OperatorUpdated, at(50))).await.unwrap();
     assert_eq!(store.list_operators().await.unwrap(), vec![changed]);
     assert_eq!(all_events(&*store).await.len(), 2, "the refused insert wrote nothing");
+}
+
+async fn an_operator_and_its_first_token_commit_together(db: Db) {
+    let store = db.open().await;
+    let admin = an_operator(1, "admin");
+    let mut first = token(1, None, false);
+    first.operator_id = admin.id.clone();
+    let (op_ev, token_ev) = (event(EventType::OperatorCreated, at(1)), event(EventType::TokenCreated, at(1)));
+    store.insert_operator_with_token(&admin, &first, [&op_ev, &token_ev]).await.unwrap();
+    assert_eq!(store.list_operators().await.unwrap(), vec![admin.clone()]);
+    assert_eq!(store.list_tokens(&admin.id).await.unwrap(), vec![first.clone()]);
+    let types: Vec<EventType> = all_events(&*store).await.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, vec![EventType::OperatorCreated, EventType::TokenCreated]);
+
+    // A taken name refuses both: no token is left without its operator.
+    let twin = an_operator(2, "admin");
+    let mut second = token(2, None, false);
+    second.operator_id = twin.id.clone();
+    match store.insert_operator_with_token(&twin, &second, [&op_ev, &token_ev]).await {
+        Err(StoreError::Conflict { entity, field, .. }) => assert_eq!((entity, field), ("operator", "name")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.find_token(&second.secret_hash).await.unwrap(), None);
+    // A taken token secret refuses both: no operator is left without its token.
+    let other = an_operator(3, "other");
+    let mut reused = token(3, None, false);
+    reused.operator_id = other.id.clone();
+    reused.secret_hash = first.secret_hash;
+    assert!(matches!(
+        store.insert_operator_with_token(&other, &reused, [&op_ev, &token_ev]).await,
+        Err(StoreError::Conflict { entity: "token", .. })
+    ));
+    assert_eq!(store.get_operator(&other.id).await.unwrap(), None);
+    assert_eq!(all_events(&*store).await.len(), 2, "the refused inserts wrote nothing");
 }
 
 async fn token_revocation_is_recorded_once(db: Db) {
