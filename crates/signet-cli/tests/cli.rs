@@ -83,7 +83,9 @@ fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
     let list: serde_json::Value =
         serde_json::from_str(&ok(&signet(cwd, &server, Some(&token), &["cert", "list", "--output", "json"]))).unwrap();
     let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
+    // Ours, and the server's own HTTPS certificate (a credential like any other).
+    assert_eq!(items.len(), 3);
+    assert_eq!(items.iter().filter(|i| i["profile"] == "signet-server").count(), 1);
     // Both were issued within one second, so their order in the list is not
     // defined: find the one written to chain.pem by its serial.
     let mut found = None;
@@ -98,7 +100,9 @@ fn first_start_needs_nothing_and_the_cli_issues_a_certificate() {
     let shown = ok(&signet(cwd, &server, Some(&token), &["cert", "show", item["id"].as_str().unwrap()]));
     assert!(shown.contains(item["serial"].as_str().unwrap()) && shown.contains("DNS:web.internal"), "{shown}");
     let reqs = ok(&signet(cwd, &server, Some(&token), &["request", "list", "--state", "issued"]));
-    assert_eq!(reqs.lines().count(), 3, "{reqs}");
+    // A header, ours and the server's own certificate's.
+    assert_eq!(reqs.lines().count(), 4, "{reqs}");
+    assert_eq!(reqs.lines().filter(|l| l.contains("signet-server")).count(), 1, "{reqs}");
 }
 
 #[test]
@@ -154,12 +158,14 @@ fn cli_errors_are_one_line_and_change_nothing() {
     let e = fails(&signet(cwd, &server, t, &["--server", "ftp://x", "subject", "list"]));
     assert!(e.contains("--server"), "{e}");
 
-    // None of that wrote a certificate or a subject.
+    // None of that wrote a certificate or a subject: there are only the
+    // server's own certificate and subject, and the one made above.
     let list: serde_json::Value = serde_json::from_str(&ok(&signet(cwd, &server, t, &["cert", "list", "--output", "json"]))).unwrap();
-    assert!(list["items"].as_array().unwrap().is_empty());
+    let profiles: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["profile"].as_str().unwrap()).collect();
+    assert_eq!(profiles, ["signet-server"]);
     let subjects: serde_json::Value =
         serde_json::from_str(&ok(&signet(cwd, &server, t, &["subject", "list", "--output", "json"]))).unwrap();
-    assert_eq!(subjects["items"].as_array().unwrap().len(), 1);
+    assert_eq!(subjects["items"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -273,7 +279,8 @@ fn json_logs_carry_the_request_id_that_the_log_entry_records() {
     let events: serde_json::Value =
         serde_json::from_str(&ok(&signet(cwd, &server, Some(&token), &["log", "search", "--type", "subject.created", "--output", "json"])))
             .unwrap();
-    let trace_id = events["items"][0]["trace_id"].as_str().unwrap().to_string();
+    let traced = events["items"].as_array().unwrap().iter().find(|e| e["details"]["name"] == "traced").unwrap();
+    let trace_id = traced["trace_id"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_millis(200));
     let log = std::fs::read_to_string(cwd.join("server.log")).unwrap();
     let line = log

@@ -410,6 +410,37 @@ impl Authority {
 
     // ------------------------------------------------------------ subjects
 
+    /// A subject Signet issues to itself (an operator's certificate subject,
+    /// the server), whose id is derived rather than random: returned as
+    /// stored if it exists, else enrolled now with its `subject.created`
+    /// event, whose details carry `key = value` to say whose it is.
+    pub(crate) async fn enrol_builtin_subject(&self, ctx: Ctx<'_>, subject: Subject, key: &str, value: &str) -> Result<Subject, CoreError> {
+        if let Some(s) = self.store.get_subject(&subject.id).await? {
+            return Ok(s);
+        }
+        let mut ev = self.event(ctx, EventType::SubjectCreated, subject.created_at);
+        ev.subject_id = Some(subject.id.clone());
+        let mut details = serde_json::json!({
+            "name": subject.name, "kind": subject.kind, "owner": subject.owner, "purpose": subject.purpose,
+            "assurance": subject.assurance, "site": subject.site,
+        });
+        if let Some(obj) = details.as_object_mut() {
+            obj.insert(key.to_string(), serde_json::Value::String(value.to_string()));
+        }
+        ev.details = with_auth(ctx.caller, details);
+        match self.store.insert_subject(&subject, &ev).await {
+            Ok(()) => Ok(subject),
+            // Enrolled concurrently (another request, another server process): use that one.
+            Err(crate::ports::StoreError::Conflict { .. }) => self.store.get_subject(&subject.id).await?.ok_or_else(|| {
+                CoreError::Conflict(FieldError::new(
+                    "name",
+                    format!("a subject named `{}` already exists and is not Signet's own", subject.name),
+                ))
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn create_subject(&self, ctx: Ctx<'_>, input: &SubjectInput) -> Result<Subject, CoreError> {
         let new = input.parse().map_err(CoreError::Invalid)?;
         let now = self.clock.now();
@@ -468,6 +499,14 @@ impl Authority {
     pub async fn set_subject_status(&self, ctx: Ctx<'_>, id: &SubjectId, to: SubjectStatus, reason: &str) -> Result<Subject, CoreError> {
         let reason = required_reason(reason)?;
         let subject = self.get_subject_unchecked(id).await?;
+        if *id == crate::server_cert::server_subject_id() {
+            // Suspended, the server could not renew its own certificate, nor
+            // start again to serve the API that would reinstate it.
+            return Err(CoreError::Conflict(FieldError::new(
+                "id",
+                format!("subject `{}` is the server's own (its HTTPS certificates): its status cannot change", subject.name),
+            )));
+        }
         let action = match (subject.status, to) {
             (SubjectStatus::Active, SubjectStatus::Suspended) => Action::SubjectSuspend,
             (SubjectStatus::Suspended, SubjectStatus::Active) => Action::SubjectReinstate,
@@ -637,14 +676,14 @@ impl Authority {
     /// transaction → respond. A refusal is recorded as a denied request with
     /// its event, and returned as [`CoreError::Denied`].
     pub async fn issue_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Submitted, CoreError> {
-        if ask.profile == crate::operator_certs::OPERATOR_CLIENT_PROFILE {
-            return Err(CoreError::Invalid(FieldError::new(
-                "profile",
-                format!(
-                    "profile `{}` is issued only through `POST /v1/operators/{{id}}/certificates`",
-                    crate::operator_certs::OPERATOR_CLIENT_PROFILE
-                ),
-            )));
+        // Built-in profiles with a path of their own: never through a request.
+        let reserved = match ask.profile.as_str() {
+            crate::operator_certs::OPERATOR_CLIENT_PROFILE => Some("through `POST /v1/operators/{id}/certificates`"),
+            crate::server_cert::SERVER_PROFILE => Some("to the server itself, for its own HTTPS endpoint"),
+            _ => None,
+        };
+        if let Some(path) = reserved {
+            return Err(CoreError::Invalid(FieldError::new("profile", format!("profile `{}` is issued only {path}", ask.profile))));
         }
         let now = self.clock.now();
         let (subject, profile) = self.resolve(&ask, now).await?;

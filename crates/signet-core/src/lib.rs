@@ -26,6 +26,7 @@ pub mod mint;
 pub mod operator_certs;
 pub mod ports;
 pub mod rollover;
+pub mod server_cert;
 
 pub use authority::Authority;
 pub use error::CoreError;

@@ -23,13 +23,11 @@
 //! touching anything else. Its id is derived from the operator id, so it is
 //! found again without a lookup table, and its name is the operator id.
 
-use crate::authority::{Authority, Caller, Ctx, Submitted, X509Issue, sha256, with_auth};
+use crate::authority::{Authority, Caller, Ctx, Submitted, X509Issue, sha256};
 use crate::error::CoreError;
 use crate::mint::BoundKey;
-use crate::ports::StoreError;
 use signet_model::FieldError;
 use signet_model::credential::CredentialStatus;
-use signet_model::event::EventType;
 use signet_model::ids::{OperatorId, Serial, SubjectId};
 use signet_model::names::SanSet;
 use signet_model::profile::{NamesInput, ProfileInput};
@@ -165,13 +163,9 @@ impl Authority {
 
     /// The operator's certificate subject, enrolled (and recorded) on first use.
     async fn operator_subject(&self, ctx: Ctx<'_>, operator_id: &OperatorId, operator_name: &str) -> Result<Subject, CoreError> {
-        let id = operator_subject_id(operator_id);
-        if let Some(s) = self.store().get_subject(&id).await? {
-            return Ok(s);
-        }
         let now = self.now();
         let subject = Subject {
-            id: id.clone(),
+            id: operator_subject_id(operator_id),
             name: operator_id.to_string(),
             kind: SubjectKind::ServiceAccount,
             owner: Some(operator_id.to_string()),
@@ -183,26 +177,7 @@ impl Authority {
             created_at: now,
             updated_at: now,
         };
-        let mut ev = self.event(ctx, EventType::SubjectCreated, now);
-        ev.subject_id = Some(subject.id.clone());
-        ev.details = with_auth(
-            ctx.caller,
-            serde_json::json!({
-                "name": subject.name, "kind": subject.kind, "owner": subject.owner, "purpose": subject.purpose,
-                "assurance": subject.assurance, "site": subject.site, "operator_id": operator_id,
-            }),
-        );
-        match self.store().insert_subject(&subject, &ev).await {
-            Ok(()) => Ok(subject),
-            // Enrolled concurrently by another request: use that one.
-            Err(StoreError::Conflict { .. }) => self.store().get_subject(&id).await?.ok_or_else(|| {
-                CoreError::Conflict(FieldError::new(
-                    "id",
-                    format!("a subject named `{operator_id}` already exists and is not this operator's"),
-                ))
-            }),
-            Err(e) => Err(e.into()),
-        }
+        self.enrol_builtin_subject(ctx, subject, "operator_id", operator_id.as_str()).await
     }
 
     /// Turn a client certificate (already verified by TLS against Signet's

@@ -276,7 +276,7 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     authority.ensure_operator_client_profile().await.map_err(boot("cannot create the operator-client profile"))?;
     let admin_token_path = complete_first_start(&authority, &config.data_dir).await?;
 
-    let identity = server_identity(x509.as_ref(), config, rng.as_ref(), clock.now())?;
+    let identity = issue_server_identity(&authority, config).await?;
 
     let state = Arc::new(AppState {
         authority,
@@ -646,14 +646,32 @@ fn server_names(config: &ServerConfig) -> SanSet {
     SanSet::parse("public_url", &dns, &ip, &[], &[]).unwrap_or_default()
 }
 
-pub fn server_identity(
-    x509: &dyn X509Issuer,
+/// The certificate a sealed server presents, from the unseal TLS CA
+/// ([`sealed_tls`]): the authority's own CA keys are unusable while sealed.
+pub fn sealed_server_identity(
+    unseal_ca: &dyn X509Issuer,
     config: &ServerConfig,
     rng: &dyn Rng,
     now: time::OffsetDateTime,
 ) -> Result<signet_x509::tls::ServerIdentity, BootError> {
-    signet_x509::tls::server_identity(x509, &server_names(config), &Serial::generate(now, rng.bytes16()), now, SERVER_CERT_TTL)
-        .map_err(boot("cannot issue the server's TLS certificate"))
+    signet_x509::tls::server_identity(unseal_ca, &server_names(config), &Serial::generate(now, rng.bytes16()), now, SERVER_CERT_TTL)
+        .map_err(boot("cannot issue the sealed server's TLS certificate"))
+}
+
+/// The server's own TLS certificate from the issuing CA, for a fresh key
+/// held in memory only: issued through the pipeline (a credential of the
+/// built-in `signet-server` profile, with its log entry), like every
+/// certificate the authority signs.
+pub async fn issue_server_identity(authority: &Authority, config: &ServerConfig) -> Result<signet_x509::tls::ServerIdentity, BootError> {
+    let (key, key_pkcs8_der) = signet_x509::tls::server_key().map_err(boot("cannot make the server's TLS key"))?;
+    let (issued, chain) = authority
+        .issue_server_certificate(&server_names(config), key, SERVER_CERT_TTL.whole_seconds())
+        .await
+        .map_err(boot("cannot issue the server's TLS certificate"))?;
+    let mut chain_der = Vec::with_capacity(chain.len() + 1);
+    chain_der.push(issued.credential.der);
+    chain_der.extend(chain);
+    Ok(signet_x509::tls::ServerIdentity { chain_der, key_pkcs8_der })
 }
 
 /// Renew the server's TLS certificate every half of its lifetime.
@@ -661,8 +679,7 @@ pub async fn renew_server_cert(cert: Arc<ServerCert>, state: Arc<AppState>, conf
     let period = std::time::Duration::from_secs((SERVER_CERT_TTL.whole_seconds() / 2).unsigned_abs());
     loop {
         tokio::time::sleep(period).await;
-        let a = &state.authority;
-        match server_identity(a.issuer().as_ref(), &config, state.rng.as_ref(), a.now()) {
+        match issue_server_identity(&state.authority, &config).await {
             Ok(id) => match cert.replace(&id.chain_der, &id.key_pkcs8_der) {
                 Ok(()) => tracing::info!("renewed the server's TLS certificate"),
                 Err(e) => tracing::error!(error = %e, "cannot install the renewed TLS certificate"),

@@ -173,7 +173,7 @@ impl SealGate {
             ));
         }
         let tls = bootstrap::sealed_tls(&config, rng.as_ref(), clock.now())?;
-        let identity = bootstrap::server_identity(tls.issuer.as_ref(), &config, rng.as_ref(), clock.now())?;
+        let identity = bootstrap::sealed_server_identity(tls.issuer.as_ref(), &config, rng.as_ref(), clock.now())?;
         let server_cert = Arc::new(ServerCert::new(&identity.chain_der, &identity.key_pkcs8_der).map_err(BootError)?);
         let gate = Arc::new(Self {
             phase: RwLock::new(Phase::Sealed),
@@ -249,7 +249,7 @@ impl SealGate {
             let period = std::time::Duration::from_secs((bootstrap::SERVER_CERT_TTL.whole_seconds() / 2).unsigned_abs());
             loop {
                 tokio::time::sleep(period).await;
-                match bootstrap::server_identity(issuer.as_ref(), &config, rng.as_ref(), clock.now()) {
+                match bootstrap::sealed_server_identity(issuer.as_ref(), &config, rng.as_ref(), clock.now()) {
                     Ok(id) => {
                         if let Err(e) = cert.replace(&id.chain_der, &id.key_pkcs8_der) {
                             tracing::error!(error = %e, "cannot install the renewed sealed TLS certificate");
@@ -429,7 +429,7 @@ impl SealGate {
         self.keys.seal();
         drop(was);
         if let Some(issuer) = &self.sealed_tls {
-            match bootstrap::server_identity(issuer.as_ref(), &self.config, self.rng.as_ref(), self.clock.now()) {
+            match bootstrap::sealed_server_identity(issuer.as_ref(), &self.config, self.rng.as_ref(), self.clock.now()) {
                 Ok(id) => {
                     if let Err(e) = self.server_cert.replace(&id.chain_der, &id.key_pkcs8_der) {
                         tracing::error!(error = %e, "cannot install the sealed TLS certificate");

@@ -44,8 +44,7 @@ both_backends!(issues_a_certificate_that_openssl_verifies, |srv| {
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(by_id, by_serial);
     assert_eq!(by_id["certificate_pem"], v["credential"]["certificate_pem"]);
-    let (_, events) = srv.get("/v1/events").await;
-    let issued: Vec<_> = events["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == "credential.issued").collect();
+    let issued = srv.events_of("credential.issued").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0]["credential_id"], id);
     assert_eq!(issued[0]["details"]["serial"], serial);
@@ -303,7 +302,7 @@ async fn a_restart_keeps_the_authority_and_the_token() {
     assert_eq!(srv.token, token, "the admin token is created once");
     assert_eq!(std::fs::read_to_string(srv.config.data_dir.join("ca.pem")).unwrap(), ca, "same CA after restart");
     let (_, subjects) = srv.get("/v1/subjects").await;
-    assert_eq!(subjects["items"][0]["name"], "before");
+    assert!(subjects["items"].as_array().unwrap().iter().any(|s| s["name"] == "before"), "{subjects}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -376,3 +375,90 @@ async fn authority_keys_are_encrypted_at_rest_and_a_tampered_key_stops_the_start
     };
     assert!(err.contains("issuing CA key") && err.contains("issuing-"), "{err}");
 }
+
+/// The certificate a TLS client is shown, as openssl (an independent peer) sees it: PEM.
+fn served_certificate(srv: &TestServer) -> String {
+    let addr = srv.base.trim_start_matches("https://");
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost", "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text.find("-----BEGIN CERTIFICATE-----").expect("the server shows a certificate");
+    let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start + "-----END CERTIFICATE-----".len();
+    format!("{}\n", &text[start..end])
+}
+
+both_backends!(the_servers_own_certificate_is_a_recorded_credential, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    let server = common::server_subject();
+    // What openssl is shown on the wire is a credential row, byte for byte.
+    let served = served_certificate(&srv);
+    let (_, list) = srv.get("/v1/credentials?limit=1000").await;
+    let own: Vec<_> = list["items"].as_array().unwrap().iter().filter(|c| c["profile"] == "signet-server").cloned().collect();
+    assert_eq!(own.len(), 1, "{list}");
+    let pem_of = |c: &serde_json::Value| format!("/v1/credentials/{}", c["id"].as_str().unwrap());
+    assert_eq!(srv.get(&pem_of(&own[0])).await.1["certificate_pem"], served.as_str());
+    assert_eq!((own[0]["subject_id"].as_str(), own[0]["status"].as_str()), (Some(server.as_str()), Some("active")));
+    assert!(own[0]["names"]["dns"].as_array().unwrap().contains(&json!("localhost")), "{}", own[0]);
+    // Its request and its log entry, decided by the built-in rule.
+    let (_, reqs) = srv.get("/v1/requests?limit=1000").await;
+    let req = reqs["items"].as_array().unwrap().iter().find(|r| r["credential_id"] == own[0]["id"]).unwrap().clone();
+    assert_eq!((req["state"].as_str(), req["requested_by"].as_str()), (Some("issued"), Some("system")));
+    let (_, events) = srv.get("/v1/events?limit=1000").await;
+    let issued = events["items"].as_array().unwrap().iter().find(|e| e["credential_id"] == own[0]["id"]).unwrap().clone();
+    assert_eq!(issued["event_type"], "credential.issued");
+    assert_eq!(issued["details"]["policies"], json!(["builtin.server-certificate"]));
+    let (_, profile) = srv.get("/v1/profiles/signet-server").await;
+    assert_eq!((profile["version"].as_i64(), profile["key_algorithms"].clone()), (Some(1), json!(["ecdsa-p256"])), "{profile}");
+
+    // Nobody else gets a certificate for the server's names through its profile.
+    let before = srv.counts().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, csr) = openssl_csr(tmp.path(), "impostor", "ec", "DNS:localhost", &[]);
+    let subject = srv.create_subject("impostor").await;
+    let (s, p) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "signet-server", "csr": csr })).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("profile")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("only to the server itself"), "{p}");
+    assert_eq!(srv.counts().await, (before.0, before.1, before.2 + 1), "only the subject made above was written");
+    // Nor can its subject be suspended: the server could no longer renew, nor restart to undo it.
+    let (s, p) = srv.post(&format!("/v1/subjects/{server}/suspend"), &json!({ "reason": "try" })).await;
+    assert_eq!((s, p["field"].as_str()), (409, Some("id")), "{p}");
+
+    // A restart issues (and records) a new one; the profile, unchanged, keeps its version.
+    let (dir, pg) = srv.stop().await;
+    let srv = TestServer::start_in(dir, pg).await;
+    let served_again = served_certificate(&srv);
+    assert_ne!(served_again, served);
+    let (_, list) = srv.get("/v1/credentials?limit=1000").await;
+    let own: Vec<_> = list["items"].as_array().unwrap().iter().filter(|c| c["profile"] == "signet-server").cloned().collect();
+    assert_eq!(own.len(), 2);
+    let mut shown = Vec::new();
+    for c in &own {
+        shown.push(srv.get(&format!("/v1/credentials/{}", c["id"].as_str().unwrap())).await.1["certificate_pem"].clone());
+    }
+    assert!(shown.contains(&json!(served_again)), "the new one is served");
+    assert_eq!(srv.get("/v1/profiles/signet-server").await.1["version"], 1);
+});
+
+both_backends!(the_servers_profile_follows_its_configuration, |srv| {
+    // Changed by hand, the built-in profile is put back at the next start.
+    let (_, mut profile) = srv.get("/v1/profiles/signet-server").await;
+    let input = json!({
+        "name": "signet-server", "description": "tampered", "credential_type": "x509", "key_algorithms": ["ecdsa-p256"],
+        "max_ttl": "30d", "names": { "dns": ["**.internal"] }, "ext_key_usages": ["server_auth"],
+    });
+    let (s, v) = srv.put("/v1/profiles/signet-server", &input).await;
+    assert_eq!(s, 200, "{v}");
+    let (dir, pg) = srv.stop().await;
+    let srv = TestServer::start_in(dir, pg).await;
+    let (_, now) = srv.get("/v1/profiles/signet-server").await;
+    assert_eq!(now["version"], 3, "{now}");
+    for field in ["version", "updated_at", "created_at"] {
+        profile[field] = now[field].clone();
+    }
+    assert_eq!(now, profile, "the configured profile is back");
+});

@@ -36,11 +36,6 @@ async fn operator(srv: &TestServer, name: &str, roles: &[&str], teams: &[&str], 
     (id, t["secret"].as_str().unwrap().to_string())
 }
 
-async fn events_of(srv: &TestServer, kind: &str) -> Vec<Value> {
-    let (_, v) = srv.get("/v1/events?limit=1000").await;
-    v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == kind).cloned().collect()
-}
-
 async fn admin_id(srv: &TestServer) -> String {
     let (_, me) = srv.get("/v1/whoami").await;
     me["actor"].as_str().unwrap().to_string()
@@ -82,7 +77,7 @@ both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
     assert_eq!(call(&srv, "GET", "/metrics", tok, None).await.0, 403);
     // Nothing was written by the refused enrolment, and each refusal is in the log.
     assert_eq!(srv.counts().await.2, 1);
-    let denied = events_of(&srv, "operator.denied").await;
+    let denied = srv.events_of("operator.denied").await;
     assert_eq!(denied.len(), 3, "{denied:?}");
     assert!(denied.iter().all(|e| e["actor"] == auditor.as_str() && e["reason"].as_str().unwrap().starts_with("not permitted")));
     assert_eq!(denied[0]["details"]["action"], "subject.create");
@@ -173,7 +168,7 @@ both_backends!(approvals_need_a_quorum_of_distinct_approvers_never_the_requester
     let chain = v["issued"]["chain_pem"].as_str().unwrap();
     let (ok, out) = openssl_verify(tmp.path(), chain, &srv.config.data_dir.join("ca.pem"));
     assert!(ok, "{out}");
-    let issued = events_of(&srv, "credential.issued").await;
+    let issued = srv.events_of("credential.issued").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0]["actor"], "system");
     let mut approvers: Vec<String> = serde_json::from_value(issued[0]["details"]["approvers"].clone()).unwrap();
@@ -190,10 +185,10 @@ both_backends!(approvals_need_a_quorum_of_distinct_approvers_never_the_requester
     let (s, _) = call(&srv, "POST", &format!("/v1/requests/{missing}/approve"), Some(&a_tok), Some(&json!({ "reason": "x" }))).await;
     assert_eq!(s, 404);
     // Every refusal is in the log, with its reason.
-    let refused = events_of(&srv, "request.approval_refused").await;
+    let refused = srv.events_of("request.approval_refused").await;
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused.iter().all(|e| !e["reason"].as_str().unwrap().is_empty()));
-    assert!(events_of(&srv, "operator.denied").await.len() >= 4);
+    assert!(srv.events_of("operator.denied").await.len() >= 4);
 
     // A denial closes a request.
     let (_, v) = call(&srv, "POST", "/v1/requests", Some(&r_tok), Some(&body)).await;
@@ -222,7 +217,7 @@ both_backends!(pending_requests_expire, |srv| {
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
     let (_, r) = srv.get(&format!("/v1/requests/{id}")).await;
     assert_eq!(r["state"], "expired");
-    assert_eq!(events_of(&srv, "request.expired").await.len(), 1);
+    assert_eq!(srv.events_of("request.expired").await.len(), 1);
     assert_eq!(srv.counts().await.0, 0);
 });
 
@@ -265,12 +260,12 @@ both_backends!(a_subject_suspended_elsewhere_gets_nothing_despite_the_cache, |sr
     assert_eq!((s, p["field"].as_str()), (422, Some("subject")), "{p}");
     assert!(p["detail"].as_str().unwrap().contains("suspended"), "{p}");
     assert_eq!(srv.counts().await.0, certs_before, "no credential was written");
-    let denied = events_of(&srv, "request.denied").await;
+    let denied = srv.events_of("request.denied").await;
     assert_eq!(denied.len(), 1, "{denied:?}");
     assert!(denied[0]["reason"].as_str().unwrap().contains("suspended"), "{denied:?}");
     // Refused by the store at commit, not by a policy (the cached subject was still active).
     assert_eq!(denied[0]["details"]["policies"], json!([]), "{denied:?}");
-    assert_eq!(events_of(&srv, "credential.issued").await.len(), 1);
+    assert_eq!(srv.events_of("credential.issued").await.len(), 1);
     let (_, pending) = srv.get(&format!("/v1/requests/{}", denied[0]["request_id"].as_str().unwrap())).await;
     assert_eq!((pending["state"].as_str(), &pending["credential_id"]), (Some("denied"), &Value::Null), "{pending}");
 });
@@ -346,7 +341,7 @@ both_backends!(the_issuance_policy_refuses_and_logs_why, |srv| {
     assert!(p["detail"].as_str().unwrap().contains("owner or purpose"), "{p}");
 
     // Every refusal is a denied request in the log, with its reason.
-    let denied = events_of(&srv, "request.denied").await;
+    let denied = srv.events_of("request.denied").await;
     assert_eq!(denied.len(), 6, "{denied:?}");
     assert!(denied.iter().all(|e| !e["reason"].as_str().unwrap().is_empty()));
     assert!(denied[0]["details"]["policies"].as_array().unwrap().contains(&json!("issue.forbid.scopes-outside-profile")));
@@ -381,7 +376,7 @@ both_backends!(policies_are_validated_versioned_and_diffed, |srv| {
     assert_eq!(s, 400, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("locks out"), "{p}");
     assert_eq!(srv.get("/v1/policy").await.1["version"], 0);
-    assert_eq!(events_of(&srv, "policy.rejected").await.len(), 3);
+    assert_eq!(srv.events_of("policy.rejected").await.len(), 3);
 
     // A valid change: auditors lose the log. Version 1, with the diff, enforced at once.
     assert_eq!(call(&srv, "GET", "/v1/events", Some(&auditor), None).await.0, 200);
@@ -396,7 +391,7 @@ both_backends!(policies_are_validated_versioned_and_diffed, |srv| {
     assert!(lines.contains(&"- @id(\"auditor.read\")"), "{lines:?}");
     assert!(lines.iter().all(|l| l.starts_with("- ") || l.trim() == "+"), "only removals (and a blank line): {lines:?}");
     assert_eq!(call(&srv, "GET", "/v1/events", Some(&auditor), None).await.0, 403);
-    let activated = events_of(&srv, "policy.activated").await;
+    let activated = srv.events_of("policy.activated").await;
     assert_eq!(activated.len(), 1);
     assert_eq!(activated[0]["details"]["diff"]["removed"], json!(["auditor.read"]));
     let (_, versions) = srv.get("/v1/policy/versions").await;
@@ -453,7 +448,7 @@ both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
     assert_eq!((v["request"]["break_glass"].as_bool(), v["approvals_required"].as_u64()), (Some(true), Some(2)));
     assert_eq!(v["request"]["requested_ttl_seconds"], 3600, "time-boxed to one hour");
     let id = v["request"]["id"].as_str().unwrap().to_string();
-    let raised = events_of(&srv, "break_glass.requested").await;
+    let raised = srv.events_of("break_glass.requested").await;
     assert_eq!((raised.len(), raised[0]["details"]["severity"].as_str()), (1, Some("high")));
     assert_eq!(raised[0]["reason"], "payment outage");
 
@@ -475,7 +470,7 @@ both_backends!(break_glass_needs_two_approvers_and_is_time_boxed, |srv| {
     assert!(lifetime <= time::Duration::seconds(3600 + 60), "{lifetime}");
     let (ok, out) = openssl_verify(tmp.path(), v["issued"]["chain_pem"].as_str().unwrap(), &srv.config.data_dir.join("ca.pem"));
     assert!(ok, "{out}");
-    let issued = events_of(&srv, "credential.issued").await;
+    let issued = srv.events_of("credential.issued").await;
     assert_eq!((issued[0]["details"]["severity"].as_str(), issued[0]["details"]["break_glass"].as_bool()), (Some("high"), Some(true)));
 });
 

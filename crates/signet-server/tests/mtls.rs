@@ -72,12 +72,6 @@ async fn operator_with_token(srv: &TestServer, name: &str, roles: &[&str]) -> (S
     (id, t["secret"].as_str().unwrap().to_string())
 }
 
-async fn events_of_type(srv: &TestServer, event_type: &str) -> Vec<serde_json::Value> {
-    let (status, v) = srv.get("/v1/events?limit=1000").await;
-    assert_eq!(status, 200, "{v}");
-    v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == event_type).cloned().collect()
-}
-
 /// Set a credential's status directly in the store (there is no credential
 /// lifecycle endpoint yet): what a revocation or suspension writes.
 async fn set_credential_status(srv: &TestServer, serial_hex: &str, status: &str) {
@@ -155,13 +149,13 @@ both_backends!(an_operator_certificate_authenticates_over_mtls, |srv| {
         .unwrap();
     let (status, subject) = decode(r).await;
     assert_eq!(status, 201, "{subject}");
-    let created = events_of_type(&srv, "subject.created").await;
+    let created = srv.events_of("subject.created").await;
     let ev = created.iter().find(|e| e["subject_id"] == subject["id"]).unwrap();
     assert_eq!(ev["actor"], admin.as_str());
     assert_eq!(ev["details"]["auth"]["method"], "client_certificate");
     assert_eq!(ev["details"]["auth"]["serial"], cert.serial.as_str());
     // The issuance itself was logged as a credential.issued event.
-    assert!(events_of_type(&srv, "credential.issued").await.iter().any(|e| e["details"]["serial"] == cert.serial.as_str()));
+    assert!(srv.events_of("credential.issued").await.iter().any(|e| e["details"]["serial"] == cert.serial.as_str()));
 
     // A client that sends only its leaf is completed with the issuing CA.
     let leaf_only = srv.dir.path().join("leaf.pem");
@@ -257,7 +251,7 @@ both_backends!(refused_certificates_get_401_and_are_logged, |srv| {
     let (status, p) = get_with(&client_with(&srv, &wkey, &wchain), &srv, "/v1/whoami").await.unwrap();
     assert_eq!(status, 401, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("not an operator certificate"), "{p}");
-    let failures = events_of_type(&srv, "operator.auth_failed").await;
+    let failures = srv.events_of("operator.auth_failed").await;
     assert!(failures.iter().any(|e| e["reason"].as_str().unwrap().contains(&workload_serial)), "{failures:?}");
 
     // The operator-client profile is not reachable through /v1/requests.
@@ -357,7 +351,7 @@ both_backends!(an_operator_certificate_carries_only_its_operators_rights, |srv| 
         .unwrap();
     let (status, p) = decode(r).await;
     assert_eq!(status, 403, "{p}");
-    let denied = events_of_type(&srv, "operator.denied").await;
+    let denied = srv.events_of("operator.denied").await;
     let ev = denied.iter().find(|e| e["actor"] == audrey.as_str() && e["details"]["action"] == "subject.create").unwrap();
     assert_eq!(ev["details"]["auth"]["serial"], cert.serial.as_str());
     // The certificate request that was refused is logged too (by its token: no `auth`).

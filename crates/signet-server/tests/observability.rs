@@ -83,14 +83,15 @@ async fn events_stream_as_server_sent_events_and_resume() {
 
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !seen.contains("event: credential.issued") {
+    let ours = v["credential"]["id"].as_str().unwrap().to_string();
+    while !seen.contains(&ours) {
         let chunk = tokio::time::timeout_at(deadline, r.chunk()).await.expect("the issuance event arrives").unwrap().unwrap();
         seen.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     // The bootstrap events come first, in order, each with its index as id.
     assert!(seen.starts_with("id: 1\n") || seen.contains("\nid: 1\n") || seen.starts_with("event: "), "{seen}");
     assert!(seen.contains("event: subject.created"));
-    let issued = seen.split("\n\n").find(|b| b.contains("event: credential.issued")).unwrap();
+    let issued = seen.split("\n\n").find(|b| b.contains("event: credential.issued") && b.contains(&ours)).unwrap();
     let id: i64 = issued.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().parse().unwrap();
     let data = issued.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
     let event: serde_json::Value = serde_json::from_str(data).unwrap();

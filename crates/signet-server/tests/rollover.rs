@@ -108,11 +108,6 @@ async fn post_as(srv: &TestServer, token: &str, path: &str) -> (u16, Value) {
     common::decode(srv.http.post(srv.url(path)).bearer_auth(token).json(&json!({})).send().await.unwrap()).await
 }
 
-async fn events_of(srv: &TestServer, event_type: &str) -> Vec<Value> {
-    let (_, v) = srv.get("/v1/events?limit=1000").await;
-    v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == event_type).cloned().collect()
-}
-
 async fn rollover_keeps_old_certificates_verifying(backend: Backend) {
     if !have_openssl() {
         return;
@@ -209,7 +204,7 @@ async fn rollover_keeps_old_certificates_verifying(backend: Backend) {
     }
 
     // The key ceremony record: who, which keys (old and new), fingerprints.
-    let rotated = events_of(&srv, "authority.rotated").await;
+    let rotated = srv.events_of("authority.rotated").await;
     assert_eq!(rotated.len(), 2);
     assert!(rotated[0]["actor"].as_str().unwrap().starts_with("op_"));
     assert_eq!(
@@ -218,7 +213,7 @@ async fn rollover_keeps_old_certificates_verifying(backend: Backend) {
     );
     assert_eq!(rotated[0]["details"]["new"]["certificate_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(rotated[0]["details"]["keystore"]["kind"], "sealed");
-    assert_eq!(events_of(&srv, "authority.created").await.len(), 4, "root, CA1 at the first start; CA2, CA3");
+    assert_eq!(srv.events_of("authority.created").await.len(), 4, "root, CA1 at the first start; CA2, CA3");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,6 +233,10 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     let Some(srv) = start_fresh(backend).await else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    // The first issuing CA signed the server's own HTTPS certificate at
+    // start (valid two days): retire it first, so that the CA under test
+    // signs only `a`.
+    rotate(&srv).await;
     let subject = srv.create_subject("web").await;
     let a = issue(&srv, dir, &subject, "a", "4s").await;
     let ca1 = a["issuer_id"].as_str().unwrap().to_string();
@@ -277,7 +276,7 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     assert_eq!(state_of(&list, &ca1), "retired");
     assert!(ca1_key.exists());
     assert_eq!(srv.get("/v1/events?limit=1000").await.1["items"].as_array().unwrap().len(), events_before, "refusals write nothing");
-    assert_eq!(bundle(&srv, dir).await, 3);
+    assert_eq!(bundle(&srv, dir).await, 4, "the first CA, CA1, CA2 and the root");
 
     // Once A has expired: destroyed. The key file is gone, the record (and certificate) stays.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -289,16 +288,16 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     let gone = list.iter().find(|x| x["id"] == ca1.as_str()).unwrap();
     assert_eq!(gone["state"], "destroyed");
     assert!(gone["certificate_pem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
-    let destroyed = events_of(&srv, "key.destroyed").await;
+    let destroyed = srv.events_of("key.destroyed").await;
     assert_eq!(destroyed.len(), 1);
     assert_eq!(destroyed[0]["details"]["authority_id"], ca1.as_str());
     assert!(destroyed[0]["actor"].as_str().unwrap().starts_with("op_"));
-    assert_eq!(bundle(&srv, dir).await, 2, "no longer published");
+    assert_eq!(bundle(&srv, dir).await, 3, "no longer published");
     assert_eq!(srv.http.get(srv.url(&format!("/crl/{ca1}"))).send().await.unwrap().status(), 404);
     // Destroying it again retries the keystore deletion: nothing left to do.
     let (s, v) = srv.post(&format!("/v1/authorities/{ca1}/destroy"), &json!({})).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("destroyed")), "{v}");
-    assert_eq!(events_of(&srv, "key.destroyed").await.len(), 1);
+    assert_eq!(srv.events_of("key.destroyed").await.len(), 1);
 
     // A restart still works, and issues under CA2.
     let (d, pg) = srv.stop().await;

@@ -25,6 +25,17 @@ impl fmt::Debug for ServerIdentity {
     }
 }
 
+/// A fresh P-256 key for a server certificate, generated in memory (never
+/// written to disk): its public half to bind, and the private key (PKCS#8 DER).
+pub fn server_key() -> Result<(BoundKey, Vec<u8>), MintError> {
+    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(|_| MintError::Build("key generation failed".into()))?;
+    let pkcs8 = key.to_pkcs8v1().map_err(|_| MintError::Build("cannot encode the server key".into()))?;
+    let spki = key.public_key().as_der().map_err(|_| MintError::Build("cannot encode the server public key".into()))?;
+    let spki_der = spki.as_ref().to_vec();
+    let bound = BoundKey { fingerprint: sha256_hex(&spki_der), spki_der, algorithm: KeyAlgorithm::EcdsaP256 };
+    Ok((bound, pkcs8.as_ref().to_vec()))
+}
+
 /// Issue a TLS server certificate for `names` from `issuer`, for a fresh
 /// P-256 key generated in memory (never written to disk). CN = the first
 /// DNS name; EKU serverAuth; valid from `now` for `ttl`, clipped to the
@@ -39,11 +50,7 @@ pub fn server_identity(
     if names.is_empty() {
         return Err(MintError::Lint("a server identity needs at least one name".into()));
     }
-    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(|_| MintError::Build("key generation failed".into()))?;
-    let pkcs8 = key.to_pkcs8v1().map_err(|_| MintError::Build("cannot encode the server key".into()))?;
-    let spki = key.public_key().as_der().map_err(|_| MintError::Build("cannot encode the server public key".into()))?;
-    let spki_der = spki.as_ref().to_vec();
-    let bound = BoundKey { fingerprint: sha256_hex(&spki_der), spki_der, algorithm: KeyAlgorithm::EcdsaP256 };
+    let (bound, key_pkcs8_der) = server_key()?;
     let not_after = now
         .checked_add(ttl)
         .ok_or_else(|| MintError::Lint("the server certificate lifetime is out of range".into()))?
@@ -63,5 +70,5 @@ pub fn server_identity(
     let mut chain_der = Vec::with_capacity(issuer.chain_der().len() + 1);
     chain_der.push(leaf);
     chain_der.extend(issuer.chain_der().iter().cloned());
-    Ok(ServerIdentity { chain_der, key_pkcs8_der: pkcs8.as_ref().to_vec() })
+    Ok(ServerIdentity { chain_der, key_pkcs8_der })
 }

@@ -188,13 +188,31 @@ impl TestServer {
         v["id"].as_str().unwrap().to_string()
     }
 
-    /// Rows the store holds, to prove that a refused input wrote nothing.
+    /// Rows the store holds (credentials, requests, subjects), to prove that
+    /// a refused input wrote nothing; the server's own (its HTTPS
+    /// certificate, issued at start) are left out.
     pub async fn counts(&self) -> (usize, usize, usize) {
         let (_, c) = self.get("/v1/credentials?limit=1000").await;
         let (_, r) = self.get("/v1/requests?limit=1000").await;
         let (_, s) = self.get("/v1/subjects?limit=1000").await;
-        (c["items"].as_array().unwrap().len(), r["items"].as_array().unwrap().len(), s["items"].as_array().unwrap().len())
+        let server = server_subject();
+        let not_servers = |v: &serde_json::Value, field: &str| v["items"].as_array().unwrap().iter().filter(|i| i[field] != server).count();
+        (not_servers(&c, "subject_id"), not_servers(&r, "subject_id"), not_servers(&s, "id"))
     }
+
+    /// The log's events of type `kind`, but those about the server's own
+    /// certificate (its subject's), oldest first.
+    pub async fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        let (status, v) = self.get("/v1/events?limit=1000").await;
+        assert_eq!(status, 200, "{v}");
+        let server = server_subject();
+        v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == kind && e["subject_id"] != server).cloned().collect()
+    }
+}
+
+/// The id of the subject the server's own HTTPS certificates are issued to.
+pub fn server_subject() -> String {
+    signet_core::server_cert::server_subject_id().to_string()
 }
 
 pub async fn decode(r: reqwest::Response) -> (u16, serde_json::Value) {
