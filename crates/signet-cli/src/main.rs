@@ -125,6 +125,9 @@ struct ServeArgs {
     /// Least time a retired issuing CA stays published before its key may be destroyed (`0`, `7d`; default 7d).
     #[arg(long, env = "SIGNET_ROLLOVER_OVERLAP")]
     rollover_overlap: Option<String>,
+    /// Lifetime of the server's own HTTPS certificate, renewed at half of it (`10s`..`30d`; default 2d).
+    #[arg(long, env = "SIGNET_SERVER_CERT_TTL")]
+    server_cert_ttl: Option<String>,
     /// Forward every log entry to NATS JetStream (`nats://host:4222`).
     #[arg(long, env = "SIGNET_EVENTS", hide_env_values = true)]
     events: Option<String>,
@@ -450,6 +453,7 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         log_format: a.log_format,
         commit_batch: a.commit_batch,
         rollover_overlap: a.rollover_overlap,
+        server_cert_ttl: a.server_cert_ttl,
         events: a.events,
         events_subject: a.events_subject,
         events_stream: a.events_stream,

@@ -246,6 +246,9 @@ pub struct Authority {
     pub(crate) rollover: Option<crate::rollover::Rollover>,
     /// One rollover or destruction at a time in this process.
     pub(crate) rotation: tokio::sync::Mutex<()>,
+    /// The active issuing CA's id, announced whenever it changes (a rollover
+    /// here, or one picked up from another process).
+    pub(crate) active_issuer: tokio::sync::watch::Sender<signet_model::ids::AuthorityId>,
     committer: GroupCommitter,
     /// Authenticated tokens, by the token's SHA-256.
     tokens: TtlCache<[u8; 32], KnownToken>,
@@ -290,6 +293,7 @@ impl Authority {
             store,
             clock,
             rng,
+            active_issuer: tokio::sync::watch::Sender::new(x509.issuer_id().clone()),
             issuers: RwLock::new(crate::rollover::Issuers { active: x509, retired: Vec::new() }),
             rollover: None,
             rotation: tokio::sync::Mutex::new(()),

@@ -134,10 +134,23 @@ impl Authority {
     }
 
     fn replace_issuers(&self, issuers: Issuers) {
+        let active = issuers.active.issuer_id().clone();
         match self.issuers.write() {
             Ok(mut i) => *i = issuers,
             Err(p) => *p.into_inner() = issuers,
         }
+        self.active_issuer.send_if_modified(|id| {
+            let changed = *id != active;
+            *id = active;
+            changed
+        });
+    }
+
+    /// Told whenever another issuing CA becomes the active one (a rollover
+    /// in this process, or one picked up from another): the server renews
+    /// its own certificate from it at once.
+    pub fn watch_active_issuer(&self) -> tokio::sync::watch::Receiver<AuthorityId> {
+        self.active_issuer.subscribe()
     }
 
     /// Every published issuing CA: the active one first, then the retired ones.

@@ -49,8 +49,6 @@ pub const LOG_KEY_REF: &str = "log";
 /// How often the sequencer grows the tree and signs a checkpoint (when entries arrived).
 pub const SEQUENCER_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
 use crate::authorities::ISSUING_VALIDITY;
-/// The server's own TLS certificate: short-lived, renewed by [`renew_server_cert`].
-pub const SERVER_CERT_TTL: Duration = Duration::days(2);
 
 /// The default profile, so the quick start needs no profile file.
 pub fn default_tls_server_profile() -> ProfileInput {
@@ -654,7 +652,7 @@ pub fn sealed_server_identity(
     rng: &dyn Rng,
     now: time::OffsetDateTime,
 ) -> Result<signet_x509::tls::ServerIdentity, BootError> {
-    signet_x509::tls::server_identity(unseal_ca, &server_names(config), &Serial::generate(now, rng.bytes16()), now, SERVER_CERT_TTL)
+    signet_x509::tls::server_identity(unseal_ca, &server_names(config), &Serial::generate(now, rng.bytes16()), now, config.server_cert_ttl)
         .map_err(boot("cannot issue the sealed server's TLS certificate"))
 }
 
@@ -665,7 +663,7 @@ pub fn sealed_server_identity(
 pub async fn issue_server_identity(authority: &Authority, config: &ServerConfig) -> Result<signet_x509::tls::ServerIdentity, BootError> {
     let (key, key_pkcs8_der) = signet_x509::tls::server_key().map_err(boot("cannot make the server's TLS key"))?;
     let (issued, chain) = authority
-        .issue_server_certificate(&server_names(config), key, SERVER_CERT_TTL.whole_seconds())
+        .issue_server_certificate(&server_names(config), key, config.server_cert_ttl.whole_seconds())
         .await
         .map_err(boot("cannot issue the server's TLS certificate"))?;
     let mut chain_der = Vec::with_capacity(chain.len() + 1);
@@ -674,11 +672,28 @@ pub async fn issue_server_identity(authority: &Authority, config: &ServerConfig)
     Ok(signet_x509::tls::ServerIdentity { chain_der, key_pkcs8_der })
 }
 
-/// Renew the server's TLS certificate every half of its lifetime.
+/// The server's own TLS certificate is renewed at half of its lifetime.
+pub fn renewal_period(config: &ServerConfig) -> std::time::Duration {
+    std::time::Duration::from_secs((config.server_cert_ttl.whole_seconds() / 2).unsigned_abs())
+}
+
+/// Renew the server's TLS certificate every half of its lifetime, and at
+/// once when another issuing CA becomes active (so that the retired one
+/// stops being needed two days sooner).
 pub async fn renew_server_cert(cert: Arc<ServerCert>, state: Arc<AppState>, config: ServerConfig) {
-    let period = std::time::Duration::from_secs((SERVER_CERT_TTL.whole_seconds() / 2).unsigned_abs());
+    let period = renewal_period(&config);
+    let mut active_issuer = state.authority.watch_active_issuer();
+    active_issuer.mark_unchanged();
     loop {
-        tokio::time::sleep(period).await;
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            changed = active_issuer.changed() => {
+                if changed.is_err() {
+                    return; // the authority is gone
+                }
+                tracing::info!("the issuing CA changed: renewing the server's TLS certificate from the new one");
+            }
+        }
         match issue_server_identity(&state.authority, &config).await {
             Ok(id) => match cert.replace(&id.chain_der, &id.key_pkcs8_der) {
                 Ok(()) => tracing::info!("renewed the server's TLS certificate"),

@@ -42,6 +42,11 @@ pub struct ConfigFile {
     /// OCSP) before its key may be destroyed, even when every certificate
     /// it signed has expired: `0`, or a duration such as `7d`. Default `7d`.
     pub rollover_overlap: Option<String>,
+    /// Lifetime of the server's own HTTPS certificate (renewed at half of
+    /// it): a duration from `10s` to `30d`. Default `2d`. Values of a few
+    /// minutes or less are for tests: every renewal is a credential and a
+    /// log entry.
+    pub server_cert_ttl: Option<String>,
 }
 
 /// The `[keystore]` section: `kind = "sealed"` (default: keys encrypted at
@@ -173,6 +178,7 @@ impl ConfigFile {
             events_subject: self.events_subject.or(other.events_subject),
             events_stream: self.events_stream.or(other.events_stream),
             rollover_overlap: self.rollover_overlap.or(other.rollover_overlap),
+            server_cert_ttl: self.server_cert_ttl.or(other.server_cert_ttl),
             keystore: match (self.keystore, other.keystore) {
                 (Some(a), Some(b)) => Some(a.or(b)),
                 (a, b) => a.or(b),
@@ -204,10 +210,17 @@ pub struct ServerConfig {
     pub keystore: KeystoreConfig,
     /// The least time a retired issuing CA stays published before its key may be destroyed.
     pub rollover_overlap: time::Duration,
+    /// Lifetime of the server's own HTTPS certificate; renewed at half of it.
+    pub server_cert_ttl: time::Duration,
 }
 
 /// The default of `rollover_overlap`.
 pub const DEFAULT_ROLLOVER_OVERLAP: time::Duration = time::Duration::days(7);
+
+/// The default of `server_cert_ttl`.
+pub const DEFAULT_SERVER_CERT_TTL: time::Duration = time::Duration::days(2);
+/// The bounds of `server_cert_ttl`.
+const SERVER_CERT_TTL_RANGE: (time::Duration, time::Duration) = (time::Duration::seconds(10), time::Duration::days(30));
 
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
@@ -294,8 +307,20 @@ impl ServerConfig {
             Some("0" | "0s") => time::Duration::ZERO,
             Some(d) => time::Duration::seconds(signet_model::profile::parse_duration_secs("rollover_overlap", d)?),
         };
+        let server_cert_ttl = match c.server_cert_ttl.as_deref() {
+            None => DEFAULT_SERVER_CERT_TTL,
+            Some(d) => {
+                let ttl = time::Duration::seconds(signet_model::profile::parse_duration_secs("server_cert_ttl", d.trim())?);
+                let (min, max) = SERVER_CERT_TTL_RANGE;
+                if ttl < min || ttl > max {
+                    return Err(FieldError::new("server_cert_ttl", format!("`{d}` is outside 10s..30d")));
+                }
+                ttl
+            }
+        };
         Ok(Self {
             rollover_overlap,
+            server_cert_ttl,
             events,
             keystore,
             data_dir: c.data_dir.unwrap_or_else(|| PathBuf::from("signet-data")),
@@ -322,6 +347,17 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("signet-data"));
         assert_eq!(c.ca_key_algorithm, KeyAlgorithm::EcdsaP256);
         assert_eq!(c.rollover_overlap, DEFAULT_ROLLOVER_OVERLAP);
+    }
+
+    #[test]
+    fn server_cert_ttl_is_bounded() {
+        let with = |v: &str| ServerConfig::resolve(ConfigFile { server_cert_ttl: Some(v.into()), ..Default::default() });
+        assert_eq!(ServerConfig::resolve(ConfigFile::default()).unwrap().server_cert_ttl, time::Duration::days(2));
+        assert_eq!(with("10s").unwrap().server_cert_ttl, time::Duration::seconds(10));
+        assert_eq!(with("30d").unwrap().server_cert_ttl, time::Duration::days(30));
+        for bad in ["9s", "31d", "0", "soon", ""] {
+            assert_eq!(with(bad).unwrap_err().field, "server_cert_ttl", "{bad}");
+        }
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl SealGate {
             (self.sealed_tls.clone(), self.server_cert.clone(), self.config.clone(), self.rng.clone(), self.clock.clone());
         tokio::spawn(async move {
             let Some(issuer) = issuer else { return };
-            let period = std::time::Duration::from_secs((bootstrap::SERVER_CERT_TTL.whole_seconds() / 2).unsigned_abs());
+            let period = bootstrap::renewal_period(&config);
             loop {
                 tokio::time::sleep(period).await;
                 match bootstrap::sealed_server_identity(issuer.as_ref(), &config, rng.as_ref(), clock.now()) {

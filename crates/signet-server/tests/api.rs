@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, TestServer, have_openssl, openssl_csr, openssl_text, openssl_verify};
+use common::{Backend, TestServer, have_openssl, openssl_csr, openssl_text, openssl_verify, served_certificate};
 use serde_json::json;
 
 both_backends!(issues_a_certificate_that_openssl_verifies, |srv| {
@@ -374,20 +374,6 @@ async fn authority_keys_are_encrypted_at_rest_and_a_tampered_key_stops_the_start
         Err(e) => e.to_string(),
     };
     assert!(err.contains("issuing CA key") && err.contains("issuing-"), "{err}");
-}
-
-/// The certificate a TLS client is shown, as openssl (an independent peer) sees it: PEM.
-fn served_certificate(srv: &TestServer) -> String {
-    let addr = srv.base.trim_start_matches("https://");
-    let out = std::process::Command::new("openssl")
-        .args(["s_client", "-connect", addr, "-servername", "localhost", "-showcerts"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let start = text.find("-----BEGIN CERTIFICATE-----").expect("the server shows a certificate");
-    let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start + "-----END CERTIFICATE-----".len();
-    format!("{}\n", &text[start..end])
 }
 
 both_backends!(the_servers_own_certificate_is_a_recorded_credential, |srv| {

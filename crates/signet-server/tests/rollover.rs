@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Backend, PgDb, TestServer, have_openssl, openssl_csr, pg_database};
+use common::{Backend, PgDb, TestServer, have_openssl, openssl_csr, pg_database, served_certificate};
 use serde_json::{Value, json};
 use signet_server::config::ConfigFile;
 use std::path::Path;
@@ -28,6 +28,13 @@ fn openssl_ok(dir: &Path, args: &[&str]) -> String {
 /// Overlap 0: a retired CA may go as soon as its last certificate expired.
 async fn start(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>) -> TestServer {
     TestServer::start_configured(dir, pg, ConfigFile { rollover_overlap: Some("0".into()), ..Default::default() }).await.unwrap()
+}
+
+/// [`start`], with the server's own HTTPS certificates valid 10 seconds
+/// (the shortest allowed), so that they do not hold a retired CA for days.
+async fn start_short_lived(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>) -> TestServer {
+    let config = ConfigFile { rollover_overlap: Some("0".into()), server_cert_ttl: Some("10s".into()), ..Default::default() };
+    TestServer::start_configured(dir, pg, config).await.unwrap()
 }
 
 async fn start_fresh(backend: Backend) -> Option<TestServer> {
@@ -230,13 +237,16 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     if !have_openssl() {
         return;
     }
-    let Some(srv) = start_fresh(backend).await else { return };
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match pg_database().await {
+            Some(db) => Some(Arc::new(db)),
+            None => return,
+        },
+    };
+    let srv = start_short_lived(tempfile::tempdir().unwrap(), pg).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    // The first issuing CA signed the server's own HTTPS certificate at
-    // start (valid two days): retire it first, so that the CA under test
-    // signs only `a`.
-    rotate(&srv).await;
     let subject = srv.create_subject("web").await;
     let a = issue(&srv, dir, &subject, "a", "4s").await;
     let ca1 = a["issuer_id"].as_str().unwrap().to_string();
@@ -250,13 +260,25 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     let list = authorities(&srv).await;
     let ca1_key = key_file(&srv, &list, &ca1);
     assert!(ca1_key.exists());
+    // CA1 signed `a` and the server's own certificates until the rollover
+    // (the server renewed its own from CA2 at once): the last to expire decides.
+    let (_, credentials) = srv.get("/v1/credentials?limit=1000").await;
+    let last = credentials["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["issuer_id"] == ca1.as_str())
+        .map(|c| c["not_after"].as_str().unwrap().to_string())
+        .max()
+        .unwrap();
+    assert!(last.as_str() >= a["not_after"].as_str().unwrap());
     let retired = list.iter().find(|x| x["id"] == ca1.as_str()).unwrap();
-    assert_eq!(retired["last_certificate_expires_at"], a["not_after"]);
-    assert_eq!(retired["destroyable_after"], a["not_after"], "overlap 0: the last certificate decides");
+    assert_eq!(retired["last_certificate_expires_at"], last.as_str());
+    assert_eq!(retired["destroyable_after"], last.as_str(), "overlap 0: the last certificate decides");
 
     // A restart loads the retired CA too: A still has status, signed by CA1.
     let (d, pg) = srv.stop().await;
-    let srv = start(d, pg).await;
+    let srv = start_short_lived(d, pg).await;
     let (ok, out) = ocsp(&srv, dir, "a", "a-issuer.pem");
     assert!(ok && out.contains("a.pem: good"), "{out}");
 
@@ -276,10 +298,12 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     assert_eq!(state_of(&list, &ca1), "retired");
     assert!(ca1_key.exists());
     assert_eq!(srv.get("/v1/events?limit=1000").await.1["items"].as_array().unwrap().len(), events_before, "refusals write nothing");
-    assert_eq!(bundle(&srv, dir).await, 4, "the first CA, CA1, CA2 and the root");
+    assert_eq!(bundle(&srv, dir).await, 3);
 
-    // Once A has expired: destroyed. The key file is gone, the record (and certificate) stays.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    // Once the last has expired: destroyed. The key file is gone, the record (and certificate) stays.
+    let last = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339).unwrap();
+    let wait = last - srv.state().authority.now() + time::Duration::seconds(1);
+    tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
     let (s, v) = srv.post(&format!("/v1/authorities/{ca1}/destroy"), &json!({})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "destroyed");
@@ -292,7 +316,7 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
     assert_eq!(destroyed.len(), 1);
     assert_eq!(destroyed[0]["details"]["authority_id"], ca1.as_str());
     assert!(destroyed[0]["actor"].as_str().unwrap().starts_with("op_"));
-    assert_eq!(bundle(&srv, dir).await, 3, "no longer published");
+    assert_eq!(bundle(&srv, dir).await, 2, "no longer published");
     assert_eq!(srv.http.get(srv.url(&format!("/crl/{ca1}"))).send().await.unwrap().status(), 404);
     // Destroying it again retries the keystore deletion: nothing left to do.
     let (s, v) = srv.post(&format!("/v1/authorities/{ca1}/destroy"), &json!({})).await;
@@ -301,7 +325,7 @@ async fn destroy_waits_for_the_last_certificate(backend: Backend) {
 
     // A restart still works, and issues under CA2.
     let (d, pg) = srv.stop().await;
-    let srv = start(d, pg).await;
+    let srv = start_short_lived(d, pg).await;
     assert_eq!(state_of(&authorities(&srv).await, &ca1), "destroyed");
     let b = issue(&srv, dir, &subject, "b", "1h").await;
     assert_eq!(b["issuer_id"], ca2.as_str());
@@ -330,4 +354,44 @@ async fn the_overlap_holds_a_retired_ca() {
     assert!(v["detail"].as_str().unwrap().contains("overlap period"), "{v}");
     assert_eq!(v["field"], "id");
     assert_eq!(state_of(&authorities(&srv).await, &ca1), "retired");
+}
+
+/// The issuer of the certificate the server shows, by its credential row.
+async fn served_issuer(srv: &TestServer) -> String {
+    let served = served_certificate(srv);
+    let (_, list) = srv.get("/v1/credentials?limit=1000").await;
+    for c in list["items"].as_array().unwrap().iter().filter(|c| c["profile"] == "signet-server") {
+        let (_, full) = srv.get(&format!("/v1/credentials/{}", c["id"].as_str().unwrap())).await;
+        if full["certificate_pem"] == served.as_str() {
+            return full["issuer_id"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("the served certificate is not a credential: {served}");
+}
+
+async fn the_server_moves_its_own_certificate_to_the_new_ca(backend: Backend) {
+    if !have_openssl() {
+        return;
+    }
+    let Some(srv) = start_fresh(backend).await else { return };
+    let ca1 = served_issuer(&srv).await;
+    let v = rotate(&srv).await;
+    let ca2 = v["active"]["id"].as_str().unwrap().to_string();
+    assert_ne!(ca1, ca2);
+    // Renewed at once, not at the next daily renewal.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while served_issuer(&srv).await != ca2 {
+        assert!(tokio::time::Instant::now() < deadline, "the server still shows a certificate of {ca1}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_moves_its_own_certificate_to_the_new_ca_sqlite() {
+    the_server_moves_its_own_certificate_to_the_new_ca(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_moves_its_own_certificate_to_the_new_ca_postgres() {
+    the_server_moves_its_own_certificate_to_the_new_ca(Backend::Postgres).await
 }

@@ -123,6 +123,8 @@ impl TestServer {
         let app = signet_server::router(started.state.clone());
         let sequencer = tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         let expiry = tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
+        let renewal =
+            tokio::spawn(signet_server::bootstrap::renew_server_cert(started.server_cert.clone(), started.state.clone(), config.clone()));
         let tls = signet_server::serve::tls_config(started.server_cert.clone()).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -132,6 +134,7 @@ impl TestServer {
             .await;
             sequencer.abort();
             expiry.abort();
+            renewal.abort();
         });
         let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
         let http = client_trusting(&config.data_dir.join("ca.pem"));
@@ -208,6 +211,21 @@ impl TestServer {
         let server = server_subject();
         v["items"].as_array().unwrap().iter().filter(|e| e["event_type"] == kind && e["subject_id"] != server).cloned().collect()
     }
+}
+
+/// The certificate a TLS client is shown, as openssl (an independent peer)
+/// sees it: PEM.
+pub fn served_certificate(srv: &TestServer) -> String {
+    let addr = srv.base.trim_start_matches("https://");
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost", "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text.find("-----BEGIN CERTIFICATE-----").expect("the server shows a certificate");
+    let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start + "-----END CERTIFICATE-----".len();
+    format!("{}\n", &text[start..end])
 }
 
 /// The id of the subject the server's own HTTPS certificates are issued to.
