@@ -175,8 +175,10 @@ enum SubjectCmd {
     },
     /// List subjects.
     List {
+        /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
+        /// Start here: 0, or the offset a page before named (`more: …`).
         #[arg(long)]
         offset: Option<u32>,
     },
@@ -247,8 +249,10 @@ enum CertCmd {
         /// active, suspended, revoked
         #[arg(long)]
         status: Option<String>,
+        /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
+        /// Start here: 0, or the offset a page before named (`more: …`).
         #[arg(long)]
         offset: Option<u32>,
     },
@@ -266,8 +270,10 @@ enum RequestCmd {
         /// submitted, pending_approval, approved, issued, denied, expired, cancelled
         #[arg(long)]
         state: Option<String>,
+        /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
+        /// Start here: 0, or the offset a page before named (`more: …`).
         #[arg(long)]
         offset: Option<u32>,
     },

@@ -67,6 +67,15 @@ fn items(v: &Value) -> Vec<Value> {
     v.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default()
 }
 
+/// A page of a listing as a table, and where the next page starts (on stderr,
+/// so the table alone can be piped on).
+fn page_table(headers: &[&str], v: &Value, row: impl Fn(&Value) -> Vec<String>) {
+    table(headers, items(v).iter().map(row).collect());
+    if let Some(next) = v.get("next_offset").and_then(Value::as_u64) {
+        eprintln!("more: repeat with --offset {next}");
+    }
+}
+
 pub fn subject(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);
@@ -87,10 +96,9 @@ pub fn subjects(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);
     }
-    table(
-        &["ID", "NAME", "KIND", "OWNER", "STATUS"],
-        items(v).iter().map(|x| vec![s(x, "id"), s(x, "name"), s(x, "kind"), s(x, "owner"), s(x, "status")]).collect(),
-    );
+    page_table(&["ID", "NAME", "KIND", "OWNER", "STATUS"], v, |x| {
+        vec![s(x, "id"), s(x, "name"), s(x, "kind"), s(x, "owner"), s(x, "status")]
+    });
 }
 
 pub fn profile(f: Format, v: &Value) {
@@ -151,22 +159,9 @@ pub fn credentials(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);
     }
-    table(
-        &["ID", "SERIAL", "PROFILE", "NAMES", "NOT AFTER", "STATUS"],
-        items(v)
-            .iter()
-            .map(|x| {
-                vec![
-                    s(x, "id"),
-                    s(x, "serial"),
-                    s(x, "profile"),
-                    x.get("names").map(names).unwrap_or_default(),
-                    s(x, "not_after"),
-                    s(x, "status"),
-                ]
-            })
-            .collect(),
-    );
+    page_table(&["ID", "SERIAL", "PROFILE", "NAMES", "NOT AFTER", "STATUS"], v, |x| {
+        vec![s(x, "id"), s(x, "serial"), s(x, "profile"), x.get("names").map(names).unwrap_or_default(), s(x, "not_after"), s(x, "status")]
+    });
 }
 
 pub fn request(f: Format, v: &Value) {
@@ -193,23 +188,9 @@ pub fn requests(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);
     }
-    table(
-        &["ID", "STATE", "PROFILE", "SUBJECT", "REQUESTED BY", "CREATED", "REASON"],
-        items(v)
-            .iter()
-            .map(|x| {
-                vec![
-                    s(x, "id"),
-                    s(x, "state"),
-                    s(x, "profile"),
-                    s(x, "subject_id"),
-                    s(x, "requested_by"),
-                    s(x, "created_at"),
-                    s(x, "reason"),
-                ]
-            })
-            .collect(),
-    );
+    page_table(&["ID", "STATE", "PROFILE", "SUBJECT", "REQUESTED BY", "CREATED", "REASON"], v, |x| {
+        vec![s(x, "id"), s(x, "state"), s(x, "profile"), s(x, "subject_id"), s(x, "requested_by"), s(x, "created_at"), s(x, "reason")]
+    });
 }
 
 pub fn issued(f: Format, v: &Value) {

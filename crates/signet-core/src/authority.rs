@@ -5,6 +5,7 @@ use crate::cache::TtlCache;
 use crate::commit::GroupCommitter;
 use crate::decide::{X509Ask, decide_x509};
 use crate::error::CoreError;
+use crate::listing::{Listing, VisiblePage};
 use crate::mint::{BoundKey, X509Issuer};
 use crate::ports::{
     Clock, CredentialFilter, IssuanceIntent, IssuanceOutcome, IssuanceWrite, OperatorToken, Page, RequestFilter, Rng, Store,
@@ -486,15 +487,21 @@ impl Authority {
         Ok(subject)
     }
 
-    /// The subjects the caller may read, newest first.
-    pub async fn list_subjects(&self, ctx: Ctx<'_>, page: Page) -> Result<Vec<Subject>, CoreError> {
-        let mut out = Vec::new();
-        for s in self.store.list_subjects(page).await? {
-            if self.permitted(ctx.caller, Action::SubjectRead, &ResourceCtx::Subject(SubjectRef::from_subject(&s))).await? {
-                out.push(s);
+    /// The subjects the caller may read, newest first (see [`crate::listing`]).
+    pub async fn list_subjects(&self, ctx: Ctx<'_>, page: Page) -> Result<Listing<Subject>, CoreError> {
+        let mut page = VisiblePage::new(page);
+        while let Some(read) = page.next_read() {
+            let rows = self.store.list_subjects(read).await?;
+            page.read(read, rows.len());
+            for s in rows {
+                if !page.wants_more() {
+                    break;
+                }
+                let visible = self.permitted(ctx.caller, Action::SubjectRead, &ResourceCtx::Subject(SubjectRef::from_subject(&s))).await?;
+                page.offer(s, visible);
             }
         }
-        Ok(out)
+        Ok(page.finish())
     }
 
     /// Suspend (`active → suspended`), reinstate (`suspended → active`) or
@@ -975,23 +982,34 @@ impl Authority {
         Ok(request)
     }
 
-    /// The requests the caller may read.
-    pub async fn list_requests(&self, ctx: Ctx<'_>, filter: &RequestFilter) -> Result<Vec<Request>, CoreError> {
-        let mut out = Vec::new();
+    /// The requests the caller may read, newest first (see [`crate::listing`]).
+    pub async fn list_requests(&self, ctx: Ctx<'_>, filter: &RequestFilter) -> Result<Listing<Request>, CoreError> {
         let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
-        for r in self.store.list_requests(filter).await? {
-            if !subjects.contains_key(&r.subject_id) {
-                let s = self.get_subject_unchecked(&r.subject_id).await?;
-                subjects.insert(r.subject_id.clone(), s);
-            }
-            let (Some(subject), Some(profile)) = (subjects.get(&r.subject_id), self.store.get_profile(&r.profile).await?) else {
-                continue;
-            };
-            if self.permitted(ctx.caller, Action::RequestRead, &request_resource(&r, subject, &profile)).await? {
-                out.push(r);
+        let mut profiles: HashMap<String, Option<Profile>> = HashMap::new();
+        let mut page = VisiblePage::new(filter.page);
+        while let Some(read) = page.next_read() {
+            let rows = self.store.list_requests(&RequestFilter { page: read, ..filter.clone() }).await?;
+            page.read(read, rows.len());
+            for r in rows {
+                if !page.wants_more() {
+                    break;
+                }
+                if !subjects.contains_key(&r.subject_id) {
+                    subjects.insert(r.subject_id.clone(), self.get_subject_unchecked(&r.subject_id).await?);
+                }
+                if !profiles.contains_key(&r.profile) {
+                    profiles.insert(r.profile.clone(), self.store.get_profile(&r.profile).await?);
+                }
+                let visible = match (subjects.get(&r.subject_id), profiles.get(&r.profile)) {
+                    (Some(subject), Some(Some(profile))) => {
+                        self.permitted(ctx.caller, Action::RequestRead, &request_resource(&r, subject, profile)).await?
+                    }
+                    _ => false,
+                };
+                page.offer(r, visible);
             }
         }
-        Ok(out)
+        Ok(page.finish())
     }
 
     fn credential_resource(credential: &Credential, subject: &Subject) -> ResourceCtx {
@@ -1024,21 +1042,28 @@ impl Authority {
         self.authorize_credential_read(ctx, c).await
     }
 
-    /// The credentials the caller may read.
-    pub async fn list_credentials(&self, ctx: Ctx<'_>, filter: &CredentialFilter) -> Result<Vec<Credential>, CoreError> {
-        let mut out = Vec::new();
+    /// The credentials the caller may read, newest first (see [`crate::listing`]).
+    pub async fn list_credentials(&self, ctx: Ctx<'_>, filter: &CredentialFilter) -> Result<Listing<Credential>, CoreError> {
         let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
-        for c in self.store.list_credentials(filter).await? {
-            if !subjects.contains_key(&c.subject_id) {
-                let s = self.get_subject_unchecked(&c.subject_id).await?;
-                subjects.insert(c.subject_id.clone(), s);
-            }
-            let Some(subject) = subjects.get(&c.subject_id) else { continue };
-            if self.permitted(ctx.caller, Action::CredentialRead, &Self::credential_resource(&c, subject)).await? {
-                out.push(c);
+        let mut page = VisiblePage::new(filter.page);
+        while let Some(read) = page.next_read() {
+            let rows = self.store.list_credentials(&CredentialFilter { page: read, ..filter.clone() }).await?;
+            page.read(read, rows.len());
+            for c in rows {
+                if !page.wants_more() {
+                    break;
+                }
+                if !subjects.contains_key(&c.subject_id) {
+                    subjects.insert(c.subject_id.clone(), self.get_subject_unchecked(&c.subject_id).await?);
+                }
+                let visible = match subjects.get(&c.subject_id) {
+                    Some(subject) => self.permitted(ctx.caller, Action::CredentialRead, &Self::credential_resource(&c, subject)).await?,
+                    None => false,
+                };
+                page.offer(c, visible);
             }
         }
-        Ok(out)
+        Ok(page.finish())
     }
 
     /// The log's events: `log.read`.

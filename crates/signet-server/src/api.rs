@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use signet_core::authority::{Ctx, Submitted, X509Issue};
+use signet_core::listing::Listing;
 use signet_core::ports::{CredentialFilter, Page, RequestFilter};
 use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
@@ -32,7 +33,9 @@ pub(crate) fn ctx<'a>(caller: &'a Authed, rid: &'a RequestIdExt) -> Ctx<'a> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
+    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
     pub offset: Option<u32>,
 }
 
@@ -53,6 +56,10 @@ pub(crate) fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryReject
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubjectList {
     pub items: Vec<Subject>,
+    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// may hold fewer than `limit` items, or none, and still not be the last:
+    /// only the items the caller may read are listed.
+    pub next_offset: Option<u32>,
 }
 
 /// Enrol a subject.
@@ -79,7 +86,8 @@ pub async fn list_subjects(
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<SubjectList>> {
     let q = query(q)?;
-    Ok(Json(SubjectList { items: s.authority.list_subjects(ctx(&caller, &rid), page(q.limit, q.offset)?).await? }))
+    let Listing { items, next_offset } = s.authority.list_subjects(ctx(&caller, &rid), page(q.limit, q.offset)?).await?;
+    Ok(Json(SubjectList { items, next_offset }))
 }
 
 /// Show one subject.
@@ -331,13 +339,19 @@ pub struct RequestQuery {
     pub subject: Option<String>,
     /// submitted, pending_approval, approved, issued, denied, expired or cancelled.
     pub state: Option<String>,
+    /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
+    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
     pub offset: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestList {
     pub items: Vec<Request>,
+    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// may hold fewer than `limit` items, or none, and still not be the last:
+    /// only the items the caller may read are listed.
+    pub next_offset: Option<u32>,
 }
 
 /// List requests, newest first.
@@ -354,7 +368,8 @@ pub async fn list_requests(
         state: q.state.as_deref().map(|v| RequestState::parse("state", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         page: page(q.limit, q.offset)?,
     };
-    Ok(Json(RequestList { items: s.authority.list_requests(ctx(&caller, &rid), &filter).await? }))
+    let Listing { items, next_offset } = s.authority.list_requests(ctx(&caller, &rid), &filter).await?;
+    Ok(Json(RequestList { items, next_offset }))
 }
 
 /// Show one request.
@@ -379,13 +394,19 @@ pub struct CredentialQuery {
     pub profile: Option<String>,
     /// active, suspended or revoked.
     pub status: Option<String>,
+    /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
+    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
     pub offset: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialList {
     pub items: Vec<Credential>,
+    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// may hold fewer than `limit` items, or none, and still not be the last:
+    /// only the items the caller may read are listed.
+    pub next_offset: Option<u32>,
 }
 
 /// List credentials, newest first.
@@ -403,7 +424,8 @@ pub async fn list_credentials(
         status: q.status.as_deref().map(|v| CredentialStatus::parse("status", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         page: page(q.limit, q.offset)?,
     };
-    Ok(Json(CredentialList { items: s.authority.list_credentials(ctx(&caller, &rid), &filter).await? }))
+    let Listing { items, next_offset } = s.authority.list_credentials(ctx(&caller, &rid), &filter).await?;
+    Ok(Json(CredentialList { items, next_offset }))
 }
 
 /// Show one credential, by id (`crd_…`) or by certificate serial (hex).

@@ -111,6 +111,47 @@ both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
 });
 
+/// Every page of `path` as `token` sees it, following `next_offset`: the ids, and each page's size.
+async fn all_pages(srv: &TestServer, path: &str, token: &str, limit: u32) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes, mut offset) = (Vec::new(), Vec::new(), 0);
+    loop {
+        let (s, page) = call(srv, "GET", &format!("{path}?limit={limit}&offset={offset}"), Some(token), None).await;
+        assert_eq!(s, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        sizes.push(items.len());
+        ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => return (ids, sizes),
+        }
+    }
+}
+
+both_backends!(lists_page_over_what_the_caller_may_read, |srv| {
+    // Subjects of two teams, mixed.
+    for (i, team) in ["team-a", "team-b", "team-a", "team-b", "team-a", "team-b", "team-b"].iter().enumerate() {
+        let (s, v) =
+            srv.post("/v1/subjects", &json!({ "name": format!("svc{i}"), "kind": "workload", "owner": team, "purpose": "p" })).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (_, everything) = srv.get("/v1/subjects?limit=1000").await;
+    let everything = everything["items"].as_array().unwrap();
+    let mine: Vec<String> = everything.iter().filter(|s| s["owner"] == "team-a").map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(mine.len(), 3);
+    // An operator of team-a reads only its team's subjects: full pages of
+    // them, in the listing's order.
+    let (_, a_token) = operator(&srv, "alice", &[], &["team-a"], None).await;
+    let (ids, sizes) = all_pages(&srv, "/v1/subjects", &a_token, 2).await;
+    assert_eq!(ids, mine);
+    assert_eq!(sizes[..2], [2, 1], "{sizes:?}");
+    // The admin pages through every row, its own server's subject included, each once.
+    let (all, sizes) = all_pages(&srv, "/v1/subjects", &srv.token, 3).await;
+    assert_eq!(all, everything.iter().map(|s| s["id"].as_str().unwrap().to_string()).collect::<Vec<_>>());
+    assert_eq!((all.len(), sizes[..3].to_vec()), (8, vec![3, 3, 2]), "{all:?}");
+    let (s, p) = call(&srv, "GET", "/v1/subjects?limit=0", Some(&srv.token), None).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("limit")), "{p}");
+});
+
 both_backends!(approvals_need_a_quorum_of_distinct_approvers_never_the_requester_or_the_subject, |srv| {
     if !have_openssl() {
         return;
