@@ -53,6 +53,37 @@ fn json_items(out: &str) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(out).unwrap()["items"].as_array().unwrap().clone()
 }
 
+/// `good` re-encrypted with [`PASSPHRASE`] after `edit` changed its contents: what
+/// someone holding the passphrase, or an older or newer Signet, could produce.
+fn reseal(good: &[u8], edit: impl FnOnce(&mut signet_backup::payload::Contents)) -> Vec<u8> {
+    let pass = signet_backup::Passphrase::new(PASSPHRASE.as_bytes().to_vec()).unwrap();
+    let (mut head, plain) = signet_backup::container::open(&mut &good[..], Path::new("good.backup"), &pass).unwrap();
+    let mut contents = signet_backup::payload::parse(&plain).unwrap();
+    edit(&mut contents);
+    head.info.schema_version = contents.database.migrations.last().map_or(0, |m| m.version);
+    let mut out = Vec::new();
+    let sealer = signet_backup::container::Sealer::new(
+        &mut out,
+        &pass,
+        head.info.clone(),
+        &signet_core::clock::SystemRng,
+        signet_backup::container::MIN_ITERATIONS,
+    )
+    .unwrap();
+    let mut w = signet_backup::payload::PayloadWriter::new(sealer, contents.database.backend, &contents.database.migrations).unwrap();
+    for t in &contents.database.tables {
+        w.table(&t.info, t.rows.len() as u64).unwrap();
+        for r in &t.rows {
+            w.row(&t.info.columns, r).unwrap();
+        }
+    }
+    for f in &contents.files {
+        w.file(f).unwrap();
+    }
+    w.end().unwrap().0.finish().unwrap();
+    out
+}
+
 /// Back up a running server while it takes writes, restore into a new data
 /// directory (and a new database), serve it, and check it is the same authority.
 fn round_trip(pg: bool) {
@@ -329,43 +360,50 @@ fn bad_backups_and_non_empty_targets_are_refused_and_nothing_is_written() {
 
     // A backup whose log was changed (re-encrypted with the right passphrase,
     // so only the log verification can tell): refused, nothing written.
-    let pass = signet_backup::Passphrase::new(PASSPHRASE.as_bytes().to_vec()).unwrap();
-    let (head, plain) = signet_backup::container::open(&mut &good[..], Path::new("good.backup"), &pass).unwrap();
-    let mut contents = signet_backup::payload::parse(&plain).unwrap();
-    let events = contents.database.tables.iter_mut().find(|t| t.info.name == "events").unwrap();
-    let entry = events.info.columns.iter().position(|c| c.name == "entry").unwrap();
-    let row = events
-        .rows
-        .iter_mut()
-        .find(|r| matches!(&r[entry], signet_store::snapshot::Value::Blob(b) if b.windows(7).any(|w| w == b"\"alice\"")))
-        .unwrap();
-    let signet_store::snapshot::Value::Blob(b) = &mut row[entry] else { unreachable!() };
-    let at = b.windows(7).position(|w| w == b"\"alice\"").unwrap();
-    b[at + 1] = b'm';
-    let mut out = Vec::new();
-    let sealer = signet_backup::container::Sealer::new(
-        &mut out,
-        &pass,
-        head.info.clone(),
-        &signet_core::clock::SystemRng,
-        signet_backup::container::MIN_ITERATIONS,
-    )
-    .unwrap();
-    let mut w = signet_backup::payload::PayloadWriter::new(sealer, contents.database.backend, &contents.database.migrations).unwrap();
-    for t in &contents.database.tables {
-        w.table(&t.info, t.rows.len() as u64).unwrap();
-        for r in &t.rows {
-            w.row(&t.info.columns, r).unwrap();
-        }
-    }
-    for f in &contents.files {
-        w.file(f).unwrap();
-    }
-    w.end().unwrap().0.finish().unwrap();
-    std::fs::write(cwd.join("forged.backup"), &out).unwrap();
+    let forged = reseal(&good, |contents| {
+        let events = contents.database.tables.iter_mut().find(|t| t.info.name == "events").unwrap();
+        let entry = events.info.columns.iter().position(|c| c.name == "entry").unwrap();
+        let row = events
+            .rows
+            .iter_mut()
+            .find(|r| matches!(&r[entry], signet_store::snapshot::Value::Blob(b) if b.windows(7).any(|w| w == b"\"alice\"")))
+            .unwrap();
+        let signet_store::snapshot::Value::Blob(b) = &mut row[entry] else { unreachable!() };
+        let at = b.windows(7).position(|w| w == b"\"alice\"").unwrap();
+        b[at + 1] = b'm';
+    });
+    std::fs::write(cwd.join("forged.backup"), &forged).unwrap();
     let e = fails(&restore("forged.backup", PASSPHRASE, "target"));
     assert!(e.contains("log does not verify") && e.contains("entry"), "{e}");
     assert!(!target.exists());
+
+    // A backup from a newer Signet (a migration this one lacks): refused.
+    let newer = reseal(&good, |contents| {
+        contents.database.migrations.push(signet_store::snapshot::AppliedMigration { version: 9999, checksum: "00".into() });
+    });
+    std::fs::write(cwd.join("newer.backup"), &newer).unwrap();
+    let e = fails(&restore("newer.backup", PASSPHRASE, "target"));
+    assert!(e.contains("schema does not match") && e.contains("9999") && e.contains("at least as new"), "{e}");
+    assert!(!target.exists());
+
+    // A backup an older Signet took (before the newest migration) restores
+    // with its own schema, then is upgraded like a database on start.
+    let older = reseal(&good, |contents| {
+        contents.database.migrations.pop();
+    });
+    std::fs::write(cwd.join("older.backup"), &older).unwrap();
+    ok(&restore("older.backup", PASSPHRASE, "upgraded"));
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../signet-store/migrations/sqlite")).unwrap().count();
+    let o = Command::new("sqlite3")
+        .arg(cwd.join("upgraded/signet.db"))
+        .arg("SELECT count(*) || ' ' || max(version) FROM _sqlx_migrations WHERE success")
+        .output()
+        .unwrap();
+    if o.status.success() {
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("{shipped} {shipped}"));
+    } else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "sqlite3 is required under CI");
+    }
 
     // And the good one restores.
     let report = ok(&restore("good.backup", PASSPHRASE, "target"));

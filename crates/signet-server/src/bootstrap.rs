@@ -9,7 +9,7 @@ use signet_core::Authority;
 use signet_core::authority::{Caller, Ctx};
 use signet_core::clock::{SystemClock, SystemRng};
 use signet_core::mint::X509Issuer;
-use signet_core::ports::{Clock, KeyError, KeyStore, Rng, Store};
+use signet_core::ports::{Clock, KeyError, KeyStore, Rng, Store, StoreError};
 use signet_core::rollover::IssuingCaFactory;
 use signet_keys::pkcs11::{Pkcs11Config, Pkcs11KeyStore, Pkcs11Pin};
 use signet_keys::sealed::{self, SealConfig, SealedKeyStore};
@@ -581,7 +581,12 @@ async fn create_authorities(
     // nothing was ever signed with it.
     let log_signer = match keys.load(LOG_KEY_REF) {
         Ok(signer) => signer,
-        Err(KeyError::NotFound(_)) => keys.generate(LOG_KEY_REF, KeyAlgorithm::Ed25519).map_err(boot("cannot create the log key"))?,
+        Err(KeyError::NotFound(_)) => match keys.generate(LOG_KEY_REF, KeyAlgorithm::Ed25519) {
+            Ok(signer) => signer,
+            // Created since the load, by another process starting on the same data directory.
+            Err(KeyError::Exists(_)) => return Err(raced()),
+            Err(e) => return Err(BootError(format!("cannot create the log key: {e}"))),
+        },
         Err(e) => return Err(BootError(format!("cannot read the log key: {e}"))),
     };
     let log_public = signet_core::log::LogKey::new(log_signer, &origin).map_err(boot("the log key"))?.verifier_key();
@@ -613,8 +618,24 @@ async fn create_authorities(
         trace_id: None,
         time: now,
     });
-    store.insert_authorities(&records, &events).await.map_err(boot("cannot record the authorities"))?;
-    Ok(records)
+    match store.insert_authorities(&records, &events).await {
+        Ok(()) => Ok(records),
+        Err(StoreError::Conflict { .. }) => {
+            // Never recorded, so never to be used: best effort, the error below is what matters.
+            for r in &records {
+                let _ = keys.destroy(&r.key_ref);
+            }
+            Err(raced())
+        }
+        Err(e) => Err(BootError(format!("cannot record the authorities: {e}"))),
+    }
+}
+
+/// Another server process on the same store created its authorities first:
+/// this one's are not recorded (the store keeps one active key per role), and
+/// the next start uses the other's.
+fn raced() -> BootError {
+    BootError("another server process created this store's authorities at the same time: start again to use them".into())
 }
 
 /// The names the server's own certificate carries: loopback, plus the host
@@ -902,6 +923,27 @@ mod tests {
         let log_key = &started.state.log_key;
         let left = signet_core::log::LogKey::new(left, log_key.origin()).unwrap();
         assert_eq!(left.verifier_key(), log_key.verifier_key(), "the key left behind is taken over");
+    }
+
+    #[tokio::test]
+    async fn a_second_process_creating_authorities_at_the_same_time_is_refused_and_leaves_no_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let opened = open(&config).await.unwrap();
+        let (store, keys) = (opened.store.as_ref(), opened.keys.key_store());
+        let first = create_authorities(store, keys, &SystemClock, &SystemRng, &config).await.unwrap();
+        let key_files = || std::fs::read_dir(config.data_dir.join("keys")).unwrap().count();
+        let before = key_files();
+        // The other process saw an empty store too, and commits second.
+        let err = create_authorities(store, keys, &SystemClock, &SystemRng, &config).await.expect_err("refused");
+        assert!(err.0.contains("another server process") && err.0.contains("start again"), "{err}");
+        assert_eq!(key_files(), before, "its CA keys are removed");
+        let ids = |v: &[CaRecord]| v.iter().map(|a| a.id.clone()).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(ids(&store.list_authorities().await.unwrap()), ids(&first));
+        drop(opened);
+        // Started again, it uses the first one's.
+        let started = start(&config).await.unwrap();
+        assert_complete(&started, &config).await;
     }
 
     #[tokio::test]

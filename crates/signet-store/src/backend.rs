@@ -79,11 +79,13 @@ pub(crate) enum UniqueKey {
     /// One verdict per approver and request.
     Approval,
     PolicyVersion,
+    /// One active authority key per role.
+    ActiveAuthority,
 }
 
 impl UniqueKey {
     /// (SQLite spelling, PostgreSQL constraint name, key).
-    const ALL: [(&'static str, &'static str, UniqueKey); 7] = [
+    const ALL: [(&'static str, &'static str, UniqueKey); 8] = [
         ("subjects.name", "subjects_name_key", UniqueKey::SubjectName),
         ("credentials.serial", "credentials_serial_key", UniqueKey::CredentialSerial),
         ("issuance_intents.serial", "issuance_intents_pkey", UniqueKey::IntentSerial),
@@ -91,6 +93,7 @@ impl UniqueKey {
         ("operators.name", "operators_name_key", UniqueKey::OperatorName),
         ("approvals.request_id, approvals.approver", "approvals_pkey", UniqueKey::Approval),
         ("policies.version", "policies_pkey", UniqueKey::PolicyVersion),
+        ("authorities.role", "authorities_one_active_per_role", UniqueKey::ActiveAuthority),
     ];
 
     /// The conflict error for this key, with the value that was taken.
@@ -103,6 +106,7 @@ impl UniqueKey {
             UniqueKey::OperatorName => ("operator", "name"),
             UniqueKey::Approval => ("approval", "approver"),
             UniqueKey::PolicyVersion => ("policy version", "version"),
+            UniqueKey::ActiveAuthority => ("active authority of role", "role"),
         };
         StoreError::Conflict { entity, field, value }
     }

@@ -11,9 +11,10 @@
 //!        └─ for_each_row(table, f)     every row, as [`Value`]s typed by the column
 //!
 //!  restore(location, snapshot, before_commit)
-//!        one write transaction on an empty target: run the migrations, check that the
-//!        snapshot's schema is this binary's, clear rows the migrations seeded, insert every
-//!        row (parents before children), read the log back, `before_commit`, commit.
+//!        one write transaction on an empty target: check that the snapshot's migrations are
+//!        the first of this binary's, run them, clear rows they seeded, insert every row
+//!        (parents before children), run the newer migrations (an upgrade, as on start),
+//!        read the log back, `before_commit`, commit.
 //!        SQLite: into `<file>.restoring`, linked to `<file>` after the commit (never
 //!        replacing a file); PostgreSQL: DDL and rows in that one transaction.
 //! ```
@@ -548,8 +549,11 @@ fn migrator(backend: BackendKind) -> sqlx::migrate::Migrator {
     m
 }
 
-/// The snapshot's schema must be the one this binary creates: the same
-/// migration versions (and, on the same backend, the same checksums).
+/// A snapshot is restored with the schema it was taken with, then brought
+/// up to this binary's by the newer migrations, as an upgrade would. Its
+/// migrations must therefore be the first of ours: the same versions (and, on
+/// the same backend, the same checksums). A snapshot from a newer Signet is
+/// refused.
 fn check_migrations(snapshot: &DatabaseSnapshot, target: BackendKind) -> Result<(), SnapshotError> {
     let m = migrator(target);
     let ours: Vec<AppliedMigration> = m
@@ -558,9 +562,12 @@ fn check_migrations(snapshot: &DatabaseSnapshot, target: BackendKind) -> Result<
         .map(|x| AppliedMigration { version: x.version, checksum: hex(&x.checksum) })
         .collect();
     let versions = |v: &[AppliedMigration]| v.iter().map(|m| m.version.to_string()).collect::<Vec<_>>().join(", ");
-    if ours.iter().map(|m| m.version).ne(snapshot.migrations.iter().map(|m| m.version)) {
+    let prefix = !snapshot.migrations.is_empty()
+        && snapshot.migrations.len() <= ours.len()
+        && snapshot.migrations.iter().zip(&ours).all(|(theirs, mine)| theirs.version == mine.version);
+    if !prefix {
         return Err(SnapshotError::SchemaMismatch(format!(
-            "the backup has migrations [{}], this Signet has [{}]: restore with the Signet version that took the backup",
+            "the backup has migrations [{}], this Signet has [{}]: restore with a Signet at least as new as the one that took the backup",
             versions(&snapshot.migrations),
             versions(&ours)
         )));
@@ -569,6 +576,11 @@ fn check_migrations(snapshot: &DatabaseSnapshot, target: BackendKind) -> Result<
         return Err(SnapshotError::SchemaMismatch(format!("migration {} differs from this Signet's", theirs.version)));
     }
     Ok(())
+}
+
+/// The schema version the snapshot was taken at (checked by [`check_migrations`]).
+fn snapshot_version(snapshot: &DatabaseSnapshot) -> Option<i64> {
+    snapshot.migrations.last().map(|m| m.version)
 }
 
 /// Restore `snapshot` into the empty database at `location`, in one
@@ -600,7 +612,7 @@ async fn pg_restore(
     let mut tx = pool.begin().await.map_err(db)?;
     pg_check_empty(&mut tx).await?;
     migrator(BackendKind::Postgres)
-        .run_direct(None, &mut *tx, false)
+        .run_direct(snapshot_version(snapshot), &mut *tx, false)
         .await
         .map_err(|e| SnapshotError::Database(format!("cannot create the schema: {e}")))?;
     let target = pg_tables(&mut tx).await?;
@@ -639,6 +651,11 @@ async fn pg_restore(
             }
         }
     }
+    // Migrations newer than the backup, applied to its rows.
+    migrator(BackendKind::Postgres)
+        .run_direct(None, &mut *tx, false)
+        .await
+        .map_err(|e| SnapshotError::Database(format!("cannot bring the restored schema up to date: {e}")))?;
     let log = read_log_pg(&mut tx).await?;
     before_commit(log).map_err(SnapshotError::Check)?;
     tx.commit().await.map_err(db)?;
@@ -708,7 +725,7 @@ async fn sqlite_restore_into(
     // Foreign keys are checked at commit: a table referencing itself restores in any row order.
     sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *tx).await.map_err(db)?;
     migrator(BackendKind::Sqlite)
-        .run_direct(None, &mut *tx, false)
+        .run_direct(snapshot_version(snapshot), &mut *tx, false)
         .await
         .map_err(|e| SnapshotError::Database(format!("cannot create the schema: {e}")))?;
     let target = sqlite_tables(&mut tx).await?;
@@ -729,6 +746,11 @@ async fn sqlite_restore_into(
             rows += 1;
         }
     }
+    // Migrations newer than the backup, applied to its rows.
+    migrator(BackendKind::Sqlite)
+        .run_direct(None, &mut *tx, false)
+        .await
+        .map_err(|e| SnapshotError::Database(format!("cannot bring the restored schema up to date: {e}")))?;
     let log = read_log_sqlite(&mut tx).await?;
     before_commit(log).map_err(SnapshotError::Check)?;
     tx.commit().await.map_err(db)?;

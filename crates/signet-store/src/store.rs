@@ -251,7 +251,10 @@ where
         .bind(a.destroyed_at.map(unix))
         .execute(&mut *conn)
         .await
-        .map_err(backend_error("authorities"))?;
+        .map_err(|e| match unique_violation::<DB>(&e) {
+            Some(key @ UniqueKey::ActiveAuthority) => key.conflict(a.role.as_str().to_string()),
+            _ => backend_error("authorities")(e),
+        })?;
         Ok(())
     }
 

@@ -503,9 +503,15 @@ async fn authorities_round_trip(db: Db) {
     assert_eq!(store.list_authorities().await.unwrap(), vec![issuing.clone(), root.clone()], "newest first");
     assert_eq!(all_events(&*store).await.len(), 2);
 
-    // A later rollover adds; a failing one (an id taken) adds nothing, events included.
+    // One active key per role: a second active issuing CA (what two processes
+    // starting at once on an empty store would record) is refused, as is a
+    // taken id; either adds nothing, events included.
     let next = authority(3, AuthorityRole::Issuing, at(2));
-    let err = store.insert_authorities(&[next.clone(), root.clone()], &[event(EventType::AuthorityCreated, at(2))]).await;
+    let err = store.insert_authorities(std::slice::from_ref(&next), &[event(EventType::AuthorityCreated, at(2))]).await;
+    assert!(matches!(&err, Err(StoreError::Conflict { field: "role", value, .. }) if value == "issuing"), "{err:?}");
+    let next = Authority { state: KeyState::Retired, retired_at: Some(at(2)), ..next };
+    let taken_id = Authority { state: KeyState::Retired, ..root.clone() };
+    let err = store.insert_authorities(&[next.clone(), taken_id], &[event(EventType::AuthorityCreated, at(2))]).await;
     assert!(matches!(err, Err(StoreError::Backend(_))), "{err:?}");
     assert_eq!(store.list_authorities().await.unwrap().len(), 2);
     assert_eq!(all_events(&*store).await.len(), 2);
