@@ -4,6 +4,7 @@
 use crate::client::{Client, ClientError, path_segment, query};
 use crate::output::{self, Format};
 use serde_json::Value;
+use signet_log::export::{CHECKPOINTS_DIR, ENTRIES_FILE, LEAF_HASHES_FILE};
 use signet_log::{Verifier, from_hex, leaf_hash, open_checkpoint, verify_export, verify_inclusion, write_export};
 use std::path::{Path, PathBuf};
 
@@ -161,31 +162,13 @@ async fn online(cmd: LogCmd, client: &Client, format: Format) -> Result<(), Clie
 
 const PAGE: u32 = 10_000;
 
+/// Export the log into `dir`, streaming: pages go to the files as they
+/// arrive, so memory does not grow with the log. The checkpoints are read
+/// first, so each one covers entries that are read after it. On any failure
+/// the files written so far are removed: an export is whole or absent.
 async fn export(client: &Client, dir: &Path) -> Result<(), ClientError> {
-    if dir.join("entries.jsonl").exists() {
-        return Err(usage(format!("`{}` already holds an export", dir.display())));
-    }
-    let mut entries: Vec<Vec<u8>> = Vec::new();
-    loop {
-        let v = client.get(&format!("/log/v1/entries?start={}&limit={PAGE}", entries.len())).await?;
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        for e in &items {
-            entries.push(e["entry"].as_str().unwrap_or_default().as_bytes().to_vec());
-        }
-        if items.len() < PAGE as usize {
-            break;
-        }
-    }
-    let mut leaves: Vec<[u8; 32]> = Vec::new();
-    loop {
-        let v = client.get(&format!("/log/v1/leaves?start={}&limit={PAGE}", leaves.len())).await?;
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        for h in &items {
-            leaves.push(from_hex(h.as_str().unwrap_or_default().as_bytes()).ok_or_else(|| usage("the server sent a malformed leaf hash"))?);
-        }
-        if items.len() < PAGE as usize {
-            break;
-        }
+    if let Some(f) = [ENTRIES_FILE, LEAF_HASHES_FILE, CHECKPOINTS_DIR].iter().find(|f| dir.join(f).exists()) {
+        return Err(usage(format!("`{}` already holds an export (`{f}`)", dir.display())));
     }
     let mut checkpoints: Vec<String> = Vec::new();
     let mut after = 0u64;
@@ -200,14 +183,77 @@ async fn export(client: &Client, dir: &Path) -> Result<(), ClientError> {
             break;
         }
     }
-    let (n, l, c) = (entries.len(), leaves.len(), checkpoints.len());
+
+    // The writer runs on a blocking thread and reads pages from two
+    // channels in turn (entries, then stored leaf hashes); two pages in
+    // flight keep the network and the disk both busy.
+    let (entries_tx, mut entries_rx) = tokio::sync::mpsc::channel::<Vec<Vec<u8>>>(2);
+    let (leaves_tx, mut leaves_rx) = tokio::sync::mpsc::channel::<Vec<[u8; 32]>>(2);
+    let c = checkpoints.len();
     let dir_owned = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || write_export(&dir_owned, entries, leaves, &checkpoints))
-        .await
-        .map_err(usage)?
-        .map_err(|e| usage(format!("cannot write the export to `{}`: {e}", dir.display())))?;
-    println!("exported {n} entries, {l} stored leaf hashes and {c} checkpoints to {}", dir.display());
-    Ok(())
+    let writer = tokio::task::spawn_blocking(move || {
+        let entries = std::iter::from_fn(move || entries_rx.blocking_recv()).flatten();
+        let leaves = std::iter::from_fn(move || leaves_rx.blocking_recv()).flatten();
+        write_export(&dir_owned, entries, leaves, &checkpoints)
+    });
+    let fetched = async {
+        let mut n = 0usize;
+        loop {
+            let v = client.get(&format!("/log/v1/entries?start={n}&limit={PAGE}")).await?;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            n += items.len();
+            let page = items.iter().map(|e| e["entry"].as_str().unwrap_or_default().as_bytes().to_vec()).collect();
+            // A failed send: the writer stopped (its error is reported below).
+            if entries_tx.send(page).await.is_err() {
+                return Ok((n, 0));
+            }
+            if items.len() < PAGE as usize {
+                break;
+            }
+        }
+        drop(entries_tx);
+        let mut l = 0usize;
+        loop {
+            let v = client.get(&format!("/log/v1/leaves?start={l}&limit={PAGE}")).await?;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            l += items.len();
+            let page = items
+                .iter()
+                .map(|h| from_hex(h.as_str().unwrap_or_default().as_bytes()).ok_or_else(|| usage("the server sent a malformed leaf hash")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if leaves_tx.send(page).await.is_err() || items.len() < PAGE as usize {
+                break;
+            }
+        }
+        drop(leaves_tx);
+        Ok::<_, ClientError>((n, l))
+    }
+    .await;
+    let written = writer.await.map_err(usage)?;
+    let outcome = match (fetched, written) {
+        (Ok(counts), Ok(())) => Ok(counts),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(usage(format!("cannot write the export to `{}`: {e}", dir.display()))),
+    };
+    match outcome {
+        Ok((n, l)) => {
+            println!("exported {n} entries, {l} stored leaf hashes and {c} checkpoints to {}", dir.display());
+            Ok(())
+        }
+        Err(e) => {
+            remove_partial_export(dir);
+            Err(e)
+        }
+    }
+}
+
+/// What a failed export wrote: the files it creates (none of them existed:
+/// it refuses to start where one does).
+fn remove_partial_export(dir: &Path) {
+    for f in [ENTRIES_FILE, LEAF_HASHES_FILE] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(dir.join(CHECKPOINTS_DIR));
 }
 
 fn verify_receipt(file: &Path, verifier: &Verifier) -> Result<(), ClientError> {

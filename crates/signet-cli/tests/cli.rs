@@ -216,6 +216,12 @@ fn log_export_verifies_and_every_kind_of_tampering_is_named() {
     ok(&signet(cwd, &server, t, &["log", "export", "good"]));
     let out = ok(&signet(cwd, &server, t, &["log", "verify", "good", "--key", "signet-data/log.pub"]));
     assert!(out.starts_with(&format!("OK: {n} entries")), "{out}");
+    // An export is never written over; a place it cannot write is reported, not hung on.
+    let e = fails(&signet(cwd, &server, t, &["log", "export", "good"]));
+    assert!(e.contains("already holds an export"), "{e}");
+    std::fs::write(cwd.join("a-file"), "not a directory").unwrap();
+    let e = fails(&signet(cwd, &server, t, &["log", "export", "a-file/export"]));
+    assert!(e.contains("cannot write the export to `a-file/export`"), "{e}");
     // The key is required, and only the right one works.
     let o = Command::new(BIN).current_dir(cwd).args(["log", "verify", "good"]).output().unwrap();
     assert!(!o.status.success());
