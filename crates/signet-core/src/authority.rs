@@ -258,19 +258,48 @@ pub struct Authority {
     profiles: TtlCache<String, Profile>,
     subjects: TtlCache<SubjectId, Subject>,
     auth_failures: std::sync::Mutex<FailureWindow>,
+    /// Per operator id: its refused actions.
+    pub(crate) denials: std::sync::Mutex<HashMap<String, FailureWindow>>,
 }
 
-/// Refused authentications are logged, but an unauthenticated client must
-/// not be able to grow the log at will: at most [`AUTH_FAILURES_PER_SECOND`]
-/// events a second; the rest are counted into the next event.
+/// Refusals are logged, but no client may grow the log at will with them:
+/// at most a fixed number of events a second (refused authentications: in
+/// all, [`AUTH_FAILURES_PER_SECOND`]; refused actions: per operator,
+/// [`DENIALS_PER_OPERATOR_PER_SECOND`]); the rest are counted, and the count
+/// is carried by the next event logged (`suppressed_before`). The refusal
+/// itself stands either way.
 #[derive(Debug, Default)]
-struct FailureWindow {
+pub(crate) struct FailureWindow {
     second: i64,
     logged: u32,
     suppressed: u64,
 }
 
+impl FailureWindow {
+    /// May one more event be logged in `second`, at most `per_second` a
+    /// second? `Some(n)`: yes, and `n` were suppressed since the last one
+    /// logged; `None`: no (it is counted).
+    pub(crate) fn admit(&mut self, second: i64, per_second: u32) -> Option<u64> {
+        if self.second != second {
+            self.second = second;
+            self.logged = 0;
+        }
+        if self.logged >= per_second {
+            self.suppressed += 1;
+            return None;
+        }
+        self.logged += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+
+    /// Nothing left to report and not in use this second: can be forgotten.
+    pub(crate) fn idle(&self, second: i64) -> bool {
+        self.suppressed == 0 && self.second != second
+    }
+}
+
 pub const AUTH_FAILURES_PER_SECOND: u32 = 20;
+pub const DENIALS_PER_OPERATOR_PER_SECOND: u32 = 20;
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -304,6 +333,7 @@ impl Authority {
             profiles: TtlCache::default(),
             subjects: TtlCache::default(),
             auth_failures: Default::default(),
+            denials: Default::default(),
         }
     }
 
@@ -388,22 +418,11 @@ impl Authority {
     /// the rate limit. Never fails the caller: the refusal stands either way.
     pub async fn record_auth_failure(&self, why: &str, path: &str, trace_id: Option<&str>) {
         let now = self.clock.now();
-        let suppressed = {
-            let mut w = match self.auth_failures.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if w.second != now.unix_timestamp() {
-                w.second = now.unix_timestamp();
-                w.logged = 0;
-            }
-            if w.logged >= AUTH_FAILURES_PER_SECOND {
-                w.suppressed += 1;
-                return;
-            }
-            w.logged += 1;
-            std::mem::take(&mut w.suppressed)
+        let admitted = match self.auth_failures.lock() {
+            Ok(mut w) => w.admit(now.unix_timestamp(), AUTH_FAILURES_PER_SECOND),
+            Err(p) => p.into_inner().admit(now.unix_timestamp(), AUTH_FAILURES_PER_SECOND),
         };
+        let Some(suppressed) = admitted else { return };
         let anonymous = Caller::anonymous();
         let mut ev = self.event(Ctx { caller: &anonymous, trace_id }, EventType::OperatorAuthFailed, now);
         ev.reason = Some(why.to_string());
@@ -1080,4 +1099,21 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureWindow;
+
+    #[test]
+    fn a_failure_window_logs_a_few_a_second_and_counts_the_rest_into_the_next() {
+        let mut w = FailureWindow::default();
+        let logged: Vec<Option<u64>> = (0..5).map(|_| w.admit(100, 3)).collect();
+        assert_eq!(logged, [Some(0), Some(0), Some(0), None, None]);
+        assert!(!w.idle(101), "two refusals are still to be reported");
+        // The next second: the first event carries the two suppressed ones.
+        assert_eq!(w.admit(101, 3), Some(2));
+        assert_eq!(w.admit(101, 3), Some(0));
+        assert!(!w.idle(101) && w.idle(102));
+    }
 }

@@ -223,22 +223,40 @@ impl Authority {
         } else {
             format!("not permitted to `{action}`: {}", decision.reasons.join("; "))
         };
-        let (kind, id) = resource_label(resource);
-        let mut ev = self.event(ctx, EventType::AccessDenied, self.now());
-        ev.reason = Some(reason.clone());
-        ev.details = with_auth(
-            ctx.caller,
-            serde_json::json!({
-                "action": action.as_str(),
-                "resource": { "type": kind, "id": id },
-                "policies": decision.determining_policies,
-                "errors": decision.errors,
-            }),
-        );
-        if let Err(e) = self.store().record_events(&[ev]).await {
-            tracing::warn!(error = %e, "cannot record a refused operator action");
+        let now = self.now();
+        if let Some(suppressed) = self.admit_denial(&ctx.caller.actor, now.unix_timestamp()) {
+            let (kind, id) = resource_label(resource);
+            let mut ev = self.event(ctx, EventType::AccessDenied, now);
+            ev.reason = Some(reason.clone());
+            ev.details = with_auth(
+                ctx.caller,
+                serde_json::json!({
+                    "action": action.as_str(),
+                    "resource": { "type": kind, "id": id },
+                    "policies": decision.determining_policies,
+                    "errors": decision.errors,
+                    "suppressed_before": suppressed,
+                }),
+            );
+            if let Err(e) = self.store().record_events(&[ev]).await {
+                tracing::warn!(error = %e, "cannot record a refused operator action");
+            }
         }
         CoreError::Forbidden { reason, policies: decision.determining_policies.clone() }
+    }
+
+    /// May this refusal of `actor`'s be logged (see [`crate::authority::FailureWindow`])?
+    /// Each operator has its own window, so one operator's burst cannot hide
+    /// another's refusals.
+    fn admit_denial(&self, actor: &str, second: i64) -> Option<u64> {
+        let mut windows = match self.denials.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if windows.len() >= 4096 && !windows.contains_key(actor) {
+            windows.retain(|_, w| !w.idle(second));
+        }
+        windows.entry(actor.to_string()).or_default().admit(second, crate::authority::DENIALS_PER_OPERATOR_PER_SECOND)
     }
 
     // ------------------------------------------------------------ operators

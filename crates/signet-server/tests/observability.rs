@@ -115,6 +115,45 @@ async fn events_stream_as_server_sent_events_and_resume() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_actions_are_logged_within_a_rate_limit_per_operator_and_all_are_counted() {
+    let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+    let token_of = async |name: &str| {
+        let (s, op) = srv.post("/v1/operators", &json!({ "name": name, "roles": ["auditor"] })).await;
+        assert_eq!(s, 201, "{op}");
+        let (s, t) = srv.post(&format!("/v1/operators/{}/tokens", op["id"].as_str().unwrap()), &json!({ "name": "t" })).await;
+        assert_eq!(s, 201, "{t}");
+        (op["id"].as_str().unwrap().to_string(), t["secret"].as_str().unwrap().to_string())
+    };
+    let (noisy, noisy_token) = token_of("noisy").await;
+    let (quiet, quiet_token) = token_of("quiet").await;
+    let refuse = async |token: &str| {
+        let r = srv.http.post(srv.url("/v1/subjects")).bearer_auth(token).json(&json!({ "name": "x", "kind": "person" })).send().await;
+        assert_eq!(r.unwrap().status(), 403, "every refusal stands, logged or not");
+    };
+    // A burst from one operator: the first ones logged, the rest counted;
+    // another operator's refusal in the middle of it is logged all the same.
+    let burst = signet_core::authority::DENIALS_PER_OPERATOR_PER_SECOND as usize * 3;
+    for i in 0..burst {
+        refuse(&noisy_token).await;
+        if i == burst / 2 {
+            refuse(&quiet_token).await;
+        }
+    }
+    // After the burst's seconds, one more: it reports what was left out.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    refuse(&noisy_token).await;
+
+    let denied = srv.events_of("operator.denied").await;
+    let of = |actor: &str| denied.iter().filter(|e| e["actor"] == actor).collect::<Vec<_>>();
+    assert_eq!(of(&quiet).len(), 1);
+    let noisy_events = of(&noisy);
+    assert!(noisy_events.len() < burst, "rate-limited: {} of {burst} logged", noisy_events.len());
+    let suppressed: u64 = noisy_events.iter().map(|e| e["details"]["suppressed_before"].as_u64().unwrap()).sum();
+    assert_eq!(noisy_events.len() as u64 + suppressed, burst as u64 + 1, "every refusal is logged or counted");
+    assert!(noisy_events.last().unwrap()["details"]["suppressed_before"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_authentications_are_logged_within_a_rate_limit() {
     let srv = TestServer::start(Backend::Sqlite).await.unwrap();
     // A burst of forged tokens: each refused, the first ones logged, the rest counted.
