@@ -1001,6 +1001,14 @@ impl Authority {
         Ok(request)
     }
 
+    /// A subject, read from the store once per listing (`seen` holds those read).
+    async fn subject_once<'a>(&self, seen: &'a mut HashMap<SubjectId, Subject>, id: &SubjectId) -> Result<&'a Subject, CoreError> {
+        Ok(match seen.entry(id.clone()) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => new.insert(self.get_subject_unchecked(id).await?),
+        })
+    }
+
     /// The requests the caller may read, newest first (see [`crate::listing`]).
     pub async fn list_requests(&self, ctx: Ctx<'_>, filter: &RequestFilter) -> Result<Listing<Request>, CoreError> {
         let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
@@ -1013,16 +1021,12 @@ impl Authority {
                 if !page.wants_more() {
                     break;
                 }
-                if !subjects.contains_key(&r.subject_id) {
-                    subjects.insert(r.subject_id.clone(), self.get_subject_unchecked(&r.subject_id).await?);
-                }
                 if !profiles.contains_key(&r.profile) {
                     profiles.insert(r.profile.clone(), self.store.get_profile(&r.profile).await?);
                 }
-                let visible = match (subjects.get(&r.subject_id), profiles.get(&r.profile)) {
-                    (Some(subject), Some(Some(profile))) => {
-                        self.permitted(ctx.caller, Action::RequestRead, &request_resource(&r, subject, profile)).await?
-                    }
+                let subject = self.subject_once(&mut subjects, &r.subject_id).await?;
+                let visible = match profiles.get(&r.profile) {
+                    Some(Some(profile)) => self.permitted(ctx.caller, Action::RequestRead, &request_resource(&r, subject, profile)).await?,
                     _ => false,
                 };
                 page.offer(r, visible);
@@ -1072,13 +1076,8 @@ impl Authority {
                 if !page.wants_more() {
                     break;
                 }
-                if !subjects.contains_key(&c.subject_id) {
-                    subjects.insert(c.subject_id.clone(), self.get_subject_unchecked(&c.subject_id).await?);
-                }
-                let visible = match subjects.get(&c.subject_id) {
-                    Some(subject) => self.permitted(ctx.caller, Action::CredentialRead, &Self::credential_resource(&c, subject)).await?,
-                    None => false,
-                };
+                let subject = self.subject_once(&mut subjects, &c.subject_id).await?;
+                let visible = self.permitted(ctx.caller, Action::CredentialRead, &Self::credential_resource(&c, subject)).await?;
                 page.offer(c, visible);
             }
         }
