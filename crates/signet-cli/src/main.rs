@@ -178,9 +178,9 @@ enum SubjectCmd {
         /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
-        /// Start here: 0, or the offset a page before named (`more: …`).
+        /// Start here: the cursor a page before named (`more: …`).
         #[arg(long)]
-        offset: Option<u32>,
+        cursor: Option<String>,
     },
     /// Show one subject.
     Show { id: String },
@@ -252,9 +252,9 @@ enum CertCmd {
         /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
-        /// Start here: 0, or the offset a page before named (`more: …`).
+        /// Start here: the cursor a page before named (`more: …`).
         #[arg(long)]
-        offset: Option<u32>,
+        cursor: Option<String>,
     },
 }
 
@@ -273,9 +273,9 @@ enum RequestCmd {
         /// At most this many (1–1000, default 100).
         #[arg(long)]
         limit: Option<u32>,
-        /// Start here: 0, or the offset a page before named (`more: …`).
+        /// Start here: the cursor a page before named (`more: …`).
         #[arg(long)]
-        offset: Option<u32>,
+        cursor: Option<String>,
     },
     /// Show one request and the approvals and denials recorded on it.
     Show { id: String },
@@ -349,12 +349,9 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                     let v = client.post("/v1/subjects", &body).await?;
                     output::subject(g.output, &v);
                 }
-                SubjectCmd::List { limit, offset } => {
+                SubjectCmd::List { limit, cursor } => {
                     let v = client
-                        .get(&format!(
-                            "/v1/subjects{}",
-                            client::query(&[("limit", limit.map(|x| x.to_string())), ("offset", offset.map(|x| x.to_string()))])
-                        ))
+                        .get(&format!("/v1/subjects{}", client::query(&[("limit", limit.map(|x| x.to_string())), ("cursor", cursor)])))
                         .await?;
                     output::subjects(g.output, &v);
                 }
@@ -408,13 +405,13 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                         output::credential(g.output, &v);
                     }
                 }
-                CertCmd::List { subject, profile, status, limit, offset } => {
+                CertCmd::List { subject, profile, status, limit, cursor } => {
                     let q = client::query(&[
                         ("subject", subject),
                         ("profile", profile),
                         ("status", status),
                         ("limit", limit.map(|x| x.to_string())),
-                        ("offset", offset.map(|x| x.to_string())),
+                        ("cursor", cursor),
                     ]);
                     output::credentials(g.output, &client.get(&format!("/v1/credentials{q}")).await?);
                 }
@@ -424,13 +421,13 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Request(c) => {
             let client = Client::new(&g)?;
             match c {
-                RequestCmd::List { pending, subject, state, limit, offset } => {
+                RequestCmd::List { pending, subject, state, limit, cursor } => {
                     let state = if pending { Some("pending_approval".to_string()) } else { state };
                     let q = client::query(&[
                         ("subject", subject),
                         ("state", state),
                         ("limit", limit.map(|x| x.to_string())),
-                        ("offset", offset.map(|x| x.to_string())),
+                        ("cursor", cursor),
                     ]);
                     output::requests(g.output, &client.get(&format!("/v1/requests{q}")).await?);
                 }

@@ -71,8 +71,8 @@ fn items(v: &Value) -> Vec<Value> {
 /// so the table alone can be piped on).
 fn page_table(headers: &[&str], v: &Value, row: impl Fn(&Value) -> Vec<String>) {
     table(headers, items(v).iter().map(row).collect());
-    if let Some(next) = v.get("next_offset").and_then(Value::as_u64) {
-        eprintln!("more: repeat with --offset {next}");
+    if let Some(next) = v.get("next_cursor").and_then(Value::as_str) {
+        eprintln!("more: repeat with --cursor {next}");
     }
 }
 

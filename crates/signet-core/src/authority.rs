@@ -510,8 +510,8 @@ impl Authority {
     pub async fn list_subjects(&self, ctx: Ctx<'_>, page: Page) -> Result<Listing<Subject>, CoreError> {
         let mut page = VisiblePage::new(page);
         while let Some(read) = page.next_read() {
-            let rows = self.store.list_subjects(read).await?;
-            page.read(read, rows.len());
+            let rows = self.store.list_subjects(&read).await?;
+            page.read(&read, rows.len());
             for s in rows {
                 if !page.wants_more() {
                     break;
@@ -1013,10 +1013,10 @@ impl Authority {
     pub async fn list_requests(&self, ctx: Ctx<'_>, filter: &RequestFilter) -> Result<Listing<Request>, CoreError> {
         let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
         let mut profiles: HashMap<String, Option<Profile>> = HashMap::new();
-        let mut page = VisiblePage::new(filter.page);
+        let mut page = VisiblePage::new(filter.page.clone());
         while let Some(read) = page.next_read() {
-            let rows = self.store.list_requests(&RequestFilter { page: read, ..filter.clone() }).await?;
-            page.read(read, rows.len());
+            let rows = self.store.list_requests(&RequestFilter { page: read.clone(), ..filter.clone() }).await?;
+            page.read(&read, rows.len());
             for r in rows {
                 if !page.wants_more() {
                     break;
@@ -1068,10 +1068,10 @@ impl Authority {
     /// The credentials the caller may read, newest first (see [`crate::listing`]).
     pub async fn list_credentials(&self, ctx: Ctx<'_>, filter: &CredentialFilter) -> Result<Listing<Credential>, CoreError> {
         let mut subjects: HashMap<SubjectId, Subject> = HashMap::new();
-        let mut page = VisiblePage::new(filter.page);
+        let mut page = VisiblePage::new(filter.page.clone());
         while let Some(read) = page.next_read() {
-            let rows = self.store.list_credentials(&CredentialFilter { page: read, ..filter.clone() }).await?;
-            page.read(read, rows.len());
+            let rows = self.store.list_credentials(&CredentialFilter { page: read.clone(), ..filter.clone() }).await?;
+            page.read(&read, rows.len());
             for c in rows {
                 if !page.wants_more() {
                     break;

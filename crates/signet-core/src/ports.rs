@@ -54,17 +54,27 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Paging for list calls: newest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Paging for list calls: newest first (by creation time, then id), at
+/// most `limit` rows, starting after the row `after` names (from the
+/// newest when `None`). A position is a row's sort key, not a count, so rows
+/// added while a listing is paged through do not shift its later pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub limit: u32,
-    pub offset: u32,
+    pub after: Option<Cursor>,
 }
 
 impl Default for Page {
     fn default() -> Self {
-        Self { limit: 100, offset: 0 }
+        Self { limit: 100, after: None }
     }
+}
+
+/// A position in a newest-first listing: the sort key of the last row seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: OffsetDateTime,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,7 +220,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_subject(&self, subject: &Subject, event: &NewEvent) -> Result<(), StoreError>;
     async fn get_subject(&self, id: &SubjectId) -> Result<Option<Subject>, StoreError>;
-    async fn list_subjects(&self, page: Page) -> Result<Vec<Subject>, StoreError>;
+    async fn list_subjects(&self, page: &Page) -> Result<Vec<Subject>, StoreError>;
 
     /// Insert a profile (version 1) or replace it (version + 1); returns the stored profile.
     async fn put_profile(&self, spec: &ProfileSpec, now: OffsetDateTime, event: &NewEvent) -> Result<Profile, StoreError>;

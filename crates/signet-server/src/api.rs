@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use signet_core::authority::{Ctx, Submitted, X509Issue};
 use signet_core::listing::Listing;
-use signet_core::ports::{CredentialFilter, Page, RequestFilter};
+use signet_core::ports::{CredentialFilter, Cursor, Page, RequestFilter};
 use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::event::Event;
@@ -29,22 +29,39 @@ pub(crate) fn ctx<'a>(caller: &'a Authed, rid: &'a RequestIdExt) -> Ctx<'a> {
 
 // ------------------------------------------------------------ paging
 
-/// Paging: `limit` (1–1000, default 100) and `offset`.
+/// Paging: `limit` (1–1000, default 100) and `cursor`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
-    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
-    pub offset: Option<u32>,
+    /// Where the page starts: absent for the newest, or the `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
-pub(crate) fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, Problem> {
+pub(crate) fn page(limit: Option<u32>, cursor: Option<&str>) -> Result<Page, Problem> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(Problem::invalid(&FieldError::new("limit", format!("`{limit}` is out of range: use 1 to 1000"))));
     }
-    Ok(Page { limit, offset: offset.unwrap_or(0) })
+    let after = cursor.map(parse_cursor).transpose().map_err(|e| Problem::invalid(&e))?;
+    Ok(Page { limit, after })
+}
+
+/// A cursor on the wire: `<created_at, unix seconds>.<id>` of the last row a
+/// page read. Opaque to clients: they hand back what a page gave them.
+fn cursor_text(c: &Cursor) -> String {
+    format!("{}.{}", c.created_at.unix_timestamp(), c.id)
+}
+
+fn parse_cursor(text: &str) -> Result<Cursor, FieldError> {
+    let bad = || FieldError::new("cursor", format!("`{}` is not a cursor from an earlier page", signet_model::names::shorten(text)));
+    let (at, id) = text.split_once('.').ok_or_else(bad)?;
+    let created_at = at.parse::<i64>().ok().and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()).ok_or_else(bad)?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(bad());
+    }
+    Ok(Cursor { created_at, id: id.to_string() })
 }
 
 pub(crate) fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
@@ -56,10 +73,10 @@ pub(crate) fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryReject
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubjectList {
     pub items: Vec<Subject>,
-    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// The `cursor` of the next page; `null` when this page is the last. A page
     /// may hold fewer than `limit` items, or none, and still not be the last:
     /// only the items the caller may read are listed.
-    pub next_offset: Option<u32>,
+    pub next_cursor: Option<String>,
 }
 
 /// Enrol a subject.
@@ -86,8 +103,8 @@ pub async fn list_subjects(
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<SubjectList>> {
     let q = query(q)?;
-    let Listing { items, next_offset } = s.authority.list_subjects(ctx(&caller, &rid), page(q.limit, q.offset)?).await?;
-    Ok(Json(SubjectList { items, next_offset }))
+    let Listing { items, next } = s.authority.list_subjects(ctx(&caller, &rid), page(q.limit, q.cursor.as_deref())?).await?;
+    Ok(Json(SubjectList { items, next_cursor: next.as_ref().map(cursor_text) }))
 }
 
 /// Show one subject.
@@ -341,17 +358,17 @@ pub struct RequestQuery {
     pub state: Option<String>,
     /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
-    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
-    pub offset: Option<u32>,
+    /// Where the page starts: absent for the newest, or the `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestList {
     pub items: Vec<Request>,
-    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// The `cursor` of the next page; `null` when this page is the last. A page
     /// may hold fewer than `limit` items, or none, and still not be the last:
     /// only the items the caller may read are listed.
-    pub next_offset: Option<u32>,
+    pub next_cursor: Option<String>,
 }
 
 /// List requests, newest first.
@@ -366,10 +383,10 @@ pub async fn list_requests(
     let filter = RequestFilter {
         subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         state: q.state.as_deref().map(|v| RequestState::parse("state", v)).transpose().map_err(|e| Problem::invalid(&e))?,
-        page: page(q.limit, q.offset)?,
+        page: page(q.limit, q.cursor.as_deref())?,
     };
-    let Listing { items, next_offset } = s.authority.list_requests(ctx(&caller, &rid), &filter).await?;
-    Ok(Json(RequestList { items, next_offset }))
+    let Listing { items, next } = s.authority.list_requests(ctx(&caller, &rid), &filter).await?;
+    Ok(Json(RequestList { items, next_cursor: next.as_ref().map(cursor_text) }))
 }
 
 /// Show one request.
@@ -396,17 +413,17 @@ pub struct CredentialQuery {
     pub status: Option<String>,
     /// At most this many items (1–1000, default 100).
     pub limit: Option<u32>,
-    /// Where the page starts: 0 (the default), or the `next_offset` of the page before.
-    pub offset: Option<u32>,
+    /// Where the page starts: absent for the newest, or the `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialList {
     pub items: Vec<Credential>,
-    /// The `offset` of the next page; `null` when this page is the last. A page
+    /// The `cursor` of the next page; `null` when this page is the last. A page
     /// may hold fewer than `limit` items, or none, and still not be the last:
     /// only the items the caller may read are listed.
-    pub next_offset: Option<u32>,
+    pub next_cursor: Option<String>,
 }
 
 /// List credentials, newest first.
@@ -422,10 +439,10 @@ pub async fn list_credentials(
         subject_id: q.subject.as_deref().map(|v| SubjectId::parse("subject", v)).transpose().map_err(|e| Problem::invalid(&e))?,
         profile: q.profile,
         status: q.status.as_deref().map(|v| CredentialStatus::parse("status", v)).transpose().map_err(|e| Problem::invalid(&e))?,
-        page: page(q.limit, q.offset)?,
+        page: page(q.limit, q.cursor.as_deref())?,
     };
-    let Listing { items, next_offset } = s.authority.list_credentials(ctx(&caller, &rid), &filter).await?;
-    Ok(Json(CredentialList { items, next_offset }))
+    let Listing { items, next } = s.authority.list_credentials(ctx(&caller, &rid), &filter).await?;
+    Ok(Json(CredentialList { items, next_cursor: next.as_ref().map(cursor_text) }))
 }
 
 /// Show one credential, by id (`crd_…`) or by certificate serial (hex).

@@ -33,6 +33,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use signet_core::listing::Listed;
 use signet_core::mint::{CertStatus, X509Issuer};
 use signet_core::ports::{CredentialFilter, Page, StoreError};
 use signet_model::credential::CredentialStatus;
@@ -129,11 +130,14 @@ async fn revoked_serials(app: &AppState, issuer: &AuthorityId) -> Result<Vec<(Se
     const PAGE: u32 = 1000;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let mut offset = 0u32;
+    // Paged by position, not by count: a credential revoked while this runs
+    // cannot shift the pages and make one revoked earlier be skipped.
+    let mut after = None;
     loop {
-        let filter = CredentialFilter { status: Some(CredentialStatus::Revoked), page: Page { limit: PAGE, offset }, ..Default::default() };
+        let filter = CredentialFilter { status: Some(CredentialStatus::Revoked), page: Page { limit: PAGE, after }, ..Default::default() };
         let page = app.authority.store().list_credentials(&filter).await?;
         let full = page.len() == PAGE as usize;
+        after = page.last().map(|c| c.position());
         for c in page {
             if let CertStatus::Revoked { revoked_at, on_hold: false } = CertStatus::of(Some(&c), issuer)
                 && seen.insert(c.serial.clone())
@@ -141,9 +145,8 @@ async fn revoked_serials(app: &AppState, issuer: &AuthorityId) -> Result<Vec<(Se
                 out.push((c.serial, revoked_at));
             }
         }
-        match offset.checked_add(PAGE) {
-            Some(next) if full => offset = next,
-            _ => return Ok(out),
+        if !full {
+            return Ok(out);
         }
     }
 }

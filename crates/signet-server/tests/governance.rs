@@ -111,17 +111,17 @@ both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
 });
 
-/// Every page of `path` as `token` sees it, following `next_offset`: the ids, and each page's size.
+/// Every page of `path` as `token` sees it, following `next_cursor`: the ids, and each page's size.
 async fn all_pages(srv: &TestServer, path: &str, token: &str, limit: u32) -> (Vec<String>, Vec<usize>) {
-    let (mut ids, mut sizes, mut offset) = (Vec::new(), Vec::new(), 0);
+    let (mut ids, mut sizes, mut cursor) = (Vec::new(), Vec::new(), String::new());
     loop {
-        let (s, page) = call(srv, "GET", &format!("{path}?limit={limit}&offset={offset}"), Some(token), None).await;
+        let (s, page) = call(srv, "GET", &format!("{path}?limit={limit}{cursor}"), Some(token), None).await;
         assert_eq!(s, 200, "{page}");
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
-        match page["next_offset"].as_u64() {
-            Some(next) => offset = next,
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
             None => return (ids, sizes),
         }
     }
@@ -150,6 +150,25 @@ both_backends!(lists_page_over_what_the_caller_may_read, |srv| {
     assert_eq!((all.len(), sizes[..3].to_vec()), (8, vec![3, 3, 2]), "{all:?}");
     let (s, p) = call(&srv, "GET", "/v1/subjects?limit=0", Some(&srv.token), None).await;
     assert_eq!((s, p["field"].as_str()), (400, Some("limit")), "{p}");
+    for bad in ["nonsense", "12.", "x.sub_1", "1.sub-1", "99999999999999999999.sub_1"] {
+        let (s, p) = call(&srv, "GET", &format!("/v1/subjects?cursor={bad}"), Some(&srv.token), None).await;
+        assert_eq!((s, p["field"].as_str()), (400, Some("cursor")), "{bad}: {p}");
+    }
+
+    // Subjects enrolled while someone pages through the listing do not
+    // shift its later pages: the second page follows the first exactly.
+    // (They are a second newer than the rest here; one enrolled in the same
+    // second as the cursor's row may sort after it and appear later, but
+    // never moves the rows that were there.)
+    let (_, first) = call(&srv, "GET", "/v1/subjects?limit=3", Some(&srv.token), None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for i in 0..4 {
+        srv.post("/v1/subjects", &json!({ "name": format!("late{i}"), "kind": "workload", "owner": "team-b", "purpose": "p" })).await;
+    }
+    let next = first["next_cursor"].as_str().unwrap();
+    let (_, second) = call(&srv, "GET", &format!("/v1/subjects?limit=3&cursor={next}"), Some(&srv.token), None).await;
+    let ids = |v: &Value| v["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!([ids(&first), ids(&second)].concat(), all[..6].to_vec());
 });
 
 both_backends!(approvals_need_a_quorum_of_distinct_approvers_never_the_requester_or_the_subject, |srv| {

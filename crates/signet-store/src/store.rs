@@ -23,7 +23,7 @@ use signet_model::operator::Operator;
 use signet_model::profile::{Profile, ProfileSpec};
 use signet_model::request::{Approval, Request, RequestState, Verdict};
 use signet_model::subject::{Subject, SubjectStatus};
-use sqlx::query::Query;
+use sqlx::query::{Query, QueryAs};
 use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -200,16 +200,37 @@ impl Filtered {
         self.sql.push_str(&self.params.to_string());
     }
 
-    /// Newest first (the id breaks ties within a second), then the page.
-    fn newest_first(mut self) -> AssertSqlSafe<String> {
-        let (limit, offset) = (self.params + 1, self.params + 2);
-        self.sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"));
+    /// Newest first (the id breaks ties within a second), after the page's
+    /// cursor if it has one, then the limit. Binds, in order: the cursor's
+    /// time and id (if any), then the limit: see [`bind_page`].
+    fn newest_first(mut self, page: &Page) -> AssertSqlSafe<String> {
+        if page.after.is_some() {
+            let (at, id) = (self.params + 1, self.params + 2);
+            self.sql.push_str(if self.params == 0 { " WHERE " } else { " AND " });
+            self.params += 2;
+            self.sql.push_str(&format!("(created_at, id) < (${at}, ${id})"));
+        }
+        let limit = self.params + 1;
+        self.sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${limit}"));
         AssertSqlSafe(self.sql)
     }
 }
 
-fn page_params(page: Page) -> (i64, i64) {
-    (i64::from(page.limit), i64::from(page.offset))
+/// Bind what [`Filtered::newest_first`] added for `page`.
+fn bind_page<'q, DB, O>(
+    q: QueryAs<'q, DB, O, <DB as Database>::Arguments>,
+    page: &'q Page,
+) -> QueryAs<'q, DB, O, <DB as Database>::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let q = match &page.after {
+        Some(c) => q.bind(unix(c.created_at)).bind(c.id.as_str()),
+        None => q,
+    };
+    q.bind(i64::from(page.limit))
 }
 
 // ---------------------------------------------------------------- shared helpers
@@ -621,15 +642,10 @@ where
         row.map(Subject::try_from).transpose()
     }
 
-    async fn list_subjects(&self, page: Page) -> Result<Vec<Subject>, StoreError> {
-        let (limit, offset) = page_params(page);
-        let rows: Vec<SubjectRow> =
-            sqlx::query_as(concat!("SELECT ", subject_columns!(), " FROM subjects ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"))
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend_error("subjects"))?;
+    async fn list_subjects(&self, page: &Page) -> Result<Vec<Subject>, StoreError> {
+        let sql = Filtered::new(concat!("SELECT ", subject_columns!(), " FROM subjects"));
+        let q = sqlx::query_as(sql.newest_first(page));
+        let rows: Vec<SubjectRow> = bind_page(q, page).fetch_all(&self.reader).await.map_err(backend_error("subjects"))?;
         rows.into_iter().map(Subject::try_from).collect()
     }
 
@@ -752,15 +768,14 @@ where
         let mut sql = Filtered::new(concat!("SELECT ", request_columns!(), " FROM requests"));
         sql.filter("subject_id", filter.subject_id.is_some());
         sql.filter("state", filter.state.is_some());
-        let mut q = sqlx::query_as(sql.newest_first());
+        let mut q = sqlx::query_as(sql.newest_first(&filter.page));
         if let Some(s) = &filter.subject_id {
             q = q.bind(s.as_str());
         }
         if let Some(s) = filter.state {
             q = q.bind(s.as_str());
         }
-        let (limit, offset) = page_params(filter.page);
-        let rows: Vec<RequestRow> = q.bind(limit).bind(offset).fetch_all(&self.reader).await.map_err(backend_error("requests"))?;
+        let rows: Vec<RequestRow> = bind_page(q, &filter.page).fetch_all(&self.reader).await.map_err(backend_error("requests"))?;
         rows.into_iter().map(Request::try_from).collect()
     }
 
@@ -787,7 +802,7 @@ where
         sql.filter("subject_id", filter.subject_id.is_some());
         sql.filter("profile", filter.profile.is_some());
         sql.filter("status", filter.status.is_some());
-        let mut q = sqlx::query_as(sql.newest_first());
+        let mut q = sqlx::query_as(sql.newest_first(&filter.page));
         if let Some(s) = &filter.subject_id {
             q = q.bind(s.as_str());
         }
@@ -797,8 +812,7 @@ where
         if let Some(s) = filter.status {
             q = q.bind(s.as_str());
         }
-        let (limit, offset) = page_params(filter.page);
-        let rows: Vec<CredentialRow> = q.bind(limit).bind(offset).fetch_all(&self.reader).await.map_err(backend_error("credentials"))?;
+        let rows: Vec<CredentialRow> = bind_page(q, &filter.page).fetch_all(&self.reader).await.map_err(backend_error("credentials"))?;
         rows.into_iter().map(Credential::try_from).collect()
     }
 

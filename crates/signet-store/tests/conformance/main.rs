@@ -11,8 +11,9 @@ mod harness;
 use fixtures::*;
 use harness::Db;
 use serde_json::json;
+use signet_core::listing::Listed;
 use signet_core::ports::{CredentialFilter, IssuanceWrite, Page, RequestFilter, Store, StoreError};
-use signet_model::credential::{Authority, AuthorityRole, CredentialStatus, KeyState};
+use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus, KeyState};
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, SubjectId};
 use signet_model::request::RequestState;
@@ -119,11 +120,13 @@ async fn subjects_insert_get_list(db: Db) {
     assert_eq!(store.get_subject(&b.id).await.unwrap(), Some(b.clone()), "optional fields and an empty attribute map survive");
     assert_eq!(store.get_subject(&SubjectId::from_random([0x7e; 16])).await.unwrap(), None);
 
-    let all = store.list_subjects(Page::default()).await.unwrap();
+    let all = store.list_subjects(&Page::default()).await.unwrap();
     assert_eq!(all, vec![c.clone(), b.clone(), a.clone()], "newest first, then by id");
-    assert_eq!(store.list_subjects(Page { limit: 2, offset: 0 }).await.unwrap(), vec![c.clone(), b.clone()]);
-    assert_eq!(store.list_subjects(Page { limit: 2, offset: 2 }).await.unwrap(), vec![a.clone()]);
-    assert_eq!(store.list_subjects(Page { limit: 2, offset: 3 }).await.unwrap(), vec![]);
+    assert_eq!(store.list_subjects(&Page { limit: 2, after: None }).await.unwrap(), vec![c.clone(), b.clone()]);
+    assert_eq!(store.list_subjects(&Page { limit: 2, after: Some(b.position()) }).await.unwrap(), vec![a.clone()]);
+    assert_eq!(store.list_subjects(&Page { limit: 2, after: Some(a.position()) }).await.unwrap(), vec![]);
+    // After a row of the same second, the id decides.
+    assert_eq!(store.list_subjects(&Page { limit: 1, after: Some(c.position()) }).await.unwrap(), vec![b.clone()]);
 
     let events = all_events(&*store).await;
     let expected: Vec<Event> = [&a, &b, &c].iter().zip(&events).map(|(s, e)| recorded(e.index, &subject_created(s))).collect();
@@ -143,7 +146,7 @@ async fn duplicate_subject_name_is_a_conflict_and_writes_nothing(db: Db) {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(store.get_subject(&second.id).await.unwrap(), None);
-    assert_eq!(store.list_subjects(Page::default()).await.unwrap(), vec![first.clone()]);
+    assert_eq!(store.list_subjects(&Page::default()).await.unwrap(), vec![first.clone()]);
     let events = all_events(&*store).await;
     assert_eq!(events.len(), 1, "no event for the failed insert: {events:?}");
     assert_eq!(events[0].subject_id.as_ref(), Some(&first.id));
@@ -401,15 +404,21 @@ async fn credential_filters_and_paging(db: Db) {
     assert_eq!(list(CredentialFilter { profile: Some("unknown".into()), ..Default::default() }).await, vec![]);
 
     // Paging walks the same order without gaps or repeats.
-    let mut paged = Vec::new();
-    for offset in (0..12).step_by(4) {
-        paged.extend(list(CredentialFilter { page: Page { limit: 4, offset }, ..Default::default() }).await);
+    let mut paged: Vec<Credential> = Vec::new();
+    for _ in 0..3 {
+        let after = paged.last().map(|c| c.position());
+        paged.extend(list(CredentialFilter { page: Page { limit: 4, after }, ..Default::default() }).await);
     }
     assert_eq!(paged, creds);
-    let web_page =
-        list(CredentialFilter { subject_id: Some(w.web.id.clone()), page: Page { limit: 2, offset: 1 }, ..Default::default() }).await;
-    assert_eq!(web_page, expect(&|c| c.subject_id == w.web.id)[1..3].to_vec());
-    assert_eq!(list(CredentialFilter { page: Page { limit: 0, offset: 0 }, ..Default::default() }).await, vec![]);
+    let web = expect(&|c| c.subject_id == w.web.id);
+    let web_page = list(CredentialFilter {
+        subject_id: Some(w.web.id.clone()),
+        page: Page { limit: 2, after: Some(web[0].position()) },
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(web_page, web[1..3].to_vec());
+    assert_eq!(list(CredentialFilter { page: Page { limit: 0, after: None }, ..Default::default() }).await, vec![]);
 }
 
 async fn request_filters_and_paging(db: Db) {
@@ -442,10 +451,16 @@ async fn request_filters_and_paging(db: Db) {
         list(RequestFilter { state: Some(RequestState::Denied), ..Default::default() }).await,
         expect(&|r| r.state == RequestState::Denied)
     );
-    let both = RequestFilter { subject_id: Some(w.web.id.clone()), state: Some(RequestState::Issued), page: Page { limit: 2, offset: 1 } };
-    assert_eq!(list(both).await, expect(&|r| r.subject_id == w.web.id && r.state == RequestState::Issued)[1..3].to_vec());
+    let web_issued = expect(&|r| r.subject_id == w.web.id && r.state == RequestState::Issued);
+    let both = RequestFilter {
+        subject_id: Some(w.web.id.clone()),
+        state: Some(RequestState::Issued),
+        page: Page { limit: 2, after: Some(web_issued[0].position()) },
+    };
+    assert_eq!(list(both).await, web_issued[1..3].to_vec());
     assert_eq!(list(RequestFilter { state: Some(RequestState::Cancelled), ..Default::default() }).await, vec![]);
-    assert_eq!(list(RequestFilter { page: Page { limit: 3, offset: 6 }, ..Default::default() }).await, requests[6..].to_vec());
+    let tail = RequestFilter { page: Page { limit: 3, after: Some(requests[5].position()) }, ..Default::default() };
+    assert_eq!(list(tail).await, requests[6..].to_vec());
 }
 
 async fn events_are_ascending_and_paged(db: Db) {
@@ -552,7 +567,7 @@ async fn migrations_are_idempotent(db: Db) {
     assert_eq!(second.get_subject(&s.id).await.unwrap(), Some(s.clone()));
     let t = subject(2, "db", at(1));
     second.insert_subject(&t, &subject_created(&t)).await.unwrap();
-    assert_eq!(first.list_subjects(Page::default()).await.unwrap(), vec![t, s]);
+    assert_eq!(first.list_subjects(&Page::default()).await.unwrap(), vec![t, s]);
     let third = db.open().await;
     assert_eq!(all_events(&*third).await.len(), 2);
 }
@@ -615,9 +630,9 @@ async fn concurrent_writers_commit_and_a_tailing_reader_misses_nothing(db: Db) {
 
     let events = all_events(&*store).await;
     let writes = usize::from(WRITERS) * usize::from(ROUNDS);
-    assert_eq!(store.list_subjects(Page { limit: 1000, offset: 0 }).await.unwrap().len(), 2 + writes);
+    assert_eq!(store.list_subjects(&Page { limit: 1000, after: None }).await.unwrap().len(), 2 + writes);
     assert_eq!(
-        store.list_credentials(&CredentialFilter { page: Page { limit: 1000, offset: 0 }, ..Default::default() }).await.unwrap().len(),
+        store.list_credentials(&CredentialFilter { page: Page { limit: 1000, after: None }, ..Default::default() }).await.unwrap().len(),
         writes
     );
     assert_eq!(events.len(), 5 + 3 * writes);
