@@ -157,9 +157,9 @@ both_backends!(lists_page_over_what_the_caller_may_read, |srv| {
 
     // Subjects enrolled while someone pages through the listing do not
     // shift its later pages: the second page follows the first exactly.
-    // (They are a second newer than the rest here; one enrolled in the same
-    // second as the cursor's row may sort after it and appear later, but
-    // never moves the rows that were there.)
+    // (They are a second newer than the rest here; one enrolled within the
+    // same clock tick as the cursor's row may sort after it and appear later,
+    // but never moves the rows that were there.)
     let (_, first) = call(&srv, "GET", "/v1/subjects?limit=3", Some(&srv.token), None).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for i in 0..4 {
