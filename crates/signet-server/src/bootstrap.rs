@@ -925,6 +925,10 @@ mod tests {
         assert_eq!(left.verifier_key(), log_key.verifier_key(), "the key left behind is taken over");
     }
 
+    fn authority_ids(v: &[CaRecord]) -> std::collections::BTreeSet<AuthorityId> {
+        v.iter().map(|a| a.id.clone()).collect()
+    }
+
     #[tokio::test]
     async fn a_second_process_creating_authorities_at_the_same_time_is_refused_and_leaves_no_keys() {
         let dir = tempfile::tempdir().unwrap();
@@ -938,8 +942,7 @@ mod tests {
         let err = create_authorities(store, keys, &SystemClock, &SystemRng, &config).await.expect_err("refused");
         assert!(err.0.contains("another server process") && err.0.contains("start again"), "{err}");
         assert_eq!(key_files(), before, "its CA keys are removed");
-        let ids = |v: &[CaRecord]| v.iter().map(|a| a.id.clone()).collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(ids(&store.list_authorities().await.unwrap()), ids(&first));
+        assert_eq!(authority_ids(&store.list_authorities().await.unwrap()), authority_ids(&first));
         drop(opened);
         // Started again, it uses the first one's.
         let started = start(&config).await.unwrap();
@@ -956,8 +959,11 @@ mod tests {
 
         let started = start(&config).await.unwrap();
         assert_complete(&started, &config).await;
-        let ids = |v: &[CaRecord]| v.iter().map(|a| a.id.clone()).collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(ids(&started.state.authority.store().list_authorities().await.unwrap()), ids(&cas), "the CAs made first are kept");
+        assert_eq!(
+            authority_ids(&started.state.authority.store().list_authorities().await.unwrap()),
+            authority_ids(&cas),
+            "the CAs made first are kept"
+        );
     }
 
     #[tokio::test]
