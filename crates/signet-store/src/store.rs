@@ -193,11 +193,16 @@ impl Filtered {
         if !present {
             return;
         }
+        self.next_condition();
         self.params += 1;
-        self.sql.push_str(if self.params == 1 { " WHERE " } else { " AND " });
         self.sql.push_str(column);
         self.sql.push_str(" = $");
         self.sql.push_str(&self.params.to_string());
+    }
+
+    /// Start the next condition: ` WHERE ` for the first, ` AND ` after.
+    fn next_condition(&mut self) {
+        self.sql.push_str(if self.params == 0 { " WHERE " } else { " AND " });
     }
 
     /// Newest first (the id breaks ties within a second), after the page's
@@ -206,7 +211,7 @@ impl Filtered {
     fn newest_first(mut self, page: &Page) -> AssertSqlSafe<String> {
         if page.after.is_some() {
             let (at, id) = (self.params + 1, self.params + 2);
-            self.sql.push_str(if self.params == 0 { " WHERE " } else { " AND " });
+            self.next_condition();
             self.params += 2;
             self.sql.push_str(&format!("(created_at, id) < (${at}, ${id})"));
         }
