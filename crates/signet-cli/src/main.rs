@@ -519,9 +519,14 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }
     let app = signet_server::seal::router(launched.gate.clone());
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let gate = launched.gate.clone();
+    let shutdown = async move {
+        stop_requested().await;
         tracing::info!("shutting down");
+        // The event streams would hold their connections open through the drain.
+        if let Some(state) = gate.state() {
+            state.stop_streams();
+        }
     };
     let result = if config.insecure_http {
         signet_server::serve::serve_plain(listener, app, shutdown).await
@@ -529,6 +534,29 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         let tls = signet_server::serve::tls_config(launched.server_cert.clone()).map_err(ClientError::Usage)?;
         signet_server::serve::serve_tls(listener, app, tls, shutdown).await
     };
+    if let Some(state) = launched.gate.state() {
+        // Refusals counted but not yet in the log go in before the keys are dropped.
+        state.authority.report_suppressed_refusals().await;
+    }
     launched.gate.shutdown();
     result.map_err(|e| ClientError::Usage(format!("server: {e}")))
+}
+
+/// Ctrl-C, or SIGTERM (what `systemctl stop`, `kill` and container runtimes send).
+async fn stop_requested() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }

@@ -371,3 +371,47 @@ fn init_then_serve_starts_sealed_and_the_cli_unseals_and_seals() {
         assert!(!text.contains(s.trim()) && !text.contains(s.split(':').nth(3).unwrap()), "share {i} in the log");
     }
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_reports_the_refusals_left_out() {
+    if !have("sqlite3", "-version") || !have("curl", "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let mut server = serve(cwd, &[], &[], None);
+    // A burst of forged tokens on one connection, well over the 20 a second
+    // logged one by one, then SIGTERM before any later refusal or periodic
+    // summary could report the rest.
+    let burst = 100;
+    let url = format!("{}/v1/subjects", server.url);
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "-w", "%{http_code}\n", "--cacert", "signet-data/ca.pem", "-H", "Authorization: Bearer signet_forged"]);
+    for _ in 0..burst {
+        curl.args(["-o", "/dev/null", url.as_str()]);
+    }
+    curl.current_dir(cwd);
+    let out = curl.output().unwrap();
+    let codes = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(codes.lines().filter(|c| *c == "401").count(), burst, "every forged token is refused: {codes}");
+
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM is a clean stop, not a kill: {status:?}");
+
+    let db = cwd.join("signet-data/signet.db");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "SELECT COUNT(*), COALESCE(SUM(json_extract(details, '$.suppressed_before')), 0), \
+             COALESCE(SUM(json_extract(details, '$.suppressed')), 0), COUNT(json_extract(details, '$.suppressed')) \
+             FROM events WHERE event_type = 'operator.auth_failed'",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+    let row = String::from_utf8_lossy(&out.stdout);
+    let n: Vec<u64> = row.trim().split('|').map(|v| v.parse().unwrap()).collect();
+    let (events, counted_after, counted_in_summaries, summaries) = (n[0], n[1], n[2], n[3]);
+    assert!(summaries >= 1, "the shutdown reported what the rate limit left out: {row}");
+    assert_eq!(events - summaries + counted_after + counted_in_summaries, burst as u64, "every refusal is logged or counted: {row}");
+}

@@ -296,6 +296,24 @@ impl FailureWindow {
     pub(crate) fn idle(&self, second: i64) -> bool {
         self.suppressed == 0 && self.second != second
     }
+
+    /// The refusals counted but not yet reported, handed over for a summary
+    /// event (see [`Authority::report_suppressed_refusals`]); the window then
+    /// starts counting again from zero, so no refusal is reported twice.
+    pub(crate) fn take_suppressed(&mut self) -> Option<u64> {
+        Some(std::mem::take(&mut self.suppressed)).filter(|n| *n > 0)
+    }
+
+    /// Hand back counts whose summary could not be recorded.
+    pub(crate) fn restore_suppressed(&mut self, n: u64) {
+        self.suppressed += n;
+    }
+}
+
+/// A rate-limit window (or map of them), even if a thread panicked holding
+/// it: the counts stay usable.
+pub(crate) fn lock_windows<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub const AUTH_FAILURES_PER_SECOND: u32 = 20;
@@ -418,10 +436,7 @@ impl Authority {
     /// the rate limit. Never fails the caller: the refusal stands either way.
     pub async fn record_auth_failure(&self, why: &str, path: &str, trace_id: Option<&str>) {
         let now = self.clock.now();
-        let admitted = match self.auth_failures.lock() {
-            Ok(mut w) => w.admit(now.unix_timestamp(), AUTH_FAILURES_PER_SECOND),
-            Err(p) => p.into_inner().admit(now.unix_timestamp(), AUTH_FAILURES_PER_SECOND),
-        };
+        let admitted = lock_windows(&self.auth_failures).admit(now.unix_timestamp(), AUTH_FAILURES_PER_SECOND);
         let Some(suppressed) = admitted else { return };
         let anonymous = Caller::anonymous();
         let mut ev = self.event(Ctx { caller: &anonymous, trace_id }, EventType::OperatorAuthFailed, now);
@@ -429,6 +444,60 @@ impl Authority {
         ev.details = serde_json::json!({ "path": signet_model::names::shorten(path), "suppressed_before": suppressed });
         if let Err(e) = self.store.record_events(&[ev]).await {
             tracing::warn!(error = %e, "cannot record a refused authentication");
+        }
+    }
+
+    /// Report the refusals the rate limits above counted but did not log one
+    /// by one, and that no later refusal has reported yet (`suppressed_before`):
+    /// one summary event per window with `details.suppressed` = how many,
+    /// `operator.auth_failed` for authentications, `operator.denied` with the
+    /// operator as actor for refused actions. Run every few seconds and at
+    /// shutdown, so a burst followed by silence is accounted for too. Counts
+    /// whose events cannot be recorded are kept for the next call.
+    pub async fn report_suppressed_refusals(&self) {
+        let now = self.clock.now();
+        let second = now.unix_timestamp();
+        let auth = lock_windows(&self.auth_failures).take_suppressed();
+        let denials: Vec<(String, u64)> = {
+            let mut windows = lock_windows(&self.denials);
+            let taken = windows.iter_mut().filter_map(|(actor, w)| Some((actor.clone(), w.take_suppressed()?))).collect();
+            windows.retain(|_, w| !w.idle(second));
+            taken
+        };
+        if auth.is_none() && denials.is_empty() {
+            return;
+        }
+        let anonymous = Caller::anonymous();
+        let summary = |event_type, actor: Option<&str>, reason: &str, n: u64| {
+            let mut ev = self.event(Ctx { caller: &anonymous, trace_id: None }, event_type, now);
+            if let Some(actor) = actor {
+                ev.actor = actor.to_string();
+            }
+            ev.reason = Some(reason.to_string());
+            ev.details = serde_json::json!({ "suppressed": n });
+            ev
+        };
+        let mut events = Vec::with_capacity(denials.len() + 1);
+        if let Some(n) = auth {
+            events.push(summary(
+                EventType::OperatorAuthFailed,
+                None,
+                "refused authentications over the rate limit, not logged one by one",
+                n,
+            ));
+        }
+        for (actor, n) in &denials {
+            events.push(summary(EventType::AccessDenied, Some(actor), "refused actions over the rate limit, not logged one by one", *n));
+        }
+        if let Err(e) = self.store.record_events(&events).await {
+            tracing::warn!(error = %e, "cannot record the refusals left out by the rate limit; kept for the next attempt");
+            if let Some(n) = auth {
+                lock_windows(&self.auth_failures).restore_suppressed(n);
+            }
+            let mut windows = lock_windows(&self.denials);
+            for (actor, n) in denials {
+                windows.entry(actor).or_default().restore_suppressed(n);
+            }
         }
     }
 

@@ -249,10 +249,7 @@ impl Authority {
     /// Each operator has its own window, so one operator's burst cannot hide
     /// another's refusals.
     fn admit_denial(&self, actor: &str, second: i64) -> Option<u64> {
-        let mut windows = match self.denials.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut windows = crate::authority::lock_windows(&self.denials);
         if windows.len() >= 4096 && !windows.contains_key(actor) {
             windows.retain(|_, w| !w.idle(second));
         }

@@ -284,6 +284,7 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
         openapi_json: crate::openapi::document_json(),
         metrics: crate::metrics::Metrics::default(),
         log_key,
+        stopping: tokio::sync::watch::Sender::new(false),
     });
     // The CA bundle: every published issuing CA, then the root.
     let ca_pem_path = config.data_dir.join("ca.pem");
@@ -743,11 +744,13 @@ pub fn redact_url(url: &str) -> String {
 /// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
 /// process sharing a store: a step applies only if no other process grew
 /// the tree first.
-/// Expire pending requests whose time for approvals ran out, and pick up a
-/// rollover made by another server process sharing the store, every few seconds.
+/// Expire pending requests whose time for approvals ran out, pick up a
+/// rollover made by another server process sharing the store, and log the
+/// refusals the rate limits left uncounted, every few seconds.
 pub async fn run_expiry(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        state.authority.report_suppressed_refusals().await;
         match state.authority.sync_issuers().await {
             Ok(true) => tracing::info!("picked up an issuing CA rollover made by another server process"),
             Ok(false) => {}

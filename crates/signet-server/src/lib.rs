@@ -51,9 +51,18 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The log's signing key (through the KeyStore) and origin.
     pub log_key: Arc<signet_core::log::LogKey>,
+    /// Set once this authority stops serving (the server stops, or is
+    /// sealed): long-lived responses, the event stream, end then instead of
+    /// holding a stopping server's connections open or outliving a seal.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
+    /// End the long-lived responses (see [`AppState::stopping`]).
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
     /// The CA bundle served at `/ca.pem`: every published issuing CA (the
     /// active one first, then the retired ones), then the root.
     pub fn ca_bundle_pem(&self) -> String {

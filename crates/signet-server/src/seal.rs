@@ -209,6 +209,9 @@ impl SealGate {
 
     /// At shutdown: stop the background tasks and drop every key from memory.
     pub fn shutdown(&self) {
+        if let Some(state) = self.state() {
+            state.stop_streams();
+        }
         self.replace_tasks(Vec::new());
         self.keys.seal();
     }
@@ -424,7 +427,11 @@ impl SealGate {
             return Ok(self.status_of(&ceremony));
         }
         *ceremony = Ceremony::default();
-        // Stop the tasks that sign (sequencer, renewal), then drop the keys.
+        // End the event streams opened while unsealed, stop the tasks that
+        // sign (sequencer, renewal), then drop the keys.
+        if let Phase::Unsealed { state, .. } = &was {
+            state.stop_streams();
+        }
         self.replace_tasks(Vec::new());
         self.keys.seal();
         drop(was);

@@ -175,7 +175,12 @@ pub fn tls_config(cert: Arc<ServerCert>) -> Result<rustls::ServerConfig, String>
     Ok(config)
 }
 
-/// Serve `app` over HTTPS until `shutdown` resolves.
+/// How long a stopping server waits for its connections' requests in flight.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve `app` over HTTPS until `shutdown` resolves; then stop accepting,
+/// let the requests in flight finish (idle keep-alive connections are
+/// closed at once) and return, at most [`DRAIN_TIMEOUT`] later.
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
@@ -183,6 +188,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer): (_, SocketAddr) = tokio::select! {
@@ -195,11 +201,13 @@ pub async fn serve_tls(
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        // Taken before the handshake, so that a stop during it waits for it too.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -221,11 +229,20 @@ pub async fn serve_tls(
             });
             let service = TowerToHyperService::new(app);
             let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = conn.await {
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    let open = graceful.count();
+    if open > 0 {
+        tracing::info!(connections = open, "waiting for the requests in flight");
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!(timeout_seconds = DRAIN_TIMEOUT.as_secs(), "connections still open after the drain timeout: closing them");
+    }
+    Ok(())
 }
 
 /// Serve `app` over plain HTTP (only reachable when `insecure_http` passed the loopback check).

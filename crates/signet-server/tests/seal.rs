@@ -196,8 +196,16 @@ async fn full_ceremony(backend: Backend) {
     let (status, v) = srv.post("/v1/sys/seal", Some("signet_not-a-real-token"), &json!({})).await;
     assert_problem(status, &v, 401, "unauthenticated");
     assert!(!srv.gate.is_sealed());
+    // An event stream opened while unsealed does not outlive the seal.
+    let mut stream =
+        srv.client().get(srv.url("/v1/events")).bearer_auth(&token).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the stream sends the events so far");
     let (status, v) = srv.post("/v1/sys/seal", Some(&token), &json!({})).await;
     assert_eq!((status, &v["sealed"]), (200, &json!(true)), "{v}");
+    let ended =
+        tokio::time::timeout(std::time::Duration::from_secs(5), async { while let Some(_chunk) = stream.chunk().await.unwrap() {} }).await;
+    assert!(ended.is_ok(), "the event stream ends when the keystore is sealed");
     let (status, v) = srv.post("/v1/requests", Some(&token), &json!({})).await;
     assert_problem(status, &v, 503, "sealed");
     let (status, v) = srv.get("/readyz", None).await;

@@ -141,8 +141,11 @@ impl TestServer {
         Ok(Self { state: started.state.clone(), dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg })
     }
 
-    /// Stop serving and hand back the data directory (and database) for a restart.
+    /// Stop serving, as `signet serve` does (event streams ended, requests
+    /// in flight answered), and hand back the data directory (and database)
+    /// for a restart.
     pub async fn stop(mut self) -> (tempfile::TempDir, Option<Arc<PgDb>>) {
+        self.state.stop_streams();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -368,6 +371,9 @@ impl GatedServer {
 
     /// Stop serving (sealing the keys) and hand back the data directory (and database).
     pub async fn stop(mut self) -> (tempfile::TempDir, Option<Arc<PgDb>>) {
+        if let Some(state) = self.gate.state() {
+            state.stop_streams();
+        }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
