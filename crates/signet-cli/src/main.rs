@@ -43,7 +43,7 @@ pub struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the authority (creates ./signet-data on first start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Production set-up: create the keystore's master key, split into Shamir shares (the server then starts sealed).
     Init(seal::InitArgs),
     /// Give the sealed server one unseal share (read from a hidden prompt, standard input or --share-file).
@@ -110,9 +110,15 @@ struct ServeArgs {
     /// Serve plain HTTP instead of HTTPS (refused on non-loopback addresses).
     #[arg(long, env = "SIGNET_INSECURE_HTTP")]
     insecure_http: bool,
-    /// The URL clients reach this server at (used in certificate AIA/CRL URLs).
+    /// The URL clients reach this server at (and the base of certificate AIA/CRL URLs unless --status-url/--status-listen).
     #[arg(long, env = "SIGNET_PUBLIC_URL")]
     public_url: Option<String>,
+    /// ADDR:PORT of a plain-HTTP listener serving only CRLs, OCSP and CA certificates (e.g. 0.0.0.0:8080). Default: none.
+    #[arg(long, env = "SIGNET_STATUS_LISTEN")]
+    status_listen: Option<String>,
+    /// Base URL of the AIA and CRL distribution point URLs in new certificates (default http://STATUS_LISTEN, else the public URL).
+    #[arg(long, env = "SIGNET_STATUS_URL")]
+    status_url: Option<String>,
     /// CA key algorithm at first start: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-3072.
     #[arg(long, env = "SIGNET_CA_KEY_ALGORITHM")]
     ca_key_algorithm: Option<String>,
@@ -320,7 +326,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), ClientError> {
     let g = cli.global;
     match cli.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Init(a) => seal::init(a, g.output),
         Command::Unseal(a) => seal::unseal(a, &g).await,
         Command::Seal => seal::seal(&g).await,
@@ -452,6 +458,8 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         database: a.database,
         insecure_http: a.insecure_http.then_some(true),
         public_url: a.public_url,
+        status_listen: a.status_listen,
+        status_url: a.status_url,
         ca_key_algorithm: a.ca_key_algorithm,
         log_format: a.log_format,
         commit_batch: a.commit_batch,
@@ -478,12 +486,22 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
 
-    let launched = signet_server::seal::SealGate::launch(config.clone(), signet_server::seal::standard_tasks(config.clone()))
-        .await
-        .map_err(|e| ClientError::Usage(e.to_string()))?;
+    // Both addresses are taken first: a port in use stops the start before
+    // anything is created or changed.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ClientError::Usage(format!("listen: cannot bind `{}`: {e}", config.listen)))?;
+    let status_listener = match config.status_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| ClientError::Usage(format!("status_listen: cannot bind `{addr}`: {e}")))?,
+        ),
+        None => None,
+    };
+    let launched = signet_server::seal::SealGate::launch(config.clone(), signet_server::seal::standard_tasks(config.clone()))
+        .await
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
     let scheme = if config.insecure_http { "http" } else { "https" };
     println!("Signet is serving {scheme}://{}", config.listen);
     println!("  store:     {}", launched.database);
@@ -515,25 +533,45 @@ async fn serve(a: ServeArgs) -> Result<(), ClientError> {
             config.data_dir.join("unseal-key").display()
         );
     }
+    if let Some(addr) = config.status_listen {
+        println!("  status:    http://{addr} (CRLs, OCSP, CA certificates; new certificates point at {})", config.status_url);
+    }
     if config.insecure_http {
         println!("  WARNING: plain HTTP (--insecure-http): for local testing only");
     }
-    let app = signet_server::seal::router(launched.gate.clone());
+    // One stop for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     let gate = launched.gate.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         stop_requested().await;
         tracing::info!("shutting down");
         // The event streams would hold their connections open through the drain.
         if let Some(state) = gate.state() {
             state.stop_streams();
         }
-    };
-    let result = if config.insecure_http {
-        signet_server::serve::serve_plain(listener, app, shutdown).await
+        stop_tx.send_replace(true);
+    });
+    let status = status_listener.map(|listener| {
+        let app = signet_server::seal::status_router(launched.gate.clone());
+        tokio::spawn(signet_server::serve::serve_plain(listener, app, stopped()))
+    });
+    let app = signet_server::seal::router(launched.gate.clone());
+    let mut result = if config.insecure_http {
+        signet_server::serve::serve_plain(listener, app, stopped()).await
     } else {
         let tls = signet_server::serve::tls_config(launched.server_cert.clone()).map_err(ClientError::Usage)?;
-        signet_server::serve::serve_tls(listener, app, tls, shutdown).await
+        signet_server::serve::serve_tls(listener, app, tls, stopped()).await
     };
+    if let Some(task) = status {
+        let status_result = task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        result = result.and(status_result);
+    }
     if let Some(state) = launched.gate.state() {
         // Refusals counted but not yet in the log go in before the keys are dropped.
         state.authority.report_suppressed_refusals().await;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BIN, Server, fails, have, ok, openssl_csr, serve, signet, wait_for_checkpoint};
+use common::{BIN, Server, fails, free_port, have, json, ok, openssl_csr, openssl_verifies, serve, signet, wait_for_checkpoint};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -414,4 +414,51 @@ fn sigterm_stops_the_server_cleanly_and_reports_the_refusals_left_out() {
     let (events, counted_after, counted_in_summaries, summaries) = (n[0], n[1], n[2], n[3]);
     assert!(summaries >= 1, "the shutdown reported what the rate limit left out: {row}");
     assert_eq!(events - summaries + counted_after + counted_in_summaries, burst as u64, "every refusal is logged or counted: {row}");
+}
+
+#[test]
+fn status_listen_serves_certificate_status_over_plain_http_and_a_taken_port_is_named() {
+    if !have("openssl", "version") || !have("curl", "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let status = format!("127.0.0.1:{}", free_port());
+    let mut server = serve(cwd, &["--status-listen", &status], &[], None);
+    let mut printed = String::new();
+    while !printed.contains("status:") {
+        assert!(std::io::BufRead::read_line(&mut server.stdout, &mut printed).unwrap() > 0, "no status line in:\n{printed}");
+    }
+    assert!(printed.contains(&format!("status:    http://{status} ")), "{printed}");
+
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    let t = Some(token.as_str());
+    let created = json(&signet(cwd, &server, t, &["subject", "create", "--name", "web", "--kind", "person", "--output", "json"]));
+    let csr = openssl_csr(cwd, "web", "DNS:web.internal");
+    let id = created["id"].as_str().unwrap();
+    ok(&signet(cwd, &server, t, &["issue", "x509", "--subject", id, "--profile", "tls-server", "--csr", &csr, "--out", "chain.pem"]));
+    let chain = std::fs::read_to_string(cwd.join("chain.pem")).unwrap();
+    openssl_verifies(cwd, &chain, "web");
+
+    // openssl asks the OCSP URL the certificate names: plain HTTP, this listener.
+    let text = Command::new("openssl").current_dir(cwd).args(["x509", "-in", "web-leaf.pem", "-noout", "-ocsp_uri"]).output().unwrap();
+    let ocsp_url = String::from_utf8_lossy(&text.stdout).trim().to_string();
+    assert_eq!(ocsp_url, format!("http://{status}/ocsp"));
+    let out = Command::new("openssl")
+        .current_dir(cwd)
+        .args(["ocsp", "-issuer", "web-issuing.pem", "-cert", "web-leaf.pem", "-url", &ocsp_url, "-CAfile", "signet-data/ca.pem"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("Response verify OK") && said.contains("web-leaf.pem: good"), "{said}");
+    let o = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{status}/v1/subjects")]).output();
+    assert_eq!(String::from_utf8_lossy(&o.unwrap().stdout), "404", "the API is not on the status listener");
+
+    // A second server whose status port is taken stops before it creates anything.
+    let other = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let o = Command::new(BIN).current_dir(other.path()).args(["serve", "--listen", &listen, "--status-listen", &status]).output().unwrap();
+    let e = fails(&o);
+    assert!(e.contains("status_listen") && e.contains(&status), "{e}");
+    assert!(!other.path().join("signet-data").exists(), "nothing was created");
 }

@@ -30,7 +30,9 @@ pub struct CaFactory {
     pub keys: Keys,
     pub root: CaRecord,
     pub algorithm: KeyAlgorithm,
-    pub public_url: String,
+    /// The base of the AIA and CRL distribution point URLs its CAs put in
+    /// the certificates they sign (`ServerConfig::status_url`).
+    pub status_url: String,
 }
 
 impl IssuingCaFactory for CaFactory {
@@ -64,7 +66,7 @@ impl IssuingCaFactory for CaFactory {
             record.certificate_der.clone(),
             signer,
             vec![record.certificate_der.clone(), self.root.certificate_der.clone()],
-            self.public_url.clone(),
+            self.status_url.clone(),
         )?;
         Ok(Arc::new(issuer))
     }

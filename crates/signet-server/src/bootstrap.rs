@@ -248,7 +248,7 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
         keys: keys_handle.clone(),
         root: root.clone(),
         algorithm: config.ca_key_algorithm,
-        public_url: config.public_url.clone(),
+        status_url: config.status_url.clone(),
     });
     let issuing = cas
         .iter()

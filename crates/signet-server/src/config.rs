@@ -20,9 +20,18 @@ pub struct ConfigFile {
     pub database: Option<String>,
     /// Serve plain HTTP (loopback addresses only). Default false.
     pub insecure_http: Option<bool>,
-    /// The URL clients reach this server at; used in certificates' AIA and
-    /// CRL distribution point extensions. Default `https://LISTEN`.
+    /// The URL clients reach this server at; also the base of certificates'
+    /// AIA and CRL distribution point URLs unless `status_url` or
+    /// `status_listen` says otherwise. Default `https://LISTEN`.
     pub public_url: Option<String>,
+    /// `ADDR:PORT` of a second, plain-HTTP listener that serves only what is
+    /// public and signed: the CRLs, the OCSP responder and the CA
+    /// certificates. Default: none.
+    pub status_listen: Option<String>,
+    /// The base URL that new certificates' AIA (OCSP, CA issuers) and CRL
+    /// distribution point extensions carry. Default `http://STATUS_LISTEN`
+    /// with `status_listen`, else `public_url`.
+    pub status_url: Option<String>,
     /// Algorithm for the CA keys created at first start: `ecdsa-p256`
     /// (default), `ecdsa-p384`, `ed25519` or `rsa-3072`.
     pub ca_key_algorithm: Option<String>,
@@ -171,6 +180,8 @@ impl ConfigFile {
             database: self.database.or(other.database),
             insecure_http: self.insecure_http.or(other.insecure_http),
             public_url: self.public_url.or(other.public_url),
+            status_listen: self.status_listen.or(other.status_listen),
+            status_url: self.status_url.or(other.status_url),
             ca_key_algorithm: self.ca_key_algorithm.or(other.ca_key_algorithm),
             log_format: self.log_format.or(other.log_format),
             commit_batch: self.commit_batch.or(other.commit_batch),
@@ -201,6 +212,10 @@ pub struct ServerConfig {
     pub database: Option<String>,
     pub insecure_http: bool,
     pub public_url: String,
+    /// The plain-HTTP listener for the public status endpoints, if any.
+    pub status_listen: Option<SocketAddr>,
+    /// The base of the AIA and CRL distribution point URLs in new certificates.
+    pub status_url: String,
     pub ca_key_algorithm: KeyAlgorithm,
     pub log_format: LogFormat,
     pub commit_batch: usize,
@@ -247,15 +262,30 @@ impl ServerConfig {
         }
         let scheme = if insecure_http { "http" } else { "https" };
         let public_url = match c.public_url {
-            Some(u) => {
-                let u = u.trim_end_matches('/').to_string();
-                if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) {
-                    return Err(FieldError::new("public_url", format!("`{}` is not an http(s) URL", signet_model::names::shorten(&u))));
+            Some(u) => base_url("public_url", &u)?,
+            None => url_of(scheme, listen),
+        };
+        let status_listen = match c.status_listen {
+            None => None,
+            Some(text) => {
+                let addr: SocketAddr = text.parse().map_err(|_| {
+                    FieldError::new(
+                        "status_listen",
+                        format!("`{}` is not an `ADDR:PORT` such as `0.0.0.0:8080`", signet_model::names::shorten(&text)),
+                    )
+                })?;
+                let same_port = addr.port() == listen.port();
+                let same_ip = addr.ip() == listen.ip() || addr.ip().is_unspecified() || listen.ip().is_unspecified();
+                if same_port && same_ip {
+                    return Err(FieldError::new("status_listen", format!("`{addr}` is where `listen` already serves the API")));
                 }
-                u
+                Some(addr)
             }
-            None if listen.ip().is_unspecified() => format!("{scheme}://localhost:{}", listen.port()),
-            None => format!("{scheme}://{listen}"),
+        };
+        let status_url = match (c.status_url, status_listen) {
+            (Some(u), _) => base_url("status_url", &u)?,
+            (None, Some(addr)) => url_of("http", addr),
+            (None, None) => public_url.clone(),
         };
         let ca_key_algorithm = match c.ca_key_algorithm.as_deref() {
             None => KeyAlgorithm::EcdsaP256,
@@ -328,11 +358,36 @@ impl ServerConfig {
             database: c.database,
             insecure_http,
             public_url,
+            status_listen,
+            status_url,
             ca_key_algorithm,
             log_format,
             commit_batch,
         })
     }
+}
+
+/// A configured base URL (`public_url`, `status_url`): `http(s)://host[:port][/path]`
+/// in printable ASCII, no query or fragment, without its trailing slashes
+/// (what certificates can carry as a base of their AIA and CRL URLs).
+fn base_url(field: &str, url: &str) -> Result<String, FieldError> {
+    let u = url.trim_end_matches('/');
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    let ok =
+        rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) && u.bytes().all(|b| b.is_ascii_graphic()) && !u.contains(['?', '#']);
+    if !ok {
+        return Err(FieldError::new(
+            field,
+            format!("`{}` is not an http(s) URL such as `http://ca.example.com:8080`", signet_model::names::shorten(u)),
+        ));
+    }
+    Ok(u.to_string())
+}
+
+/// The URL of a listener when none is configured: its address, or
+/// `localhost` for an unspecified one (`0.0.0.0`, `::`).
+fn url_of(scheme: &str, addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() { format!("{scheme}://localhost:{}", addr.port()) } else { format!("{scheme}://{addr}") }
 }
 
 #[cfg(test)]
@@ -367,6 +422,57 @@ mod tests {
         assert_eq!(with("36h").unwrap().rollover_overlap, time::Duration::hours(36));
         for bad in ["-1d", "soon", "1y"] {
             assert_eq!(with(bad).unwrap_err().field, "rollover_overlap", "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_urls_follow_the_status_listener_unless_set() {
+        let with = |listen: Option<&str>, url: Option<&str>| {
+            ServerConfig::resolve(ConfigFile {
+                status_listen: listen.map(str::to_string),
+                status_url: url.map(str::to_string),
+                ..Default::default()
+            })
+        };
+        // None: the certificates point at the API's own URL, as before.
+        let c = with(None, None).unwrap();
+        assert_eq!((c.status_listen, c.status_url.as_str()), (None, "https://127.0.0.1:8443"));
+        let c = with(Some("0.0.0.0:8080"), None).unwrap();
+        assert_eq!(c.status_listen, Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(c.status_url, "http://localhost:8080");
+        assert_eq!(with(Some("127.0.0.1:8080"), None).unwrap().status_url, "http://127.0.0.1:8080");
+        // Plain HTTP on any address: it serves nothing but signed, public data.
+        assert_eq!(with(Some("192.0.2.1:80"), None).unwrap().status_url, "http://192.0.2.1:80");
+        let c = with(Some("0.0.0.0:8080"), Some("http://status.example.com/")).unwrap();
+        assert_eq!(c.status_url, "http://status.example.com");
+        // Served elsewhere (a CDN, a proxy): a URL without a listener of ours.
+        assert_eq!(with(None, Some("http://crl.example.com")).unwrap().status_url, "http://crl.example.com");
+        assert_eq!(with(None, Some("http://crl.example.com")).unwrap().public_url, "https://127.0.0.1:8443");
+    }
+
+    #[test]
+    fn bad_status_settings_are_named() {
+        let with = |listen: Option<&str>, url: Option<&str>| {
+            ServerConfig::resolve(ConfigFile {
+                status_listen: listen.map(str::to_string),
+                status_url: url.map(str::to_string),
+                ..Default::default()
+            })
+            .unwrap_err()
+        };
+        for bad in ["8080", "nowhere:80", ""] {
+            assert_eq!(with(Some(bad), None).field, "status_listen", "{bad}");
+        }
+        // The API's own address (the default listen is 127.0.0.1:8443).
+        for taken in ["127.0.0.1:8443", "0.0.0.0:8443", "[::]:8443"] {
+            let e = with(Some(taken), None);
+            assert_eq!(e.field, "status_listen", "{taken}");
+            assert!(e.to_string().contains("`listen`"), "{e}");
+        }
+        for bad in
+            ["ldap://crl.example.com", "crl.example.com", "http://crl example.com", "http://", "http:///crl", "http://h/?q", "http://h/#f"]
+        {
+            assert_eq!(with(Some("127.0.0.1:8080"), Some(bad)).field, "status_url", "{bad}");
         }
     }
 

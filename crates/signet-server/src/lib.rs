@@ -76,6 +76,64 @@ impl AppState {
 /// the CA certificates and certificate status (CRL, OCSP: see [`status`]).
 /// Everything under `/v1` needs an operator token or an operator client certificate.
 pub fn router(state: Arc<AppState>) -> Router {
+    routers(state).api
+}
+
+/// The two faces of one authority, sharing its state (and its CRL cache).
+pub struct Routers {
+    /// Every route: [`router`], what the HTTPS listener serves.
+    pub api: Router,
+    /// Only what is public and signed, for the plain-HTTP `status_listen`:
+    /// health, readiness, the CA certificates, the CRLs and OCSP.
+    pub public: Router,
+}
+
+pub fn routers(state: Arc<AppState>) -> Routers {
+    let status = status::routes(state.clone());
+    Routers { api: api_router(state.clone(), status.clone()), public: public_router(state, status) }
+}
+
+/// Health, readiness and the CA certificates (what caIssuers URLs name).
+fn health_and_ca_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/ca.pem", get(ca_pem))
+        .route("/ca/issuing.der", get(issuing_der))
+        .route("/ca/root.der", get(root_der))
+        .route("/ca/{id}", get(authority_der))
+}
+
+/// What every router ends with: the status routes (CRL, OCSP) after the
+/// latency layer, the answers for unknown routes and methods, the body
+/// limit and the request context.
+fn finish<H, T>(routes: Router<Arc<AppState>>, status: Router<Arc<AppState>>, not_found: H, state: Arc<AppState>) -> Router
+where
+    H: axum::handler::Handler<T, Arc<AppState>>,
+    T: 'static,
+{
+    routes
+        // Every route above, nested ones included: after routing, so the
+        // matched route template is known.
+        .route_layer(middleware::from_fn_with_state(state.clone(), record_latency))
+        .merge(status)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.rng.clone(), request_context))
+        .with_state(state)
+}
+
+fn public_router(state: Arc<AppState>, status: Router<Arc<AppState>>) -> Router {
+    let not_found = || async {
+        Problem::not_found(
+            "this listener serves only certificate status and CA certificates (/crl, /ocsp, /ca/…); the API is on the HTTPS listener",
+        )
+    };
+    finish(health_and_ca_routes(), status, not_found, state)
+}
+
+fn api_router(state: Arc<AppState>, status: Router<Arc<AppState>>) -> Router {
     let v1 = Router::new()
         .route("/subjects", post(api::create_subject).get(api::list_subjects))
         .route("/subjects/{id}", get(api::get_subject))
@@ -107,31 +165,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/authorities/issuing/rollover", post(authorities::rotate_issuing))
         .route("/authorities/{id}/destroy", post(authorities::destroy_authority))
         .route("/openapi.json", get(openapi_json));
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/ca.pem", get(ca_pem))
-        .route("/ca/issuing.der", get(issuing_der))
-        .route("/ca/root.der", get(root_der))
-        .route("/ca/{id}", get(authority_der))
-        .route("/metrics", get(metrics_text))
-        .merge(log::routes())
-        // Every route above, nested ones included: after routing, so the
-        // matched route template is known.
-        .route_layer(middleware::from_fn_with_state(state.clone(), record_latency))
-        .merge(status::routes(state.clone()))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.rng.clone(), request_context))
-        .with_state(state)
+    let routes = Router::new().nest("/v1", v1).merge(health_and_ca_routes()).route("/metrics", get(metrics_text)).merge(log::routes());
+    finish(routes, status, not_found, state)
 }
 
 /// Give every request an id (`x-request-id`), a tracing span, security
 /// headers, and put the id into problem bodies.
 pub(crate) async fn request_context(State(rng): State<Arc<dyn Rng>>, mut req: Request, next: Next) -> Response {
     let rid = format!("r{}", signet_core::authority::hex(&rng.bytes16()[..8]));
+    let over_tls = req.extensions().get::<serve::OverTls>().is_some();
     req.extensions_mut().insert(RequestIdExt(rid.clone()));
     let span = tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path());
     let started = std::time::Instant::now();
@@ -151,7 +193,10 @@ pub(crate) async fn request_context(State(rng): State<Arc<dyn Rng>>, mut req: Re
     }
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    // Never over plain HTTP (RFC 6797 §7.2).
+    if over_tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     // A body refused for its size was not read to its end: the connection
     // cannot carry another request, so say so (RFC 9112 §9.6) rather than
     // let the client reuse it and fail.

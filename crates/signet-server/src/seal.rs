@@ -68,7 +68,19 @@ pub fn standard_tasks(config: ServerConfig) -> OnUnseal {
 #[derive(Clone)]
 enum Phase {
     Sealed,
-    Unsealed { state: Arc<AppState>, app: Router },
+    /// `app` serves the HTTPS listener, `public` the plain-HTTP status listener.
+    Unsealed {
+        state: Arc<AppState>,
+        app: Router,
+        public: Router,
+    },
+}
+
+impl Phase {
+    fn unsealed(state: Arc<AppState>) -> Self {
+        let crate::Routers { api, public } = crate::routers(state.clone());
+        Phase::Unsealed { state, app: api, public }
+    }
 }
 
 /// One accepted share: which, from where, when. Never the share itself.
@@ -108,6 +120,7 @@ pub struct SealGate {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     on_unseal: OnUnseal,
     sealed_app: Router,
+    sealed_public: Router,
 }
 
 impl fmt::Debug for SealGate {
@@ -137,12 +150,13 @@ impl SealGate {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let rng: Arc<dyn Rng> = Arc::new(SystemRng);
         let sealed_app = sealed_router(rng.clone());
+        let sealed_public = sealed_public_router(rng.clone());
         if !opened.keys.is_sealed() {
             let unsealed = bootstrap::finish(&config, opened.store.clone(), &opened.keys).await?;
             let server_cert = Arc::new(ServerCert::new(&unsealed.identity.chain_der, &unsealed.identity.key_pkcs8_der).map_err(BootError)?);
             bootstrap::trust_operator_clients(&server_cert, &unsealed.state)?;
             let gate = Arc::new(Self {
-                phase: RwLock::new(Phase::Unsealed { app: crate::router(unsealed.state.clone()), state: unsealed.state.clone() }),
+                phase: RwLock::new(Phase::unsealed(unsealed.state.clone())),
                 config,
                 store: opened.store,
                 keys: opened.keys,
@@ -155,6 +169,7 @@ impl SealGate {
                 tasks: Mutex::new(Vec::new()),
                 on_unseal,
                 sealed_app,
+                sealed_public,
             });
             gate.replace_tasks((gate.on_unseal)(&unsealed.state, &server_cert));
             return Ok(Launched {
@@ -189,6 +204,7 @@ impl SealGate {
             tasks: Mutex::new(Vec::new()),
             on_unseal,
             sealed_app,
+            sealed_public,
         });
         gate.replace_tasks(vec![gate.spawn_sealed_renewal()]);
         let (seal_id, (n, m)) =
@@ -232,6 +248,13 @@ impl SealGate {
         match &*self.phase.read().unwrap_or_else(PoisonError::into_inner) {
             Phase::Sealed => self.sealed_app.clone(),
             Phase::Unsealed { app, .. } => app.clone(),
+        }
+    }
+
+    fn public_app(&self) -> Router {
+        match &*self.phase.read().unwrap_or_else(PoisonError::into_inner) {
+            Phase::Sealed => self.sealed_public.clone(),
+            Phase::Unsealed { public, .. } => public.clone(),
         }
     }
 
@@ -375,8 +398,7 @@ impl SealGate {
             tracing::error!(error = %e, "cannot trust operator client certificates after unsealing; tokens still work");
         }
         let state = unsealed.state;
-        *self.phase.write().unwrap_or_else(PoisonError::into_inner) =
-            Phase::Unsealed { app: crate::router(state.clone()), state: state.clone() };
+        *self.phase.write().unwrap_or_else(PoisonError::into_inner) = Phase::unsealed(state.clone());
         self.replace_tasks((self.on_unseal)(&state, &self.server_cert));
         let millis = started.elapsed().as_millis();
         tracing::warn!(client = %who.client_text(), millis = millis as u64, "the keystore is unsealed: serving the full API");
@@ -596,6 +618,37 @@ async fn dispatch(gate: Arc<SealGate>, req: Request) -> Response {
     }
 }
 
+/// What the plain-HTTP status listener (`status_listen`) serves: the
+/// authority's public routes ([`crate::Routers::public`]) when unsealed;
+/// while sealed, `/healthz`, an unsigned OCSP `tryLater` (RFC 6960: what an
+/// OCSP client expects from a responder that cannot answer for now) and
+/// 503 `sealed` for the rest. No sys endpoint: shares and seal go over HTTPS.
+pub fn status_router(gate: Arc<SealGate>) -> Router {
+    Router::new().fallback(move |req: Request| {
+        let app = gate.public_app();
+        async move {
+            match tower::ServiceExt::oneshot(app, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    })
+}
+
+fn sealed_public_router(rng: Arc<dyn Rng>) -> Router {
+    let try_later = || async {
+        let der = signet_x509::ocsp::unsuccessful_response(signet_x509::ocsp::UnsuccessfulStatus::TryLater);
+        ([(axum::http::header::CONTENT_TYPE, crate::status::OCSP_RESPONSE)], der)
+    };
+    Router::new()
+        .route("/healthz", get(crate::healthz))
+        .route("/readyz", get(|| async { sealed_problem() }))
+        .route("/ocsp", post(try_later))
+        .route("/ocsp/{*request}", get(try_later))
+        .fallback(|| async { sealed_problem() })
+        .layer(middleware::from_fn_with_state(rng, crate::request_context))
+}
+
 /// What a sealed server answers besides the sys endpoints.
 fn sealed_router(rng: Arc<dyn Rng>) -> Router {
     Router::new()
@@ -641,4 +694,37 @@ pub async fn seal(State(gate): State<Arc<SealGate>>, who: Peer, mut parts: Parts
     let ctx = signet_core::authority::Ctx { caller: &caller, trace_id: trace.as_deref() };
     state.authority.authorize(ctx, signet_policy::Action::KeystoreSeal, &signet_policy::ResourceCtx::Authority).await?;
     gate.seal(&caller, &who).await.map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: failing loudly is the point
+    use super::*;
+    use axum::body::Body;
+
+    async fn call(app: &Router, method: &str, uri: &str) -> (StatusCode, Option<String>, Vec<u8>) {
+        let req = Request::builder().method(method).uri(uri).body(Body::from(vec![0x30, 0x00])).unwrap();
+        let resp = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+        let content_type = resp.headers().get(axum::http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
+        let status = resp.status();
+        (status, content_type, axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_sealed_status_listener_answers_ocsp_with_try_later_and_nothing_else() {
+        let app = sealed_public_router(Arc::new(SystemRng));
+        // OCSPResponse { responseStatus tryLater (3) }: unsigned, as RFC 6960 allows.
+        let try_later = vec![0x30, 0x03, 0x0a, 0x01, 0x03];
+        for (method, uri) in [("POST", "/ocsp"), ("GET", "/ocsp/MAMwAQ%3D%3D")] {
+            let (status, content_type, body) = call(&app, method, uri).await;
+            assert_eq!((status, content_type.as_deref()), (StatusCode::OK, Some(crate::status::OCSP_RESPONSE)), "{method} {uri}");
+            assert_eq!(body, try_later, "{method} {uri}");
+        }
+        assert_eq!(call(&app, "GET", "/healthz").await.0, StatusCode::OK);
+        for uri in ["/readyz", "/crl", "/ca.pem", "/v1/sys/seal-status", "/v1/subjects"] {
+            let (status, content_type, _) = call(&app, "GET", uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+            assert_eq!(content_type.as_deref(), Some(crate::problem::PROBLEM_JSON), "{uri}");
+        }
+    }
 }

@@ -156,6 +156,11 @@ impl ClientCertVerifier for ClientVerifier {
     }
 }
 
+/// Attached to every request that arrived over TLS (the HTTPS listener);
+/// absent on the plain-HTTP ones (`insecure_http`, `status_listen`).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// The client certificate a connection's TLS handshake verified (DER of the
 /// leaf), attached to every request of that connection.
 #[derive(Debug, Clone)]
@@ -222,6 +227,7 @@ pub async fn serve_tls(
             // The client's address, for handlers that log who called (`/v1/sys/unseal`).
             let app = tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req.extensions_mut().insert(OverTls);
                 if let Some(c) = &client_cert {
                     req.extensions_mut().insert(c.clone());
                 }

@@ -1,6 +1,8 @@
 //! Certificate status, public by nature (no token): the CRLs and the OCSP
 //! responder that every issued certificate points at (cRLDistributionPoints
-//! `{base}/crl/{issuer id}`, AIA OCSP `{base}/ocsp`), for every published
+//! `{base}/crl/{issuer id}`, AIA OCSP `{base}/ocsp`; `{base}` is the
+//! configured `status_url`), served on the HTTPS listener and, with
+//! `status_listen`, on a plain-HTTP one ([`crate::Routers::public`]), for every published
 //! issuing CA: the active one and the retired ones not yet destroyed
 //! (docs/KEY-ROLLOVER.md).
 //!

@@ -183,3 +183,137 @@ async fn malformed_ocsp_requests_get_malformed_request() {
     let out = openssl_ok(dir, &["ocsp", "-respin", "resp.der", "-resp_text", "-noverify"]);
     assert!(out.contains("OCSP Response Status: successful") && out.contains("Cert Status: unknown"), "{out}");
 }
+
+/// Whether `tool --help` runs; a test without it is skipped, except under
+/// CI, where a missing tool is a failure (.ci/run installs them).
+fn have(tool: &str) -> bool {
+    let ok = Command::new(tool).arg("--help").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} is required under CI");
+        eprintln!("{tool} not found: skipping");
+    }
+    ok
+}
+
+/// Run a tool in `dir`; (success, stdout + stderr).
+fn run(dir: &Path, tool: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(tool).args(args).current_dir(dir).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// curl (an independent HTTP client) GETs `url` into `file`; the HTTP status.
+fn curl_get(dir: &Path, url: &str, file: &str) -> String {
+    let (ok, out) = run(dir, "curl", &["-s", "-o", file, "-w", "%{http_code}", url]);
+    assert!(ok, "curl {url}: {out}");
+    out
+}
+
+/// The value after `label` on its line of `text` (an `openssl x509 -text` field).
+fn field_after<'a>(text: &'a str, label: &str) -> &'a str {
+    let at = text.find(label).unwrap_or_else(|| panic!("no `{label}` in:\n{text}")) + label.len();
+    text[at..].lines().next().unwrap().trim()
+}
+
+/// pkilint's findings for `file` with the linter `tool` and `args`, at
+/// WARNING and above: empty when the document is clean.
+fn pkilint(dir: &Path, tool: &str, args: &[&str], file: &str) -> String {
+    let (_, out) = run(dir, tool, &[&["lint", "-s", "WARNING"], args, &[file]].concat());
+    out.trim().to_string()
+}
+
+/// With `status_listen`, new certificates point at plain-HTTP status URLs,
+/// which relying parties that fetch revocation data over HTTP only (Windows'
+/// CryptoAPI; the CA/Browser Forum requires it) can use; the listener serves
+/// the CRL, OCSP and the CA certificates and nothing else. Checked with curl,
+/// openssl and pkilint (RFC 5280, RFC 6960 and the CA/B Forum lints).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_over_plain_http_with_a_status_listener() {
+    if !have_openssl() || !have("curl") || !have("lint_pkix_cert") {
+        return;
+    }
+    let srv = TestServer::start_with_status_listener(Default::default()).await;
+    let status = srv.status_base.clone().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ca_pem = srv.config.data_dir.join("ca.pem");
+    let ca_pem = ca_pem.to_str().unwrap();
+    let subject = srv.create_subject("web").await;
+    issue(&srv, dir, &subject, "good").await;
+    let bad = issue(&srv, dir, &subject, "bad").await;
+    revoke_in_database(&srv, &bad).await;
+
+    // Every status URL of the certificate is on the plain-HTTP listener.
+    let text = openssl_ok(dir, &["x509", "-in", "good.pem", "-noout", "-text"]);
+    let crl_url = field_after(&text, "Full Name:\n").trim_start_matches("URI:").to_string();
+    let ocsp_url = field_after(&text, "OCSP - URI:");
+    let ca_issuers_url = field_after(&text, "CA Issuers - URI:");
+    for url in [crl_url.as_str(), ocsp_url, ca_issuers_url] {
+        assert!(url.starts_with(&format!("{status}/")), "`{url}` is not on {status}:\n{text}");
+    }
+
+    // CA issuers: the issuing CA's certificate, DER.
+    assert_eq!(curl_get(dir, ca_issuers_url, "issuing.der"), "200");
+    openssl_ok(dir, &["x509", "-in", "issuing.pem", "-outform", "DER", "-out", "issuing-expected.der"]);
+    assert_eq!(std::fs::read(dir.join("issuing.der")).unwrap(), std::fs::read(dir.join("issuing-expected.der")).unwrap());
+
+    // The CRL, fetched from the URL in the certificate: signed, lists `bad`.
+    assert_eq!(curl_get(dir, &crl_url, "crl.der"), "200");
+    let out = openssl_ok(dir, &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", ca_pem, "-noout"]);
+    assert!(out.contains("verify OK"), "{out}");
+    openssl_ok(dir, &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"]);
+    let verify = ["verify", "-crl_check", "-CRLfile", "crl.pem", "-CAfile", "root.pem", "-untrusted", "issuing.pem"];
+    openssl_ok(dir, &[&verify[..], &["good.pem"]].concat());
+    let (ok, out) = openssl(dir, &[&verify[..], &["bad.pem"]].concat());
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+
+    // OCSP over plain HTTP at the URL in the certificate.
+    let ocsp = |cert: &str| {
+        openssl_ok(dir, &["ocsp", "-issuer", "issuing.pem", "-url", ocsp_url, "-CAfile", ca_pem, "-cert", cert, "-respout", "resp.der"])
+    };
+    let out = ocsp("good.pem");
+    assert!(out.contains("Response verify OK") && out.contains("good.pem: good"), "{out}");
+    let out = ocsp("bad.pem");
+    assert!(out.contains("Response verify OK") && out.contains("bad.pem: revoked"), "{out}");
+
+    // pkilint finds nothing at WARNING or above in the chain, the CRL or the
+    // OCSP response; and the CA/B Forum's TLS lints find no status URL they
+    // refuse (they do for the HTTPS URLs of a server without a status listener).
+    for cert in ["good.pem", "issuing.pem", "root.pem"] {
+        assert_eq!(pkilint(dir, "lint_pkix_cert", &[], cert), "", "{cert}");
+    }
+    assert_eq!(pkilint(dir, "lint_crl", &["-t", "CRL", "-p", "PKIX"], "crl.der"), "");
+    assert_eq!(pkilint(dir, "lint_ocsp_response", &[], "resp.der"), "");
+    let refused_urls = ["aia_location_uri_not_http", "crldp_dpname_prohibited_uri_scheme", "revocation_information_absent"];
+    let br = pkilint(dir, "lint_cabf_serverauth_cert", &["-d"], "good.pem");
+    for finding in refused_urls {
+        assert!(!br.contains(finding), "{finding}:\n{br}");
+    }
+    let https_only = TestServer::start(Backend::Sqlite).await.unwrap();
+    let https_subject = https_only.create_subject("web").await;
+    issue(&https_only, dir, &https_subject, "over-https").await;
+    let br = pkilint(dir, "lint_cabf_serverauth_cert", &["-d"], "over-https.pem");
+    for finding in refused_urls {
+        assert!(br.contains(finding), "the control certificate is refused for `{finding}`:\n{br}");
+    }
+
+    // Nothing but status on the plain listener: no API, no sys, no log, no metrics.
+    for path in ["/v1/subjects", "/v1/requests", "/v1/sys/seal-status", "/v1/openapi.json", "/log/v1/checkpoint", "/metrics"] {
+        assert_eq!(curl_get(dir, &format!("{status}{path}"), "body.json"), "404", "{path}");
+        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("body.json")).unwrap()).unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("HTTPS listener"), "{body}");
+    }
+    let (ok, code) =
+        run(dir, "curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "{}", &format!("{status}/v1/requests")]);
+    assert!(ok && code == "404", "{code}");
+    assert_eq!(curl_get(dir, &format!("{status}/ca.pem"), "ca.pem"), "200");
+    assert_eq!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), std::fs::read_to_string(ca_pem).unwrap());
+    assert_eq!(curl_get(dir, &format!("{status}/healthz"), "health.json"), "200");
+    // No HSTS over plain HTTP (RFC 6797 §7.2); the other security headers stay.
+    let (_, headers) = run(dir, "curl", &["-s", "-D", "-", "-o", "/dev/null", &format!("{status}/healthz")]);
+    let headers = headers.to_ascii_lowercase();
+    assert!(headers.contains("x-content-type-options: nosniff") && !headers.contains("strict-transport-security"), "{headers}");
+
+    // The HTTPS listener still answers at the URLs of earlier certificates.
+    let r = srv.http.get(srv.url("/crl")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -56,7 +56,9 @@ fn parse_base_url(base_url: &str) -> Result<String, MintError> {
 impl X509Authority {
     /// `certificate_der` is the issuing CA's certificate; `signer` must hold
     /// its key; `chain_der` starts with `certificate_der` and ends with the
-    /// root; `base_url` is the public URL of this Signet server.
+    /// root; `base_url` is the base of the AIA (OCSP, CA issuers) and CRL
+    /// distribution point URLs it puts in what it signs: where this Signet
+    /// server publishes status.
     pub fn new(
         id: AuthorityId,
         certificate_der: Vec<u8>,

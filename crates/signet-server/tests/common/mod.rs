@@ -90,6 +90,8 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub pg: Option<Arc<PgDb>>,
+    /// `http://ADDR` of the plain-HTTP status listener, when started with one.
+    pub status_base: Option<String>,
 }
 
 impl TestServer {
@@ -109,6 +111,23 @@ impl TestServer {
 
     /// Start with `extra` settings over the harness's own; the start's error if it fails.
     pub async fn start_configured(dir: tempfile::TempDir, pg: Option<Arc<PgDb>>, extra: ConfigFile) -> Result<Self, String> {
+        Self::start_listening(dir, pg, extra, None).await
+    }
+
+    /// Start on SQLite with a plain-HTTP status listener too (`status_listen`
+    /// on a free loopback port, so new certificates point at it).
+    pub async fn start_with_status_listener(extra: ConfigFile) -> Self {
+        let status = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let extra = ConfigFile { status_listen: Some(status.local_addr().unwrap().to_string()), ..extra };
+        Self::start_listening(tempfile::tempdir().unwrap(), None, extra, Some(status)).await.unwrap()
+    }
+
+    async fn start_listening(
+        dir: tempfile::TempDir,
+        pg: Option<Arc<PgDb>>,
+        extra: ConfigFile,
+        status_listener: Option<tokio::net::TcpListener>,
+    ) -> Result<Self, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = ServerConfig::resolve(extra.or(ConfigFile {
@@ -120,7 +139,8 @@ impl TestServer {
         }))
         .unwrap();
         let started = signet_server::bootstrap::start(&config).await.map_err(|e| e.to_string())?;
-        let app = signet_server::router(started.state.clone());
+        let signet_server::Routers { api: app, public } = signet_server::routers(started.state.clone());
+        let status_base = status_listener.as_ref().map(|l| format!("http://{}", l.local_addr().unwrap()));
         let sequencer = tokio::spawn(signet_server::bootstrap::run_sequencer(started.state.clone()));
         let expiry = tokio::spawn(signet_server::bootstrap::run_expiry(started.state.clone()));
         let renewal =
@@ -128,17 +148,38 @@ impl TestServer {
         let tls = signet_server::serve::tls_config(started.server_cert.clone()).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            let (status_stop, status_stopped) = tokio::sync::oneshot::channel::<()>();
+            let status = status_listener.map(|l| {
+                tokio::spawn(signet_server::serve::serve_plain(l, public, async {
+                    let _ = status_stopped.await;
+                }))
+            });
             let _ = signet_server::serve::serve_tls(listener, app, tls, async {
                 let _ = stop_rx.await;
             })
             .await;
+            let _ = status_stop.send(());
+            if let Some(status) = status {
+                let _ = status.await;
+            }
             sequencer.abort();
             expiry.abort();
             renewal.abort();
         });
         let token = std::fs::read_to_string(config.data_dir.join("admin-token")).unwrap().trim().to_string();
         let http = client_trusting(&config.data_dir.join("ca.pem"));
-        Ok(Self { state: started.state.clone(), dir, base: format!("https://{addr}"), token, http, config, task, stop: Some(stop_tx), pg })
+        Ok(Self {
+            state: started.state.clone(),
+            dir,
+            base: format!("https://{addr}"),
+            token,
+            http,
+            config,
+            task,
+            stop: Some(stop_tx),
+            pg,
+            status_base,
+        })
     }
 
     /// Stop serving, as `signet serve` does (event streams ended, requests
