@@ -425,15 +425,18 @@ mod tests {
         }
     }
 
+    /// The defaults with `status_listen` and `status_url` as given.
+    fn with_status(listen: Option<&str>, url: Option<&str>) -> Result<ServerConfig, FieldError> {
+        ServerConfig::resolve(ConfigFile {
+            status_listen: listen.map(str::to_string),
+            status_url: url.map(str::to_string),
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn status_urls_follow_the_status_listener_unless_set() {
-        let with = |listen: Option<&str>, url: Option<&str>| {
-            ServerConfig::resolve(ConfigFile {
-                status_listen: listen.map(str::to_string),
-                status_url: url.map(str::to_string),
-                ..Default::default()
-            })
-        };
+        let with = with_status;
         // None: the certificates point at the API's own URL, as before.
         let c = with(None, None).unwrap();
         assert_eq!((c.status_listen, c.status_url.as_str()), (None, "https://127.0.0.1:8443"));
@@ -452,14 +455,7 @@ mod tests {
 
     #[test]
     fn bad_status_settings_are_named() {
-        let with = |listen: Option<&str>, url: Option<&str>| {
-            ServerConfig::resolve(ConfigFile {
-                status_listen: listen.map(str::to_string),
-                status_url: url.map(str::to_string),
-                ..Default::default()
-            })
-            .unwrap_err()
-        };
+        let with = |listen, url| with_status(listen, url).unwrap_err();
         for bad in ["8080", "nowhere:80", ""] {
             assert_eq!(with(Some(bad), None).field, "status_listen", "{bad}");
         }
