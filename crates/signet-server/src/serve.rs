@@ -1,5 +1,7 @@
-//! Serving: HTTPS through rustls (TLS 1.2 and 1.3, aws-lc), or plain HTTP on
-//! loopback when explicitly asked for.
+//! Serving: HTTPS through rustls (TLS 1.2 and 1.3, aws-lc), or plain HTTP
+//! (on loopback when explicitly asked for, `insecure_http`; and for the
+//! public status listener, `status_listen`), by one accept loop
+//! ([`serve_with`]) with the same timeouts and the same stop.
 //!
 //! The TLS server asks for a client certificate but does not require one. A
 //! certificate that is presented must chain to Signet's own root (rustls
@@ -183,16 +185,48 @@ pub fn tls_config(cert: Arc<ServerCert>) -> Result<rustls::ServerConfig, String>
 /// How long a stopping server waits for its connections' requests in flight.
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serve `app` over HTTPS until `shutdown` resolves; then stop accepting,
-/// let the requests in flight finish (idle keep-alive connections are
-/// closed at once) and return, at most [`DRAIN_TIMEOUT`] later.
+/// How long a connection may take to send a request's head (its request
+/// line and headers), counted from when the server waits for it, so also
+/// how long a keep-alive connection may sit idle. A client that holds a
+/// connection open without sending a request (slowloris) loses it.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve `app` over HTTPS until `shutdown` resolves; see [`serve_with`].
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     tls: rustls::ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    serve_with(listener, app, Some(tls), shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// Serve `app` over plain HTTP (`insecure_http` on loopback, or the public
+/// status listener) until `shutdown` resolves; see [`serve_with`].
+pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    serve_with(listener, app, None, shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// Serve `app` on `listener`, over TLS when `tls` is given, until `shutdown`
+/// resolves; then stop accepting, let the requests in flight finish (idle
+/// keep-alive connections are closed at once) and return, at most
+/// [`DRAIN_TIMEOUT`] later. Each request carries the client's address
+/// (`ConnectInfo`), and over TLS [`OverTls`] and the verified
+/// [`ClientCertificate`], if any. A connection that does not complete its TLS
+/// handshake in 10 s, or a request head in `header_read_timeout`, is closed.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+    header_read_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(Arc::new(tls)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -209,12 +243,19 @@ pub async fn serve_tls(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let (acceptor, app, http) = (acceptor.clone(), app.clone(), http.clone());
         // Taken before the handshake, so that a stop during it waits for it too.
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let Some(acceptor) = acceptor else {
+                let app = with_connection(app, peer, None);
+                let conn = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app));
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            };
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -224,17 +265,8 @@ pub async fn serve_tls(
             };
             // The client certificate the handshake verified, if any.
             let client_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientCertificate(Arc::new(c.to_vec())));
-            // The client's address, for handlers that log who called (`/v1/sys/unseal`).
-            let app = tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                req.extensions_mut().insert(OverTls);
-                if let Some(c) = &client_cert {
-                    req.extensions_mut().insert(c.clone());
-                }
-                req
-            });
-            let service = TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(tls), service);
+            let app = with_connection(app, peer, Some(client_cert));
+            let conn = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -251,11 +283,27 @@ pub async fn serve_tls(
     Ok(())
 }
 
-/// Serve `app` over plain HTTP (only reachable when `insecure_http` passed the loopback check).
-pub async fn serve_plain(
-    listener: TcpListener,
+/// `app` with what every request of one connection carries: the client's
+/// address (`/v1/sys/unseal` logs who called) and, over TLS (`tls` is
+/// `Some`), [`OverTls`] and the verified client certificate, if any.
+fn with_connection(
     app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+    peer: SocketAddr,
+    tls: Option<Option<ClientCertificate>>,
+) -> impl tower::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        if let Some(client_cert) = &tls {
+            req.extensions_mut().insert(OverTls);
+            if let Some(c) = client_cert {
+                req.extensions_mut().insert(c.clone());
+            }
+        }
+        req
+    })
 }

@@ -1,5 +1,6 @@
-//! Stopping the HTTPS server: no new connections, the requests in flight
-//! answered, then the server returns.
+//! Connections: stopping the server (no new connections, the requests in
+//! flight answered, then it returns), and clients that hold a connection
+//! without sending a request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod common;
@@ -78,4 +79,51 @@ async fn an_open_event_stream_ends_when_the_server_stops_and_does_not_hold_it() 
     assert!(started.elapsed() < signet_server::serve::DRAIN_TIMEOUT);
     let ended = tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = stream.chunk().await {} }).await;
     assert!(ended.is_ok(), "the stream ended");
+}
+
+/// Read until the server closes the connection (or errs), at most `limit`: what it sent.
+async fn read_until_closed(c: &mut tokio::net::TcpStream, limit: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(limit, c.read_to_end(&mut got)).await.expect("the server closed the connection");
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_no_complete_request_head_loses_its_connection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let timeout = Duration::from_millis(800);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(signet_server::serve::serve_with(
+        listener,
+        app,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+        timeout,
+    ));
+
+    // Half a request head, then nothing (slowloris); and nothing at all.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: signet\r\nx-slow: ").await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A complete request is answered, and the connection may then idle as long, not longer.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nhost: signet\r\n\r\n").await.unwrap();
+
+    let connected = std::time::Instant::now();
+    for (name, c) in [("slow", &mut slow), ("silent", &mut silent), ("idle", &mut idle)] {
+        let got = read_until_closed(c, Duration::from_secs(10)).await;
+        let after = connected.elapsed();
+        let got = String::from_utf8_lossy(&got);
+        assert!(after >= timeout.mul_f32(0.9), "{name}: closed after {after:?}, before the timeout");
+        match name {
+            "idle" => assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("ok"), "{name}: {got}"),
+            _ => assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{name}: {got}"),
+        }
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }
