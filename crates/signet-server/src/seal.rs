@@ -607,11 +607,11 @@ pub fn router(gate: Arc<SealGate>) -> Router {
         .layer(middleware::from_fn_with_state(rng, crate::request_context))
         .with_state(gate)
         // Set after the layers, so the full router's own request context is the only one.
-        .fallback(move |req: Request| dispatch(dispatch_gate.clone(), req))
+        .fallback(move |req: Request| dispatch(dispatch_gate.app(), req))
 }
 
-async fn dispatch(gate: Arc<SealGate>, req: Request) -> Response {
-    let app = gate.app();
+/// Hand `req` to the router of the current phase.
+async fn dispatch(app: Router, req: Request) -> Response {
     match tower::ServiceExt::oneshot(app, req).await {
         Ok(resp) => resp,
         Err(never) => match never {},
@@ -624,15 +624,7 @@ async fn dispatch(gate: Arc<SealGate>, req: Request) -> Response {
 /// OCSP client expects from a responder that cannot answer for now) and
 /// 503 `sealed` for the rest. No sys endpoint: shares and seal go over HTTPS.
 pub fn status_router(gate: Arc<SealGate>) -> Router {
-    Router::new().fallback(move |req: Request| {
-        let app = gate.public_app();
-        async move {
-            match tower::ServiceExt::oneshot(app, req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            }
-        }
-    })
+    Router::new().fallback(move |req: Request| dispatch(gate.public_app(), req))
 }
 
 fn sealed_public_router(rng: Arc<dyn Rng>) -> Router {
