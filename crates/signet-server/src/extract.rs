@@ -16,6 +16,24 @@ use std::sync::Arc;
 /// The largest request body accepted (a CSR is at most 64 KiB).
 pub const MAX_BODY: usize = 256 * 1024;
 
+/// How long a request's body may take to arrive, from when its handler
+/// starts reading it: a client that sends its headers and then trickles the
+/// body (or stops) gets 408 and loses the connection.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `read`, the reading of a request body, if it ends within
+/// [`BODY_READ_TIMEOUT`]; else 408 `body-timeout`.
+pub async fn within_body_timeout<F: std::future::Future>(read: F) -> Result<F::Output, Problem> {
+    tokio::time::timeout(BODY_READ_TIMEOUT, read).await.map_err(|_| {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "request body too slow",
+            format!("the request body did not arrive within {} seconds", BODY_READ_TIMEOUT.as_secs()),
+        )
+    })
+}
+
 /// A JSON body, deserialised with the path of the first bad field.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -34,7 +52,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 format!("the body must be `application/json`, not `{}`", signet_model::names::shorten(ct)),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        let bytes = within_body_timeout(Bytes::from_request(req, state)).await?.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -145,3 +163,28 @@ impl FromRequestParts<Arc<AppState>> for LogReader {
 /// The id of this HTTP request, set by the request-id middleware.
 #[derive(Debug, Clone)]
 pub struct RequestIdExt(pub String);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: failing loudly is the point
+    use super::*;
+    use axum::body::Body;
+
+    /// A JSON request whose body never arrives (the client sent its headers only).
+    fn stalled_request() -> Request {
+        let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+        Request::builder().header(header::CONTENT_TYPE, "application/json").body(Body::from_stream(never)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
+        let started = tokio::time::Instant::now();
+        let refused = JsonBody::<serde_json::Value>::from_request(stalled_request(), &()).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::REQUEST_TIMEOUT.as_u16());
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT, "refused when the time is up, not before");
+        // A body that does arrive is read as before.
+        let req = Request::builder().header(header::CONTENT_TYPE, "application/json").body(Body::from("{\"a\":1}")).unwrap();
+        let JsonBody(v) = JsonBody::<serde_json::Value>::from_request(req, &()).await.unwrap();
+        assert_eq!(v["a"], 1);
+    }
+}

@@ -197,10 +197,10 @@ pub(crate) async fn request_context(State(rng): State<Arc<dyn Rng>>, mut req: Re
     if over_tls {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
-    // A body refused for its size was not read to its end: the connection
-    // cannot carry another request, so say so (RFC 9112 §9.6) rather than
-    // let the client reuse it and fail.
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    // A body refused for its size or its slowness was not read to its end:
+    // the connection cannot carry another request, so say so (RFC 9112
+    // §9.6) rather than let the client reuse it and fail.
+    if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp

@@ -164,9 +164,10 @@ fn malformed() -> Response {
 }
 
 async fn ocsp_post(State(s): State<Arc<StatusState>>, body: Body) -> Response {
-    match axum::body::to_bytes(body, ocsp::MAX_REQUEST_BYTES).await {
-        Ok(der) => ocsp_response(answer(&s.app, &der).await),
-        Err(_) => malformed(),
+    match crate::extract::within_body_timeout(axum::body::to_bytes(body, ocsp::MAX_REQUEST_BYTES)).await {
+        Ok(Ok(der)) => ocsp_response(answer(&s.app, &der).await),
+        Ok(Err(_)) => malformed(),
+        Err(too_slow) => too_slow.into_response(),
     }
 }
 
