@@ -740,13 +740,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The sequencer: grow the log tree and sign a checkpoint whenever entries
-/// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
-/// process sharing a store: a step applies only if no other process grew
-/// the tree first.
 /// Expire pending requests whose time for approvals ran out, pick up a
 /// rollover made by another server process sharing the store, and log the
-/// refusals the rate limits left uncounted, every few seconds.
+/// refusals the rate limits counted but left out of the log, every few seconds.
 pub async fn run_expiry(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -764,6 +760,10 @@ pub async fn run_expiry(state: Arc<AppState>) {
     }
 }
 
+/// The sequencer: grow the log tree and sign a checkpoint whenever entries
+/// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
+/// process sharing a store: a step applies only if no other process grew
+/// the tree first.
 pub async fn run_sequencer(state: Arc<AppState>) {
     loop {
         match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, state.authority.now()).await {
