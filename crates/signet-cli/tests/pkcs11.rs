@@ -49,7 +49,7 @@ fn serve(cwd: &Path, hsm: &SoftHsm) -> Server {
 }
 
 #[test]
-fn serve_with_the_keys_in_a_token_configured_by_environment() {
+fn pkcs11_serve_with_the_keys_in_a_token_configured_by_environment() {
     if !have_softhsm() || !have("openssl", "version") {
         return;
     }

@@ -48,8 +48,8 @@ fn openssl_verifies(dir: &Path, signer: &dyn AuthoritySigner, message: &[u8], si
 }
 
 #[test]
-fn every_algorithm_signs_in_the_token_and_verifies() {
-    run_isolated("every_algorithm_signs_in_the_token_and_verifies", &["signet-algs"], |hsm| {
+fn pkcs11_every_algorithm_signs_in_the_token_and_verifies() {
+    run_isolated("pkcs11_every_algorithm_signs_in_the_token_and_verifies", &["signet-algs"], |hsm| {
         let keys = open(hsm, "signet-algs");
         let tmp = tempfile::tempdir().unwrap();
         for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Ed25519, KeyAlgorithm::Rsa3072] {
@@ -96,8 +96,8 @@ fn every_algorithm_signs_in_the_token_and_verifies() {
 }
 
 #[test]
-fn keys_are_sensitive_and_never_extractable() {
-    run_isolated("keys_are_sensitive_and_never_extractable", &["signet-prot"], |hsm| {
+fn pkcs11_keys_are_sensitive_and_never_extractable() {
+    run_isolated("pkcs11_keys_are_sensitive_and_never_extractable", &["signet-prot"], |hsm| {
         let keys = open(hsm, "signet-prot");
         for (key_ref, alg) in [("ca-p256", KeyAlgorithm::EcdsaP256), ("ca-rsa", KeyAlgorithm::Rsa3072), ("log-ed", KeyAlgorithm::Ed25519)] {
             keys.generate(key_ref, alg).unwrap();
@@ -120,8 +120,8 @@ fn keys_are_sensitive_and_never_extractable() {
 }
 
 #[test]
-fn a_wrong_pin_is_named_and_writes_nothing() {
-    run_isolated("a_wrong_pin_is_named_and_writes_nothing", &["signet-pin"], |hsm| {
+fn pkcs11_a_wrong_pin_is_named_and_writes_nothing() {
+    run_isolated("pkcs11_a_wrong_pin_is_named_and_writes_nothing", &["signet-pin"], |hsm| {
         let err = Pkcs11KeyStore::open(hsm.config("signet-pin", "not-the-pin-31337")).unwrap_err();
         assert_eq!(err, Pkcs11Error::PinIncorrect("signet-pin".into()));
         let shown = format!("{err} {err:?}");
@@ -162,8 +162,8 @@ fn a_missing_or_broken_module_is_named() {
 }
 
 #[test]
-fn an_unknown_token_is_named_with_the_tokens_present() {
-    run_isolated("an_unknown_token_is_named_with_the_tokens_present", &["signet-a", "signet-b"], |hsm| {
+fn pkcs11_an_unknown_token_is_named_with_the_tokens_present() {
+    run_isolated("pkcs11_an_unknown_token_is_named_with_the_tokens_present", &["signet-a", "signet-b"], |hsm| {
         let err = Pkcs11KeyStore::open(hsm.config("signet-c", PIN)).unwrap_err().to_string();
         assert!(err.starts_with("no PKCS#11 token labelled `signet-c` in module `"), "{err}");
         assert!(err.contains("tokens present: `signet-a`, `signet-b`") || err.contains("tokens present: `signet-b`, `signet-a`"), "{err}");
@@ -190,8 +190,8 @@ fn an_unknown_token_is_named_with_the_tokens_present() {
 }
 
 #[test]
-fn key_refs_are_never_overwritten() {
-    run_isolated("key_refs_are_never_overwritten", &["signet-refs"], |hsm| {
+fn pkcs11_key_refs_are_never_overwritten() {
+    run_isolated("pkcs11_key_refs_are_never_overwritten", &["signet-refs"], |hsm| {
         let keys = open(hsm, "signet-refs");
         let first = keys.generate("root", KeyAlgorithm::EcdsaP256).unwrap();
         assert!(matches!(keys.generate("root", KeyAlgorithm::EcdsaP256), Err(KeyError::Exists(r)) if r == "root"));
@@ -222,8 +222,8 @@ fn key_refs_are_never_overwritten() {
 }
 
 #[test]
-fn an_extractable_key_is_refused() {
-    run_isolated("an_extractable_key_is_refused", &["signet-weak"], |hsm| {
+fn pkcs11_an_extractable_key_is_refused() {
+    run_isolated("pkcs11_an_extractable_key_is_refused", &["signet-weak"], |hsm| {
         // pkcs11-tool makes a key pair whose private key may be wrapped out of the token.
         let out = hsm.pkcs11_tool(&[
             "--token-label",
@@ -248,8 +248,8 @@ fn an_extractable_key_is_refused() {
 }
 
 #[test]
-fn a_destroyed_key_is_gone_from_the_token() {
-    run_isolated("a_destroyed_key_is_gone_from_the_token", &["signet-destroy"], |hsm| {
+fn pkcs11_a_destroyed_key_is_gone_from_the_token() {
+    run_isolated("pkcs11_a_destroyed_key_is_gone_from_the_token", &["signet-destroy"], |hsm| {
         let keys = open(hsm, "signet-destroy");
         keys.generate("issuing-old", KeyAlgorithm::EcdsaP256).unwrap();
         let kept = keys.generate("issuing-new", KeyAlgorithm::EcdsaP256).unwrap();

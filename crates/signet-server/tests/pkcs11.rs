@@ -57,8 +57,8 @@ async fn issue_and_verify(srv: &TestServer, name: &str) -> String {
 }
 
 #[test]
-fn the_server_keeps_its_ca_and_log_keys_in_the_token() {
-    run_isolated("the_server_keeps_its_ca_and_log_keys_in_the_token", &["signet-server"], |hsm| {
+fn pkcs11_the_server_keeps_its_ca_and_log_keys_in_the_token() {
+    run_isolated("pkcs11_the_server_keeps_its_ca_and_log_keys_in_the_token", &["signet-server"], |hsm| {
         if !have_openssl() {
             return;
         }
@@ -104,8 +104,8 @@ fn the_server_keeps_its_ca_and_log_keys_in_the_token() {
 }
 
 #[test]
-fn a_wrong_pin_or_a_missing_module_stops_the_start_and_writes_nothing() {
-    run_isolated("a_wrong_pin_or_a_missing_module_stops_the_start_and_writes_nothing", &["signet-refuse"], |hsm| {
+fn pkcs11_a_wrong_pin_or_a_missing_module_stops_the_start_and_writes_nothing() {
+    run_isolated("pkcs11_a_wrong_pin_or_a_missing_module_stops_the_start_and_writes_nothing", &["signet-refuse"], |hsm| {
         runtime().block_on(async {
             let pin_file = hsm.dir.join("wrong-pin");
             std::fs::write(&pin_file, "0000-wrong\n").unwrap();

@@ -18,8 +18,8 @@ use softhsm::{PIN, run_isolated};
 use time::Duration;
 
 #[test]
-fn a_ca_whose_keys_live_in_the_token_issues_certificates_openssl_verifies() {
-    run_isolated("a_ca_whose_keys_live_in_the_token_issues_certificates_openssl_verifies", &["signet-ca"], |hsm| {
+fn pkcs11_a_ca_whose_keys_live_in_the_token_issues_certificates_openssl_verifies() {
+    run_isolated("pkcs11_a_ca_whose_keys_live_in_the_token_issues_certificates_openssl_verifies", &["signet-ca"], |hsm| {
         if !have_openssl() {
             return;
         }
