@@ -1,5 +1,6 @@
 //! What the server accepts as a request body, on a real TLS server: every
-//! JSON body is an object (an array is not read field by field).
+//! JSON body is an object (an array is not read field by field), and `ttl`
+//! as a string or a number of seconds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod common;
@@ -124,4 +125,65 @@ both_backends!(a_body_that_is_not_a_json_object_is_refused_everywhere, |srv| {
     // An object is still read as before.
     let (status, v) = srv.post("/v1/operators", &json!({ "name": "objectop", "roles": ["auditor"] })).await;
     assert_eq!(status, 201, "{v}");
+});
+
+/// A certificate's lifetime in seconds, from its `not_before` and `not_after`.
+fn lifetime(credential: &Value) -> i64 {
+    let at =
+        |k: &str| time::OffsetDateTime::parse(credential[k].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    (at("not_after") - at("not_before")).whole_seconds()
+}
+
+both_backends!(ttl_is_a_number_of_seconds_or_a_string, |srv| {
+    if !common::have_openssl() {
+        return;
+    }
+    let subject = srv.create_subject("web").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, csr) = common::openssl_csr(tmp.path(), "web", "ec", "DNS:web.internal", &[]);
+    let ask = |ttl: Value| json!({ "subject": subject, "profile": "tls-server", "csr": csr, "ttl": ttl });
+
+    // docs/API.md's `3600` and the string forms give the same lifetime.
+    let mut lifetimes = Vec::new();
+    for ttl in [json!(3600), json!("3600"), json!("1h"), json!(7200)] {
+        let (status, v) = srv.post("/v1/requests", &ask(ttl.clone())).await;
+        assert_eq!(status, 201, "{ttl}: {v}");
+        lifetimes.push(lifetime(&v["credential"]));
+    }
+    assert_eq!((lifetimes[0], lifetimes[1], lifetimes[2]), (lifetimes[0], lifetimes[0], lifetimes[0]), "{lifetimes:?}");
+    assert_eq!(lifetimes[3] - lifetimes[0], 3600, "{lifetimes:?}");
+    let before = srv.counts().await;
+
+    // Bad numbers: 400 naming `ttl`, nothing written.
+    for (ttl, words) in [
+        ("0", "must be positive"),
+        ("-5", "must be positive"),
+        ("1.5", "whole number of seconds"),
+        ("3600.0", "whole number of seconds"),
+        ("1e30", "longer than 100 years"),
+        ("99999999999999999999", "longer than 100 years"),
+        ("3153600001", "longer than 100 years"),
+        ("true", "expected a duration"),
+        ("[3600]", "expected a duration"),
+    ] {
+        let body = format!(r#"{{"subject":"{subject}","profile":"tls-server","csr":{},"ttl":{ttl}}}"#, json!(csr));
+        let (status, p) = send_raw(&srv, reqwest::Method::POST, "/v1/requests", &body).await;
+        assert_eq!((status, p["field"].as_str()), (400, Some("ttl")), "{ttl}: {p}");
+        assert!(p["reason"].as_str().unwrap().contains(words), "{ttl}: {p}");
+    }
+    assert_eq!(srv.counts().await, before, "a refused ttl wrote nothing");
+    // Longer than the profile allows: refused by policy, as the string form is.
+    let (status, p) = srv.post("/v1/requests", &ask(json!(31 * 86400))).await;
+    assert_eq!((status, p["field"].as_str()), (422, Some("ttl")), "{p}");
+
+    // A token's ttl too.
+    let (_, who) = srv.get("/v1/whoami").await;
+    let me = who["actor"].as_str().unwrap();
+    let (status, v) = srv.post(&format!("/v1/operators/{me}/tokens"), &json!({ "name": "ci", "ttl": 86400 })).await;
+    assert_eq!(status, 201, "{v}");
+    let at =
+        |k: &str| time::OffsetDateTime::parse(v["token"][k].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!((at("expires_at") - at("created_at")).whole_seconds(), 86400, "{v}");
+    let (status, p) = srv.post(&format!("/v1/operators/{me}/tokens"), &json!({ "name": "ci", "ttl": -1 })).await;
+    assert_eq!((status, p["field"].as_str()), (400, Some("ttl")), "{p}");
 });
