@@ -1,6 +1,7 @@
 //! What the server accepts as a request body, on a real TLS server: every
-//! JSON body is an object (an array is not read field by field), and `ttl`
-//! as a string or a number of seconds.
+//! JSON body is an object (an array is not read field by field), `ttl` as
+//! a string or a number of seconds, and an oversized body always gets its
+//! 413 answer instead of a reset connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod common;
@@ -187,3 +188,133 @@ both_backends!(ttl_is_a_number_of_seconds_or_a_string, |srv| {
     let (status, p) = srv.post(&format!("/v1/operators/{me}/tokens"), &json!({ "name": "ci", "ttl": -1 })).await;
     assert_eq!((status, p["field"].as_str()), (400, Some("ttl")), "{p}");
 });
+
+/// A TLS connection to the test server, trusting only its `ca.pem`.
+async fn connect_tls(addr: &str, ca_pem: &std::path::Path) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
+}
+
+/// POST `body_len` bytes to `path` in one go, without `Expect:
+/// 100-continue`, then read the answer until the server closes, as curl
+/// does: what the server sent, or the error that cut the exchange (a reset
+/// while sending makes a client give up before it reads any answer).
+async fn post_oversized<S>(mut stream: S, path: &str, token: &str, body_len: usize) -> std::io::Result<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: signet\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {body_len}\r\n\r\n"
+    );
+    let mut request = head.into_bytes();
+    request.resize(request.len() + body_len, b'A');
+    stream.write_all(&request).await?;
+    stream.flush().await?;
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await?;
+    Ok(got)
+}
+
+/// A complete HTTP/1.1 response: its status, content type and body, all
+/// `content-length` bytes of it.
+fn complete_response(raw: &[u8]) -> (u16, String, Vec<u8>) {
+    let text = String::from_utf8_lossy(raw);
+    let end = text.find("\r\n\r\n").unwrap_or_else(|| panic!("no complete head: {text}"));
+    let head = text[..end].to_ascii_lowercase();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string)).unwrap_or_else(|| panic!("no {name}: {head}"))
+    };
+    let length: usize = header("content-length").parse().unwrap();
+    let body = raw[end + 4..].to_vec();
+    assert_eq!(body.len(), length, "the whole body arrived: {text}");
+    (status, header("content-type"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_always_gets_its_answer_not_a_reset() {
+    let srv = TestServer::start_with_status_listener(Default::default()).await;
+    let tls_addr = srv.base.trim_start_matches("https://").to_string();
+    let plain_addr = srv.status_base.clone().unwrap().trim_start_matches("http://").to_string();
+    let ca = srv.config.data_dir.join("ca.pem");
+    const TWO_MB: usize = 2 * 1024 * 1024;
+
+    for attempt in 0..30 {
+        // HTTPS: a JSON body over the 256 KiB limit gets its 413 problem, whole.
+        let tls = connect_tls(&tls_addr, &ca).await;
+        let raw = post_oversized(tls, "/v1/requests", &srv.token, TWO_MB)
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: the 413 was cut by `{e}`"));
+        let (status, content_type, body) = complete_response(&raw);
+        assert_eq!((status, content_type.as_str()), (413, "application/problem+json"), "attempt {attempt}");
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["type"], "urn:signet:problem:body-too-large", "{problem}");
+
+        // Plain HTTP (the status listener): an OCSP request over its 64 KiB
+        // limit gets its malformedRequest answer, whole.
+        let tcp = tokio::net::TcpStream::connect(&plain_addr).await.unwrap();
+        let raw = post_oversized(tcp, "/ocsp", "none", TWO_MB)
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: the OCSP answer was cut by `{e}`"));
+        let (status, content_type, body) = complete_response(&raw);
+        assert_eq!((status, content_type.as_str(), body), (200, "application/ocsp-response", vec![0x30, 0x03, 0x0a, 0x01, 0x01]));
+    }
+
+    // A well-behaved request on a new connection is served as before.
+    let (status, v) = srv.get("/v1/whoami").await;
+    assert_eq!(status, 200, "{v}");
+    let r = reqwest::get(format!("{}/healthz", srv.status_base.as_ref().unwrap())).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_sending_after_its_answer_loses_the_connection() {
+    use signet_server::serve::{LINGER_MAX_BYTES, LINGER_TIMEOUT};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start_with_status_listener(Default::default()).await;
+    let plain_addr = srv.status_base.clone().unwrap().trim_start_matches("http://").to_string();
+    let head = |len: u64| {
+        format!("POST /ocsp HTTP/1.1\r\nhost: signet\r\ncontent-type: application/ocsp-request\r\ncontent-length: {len}\r\n\r\n")
+    };
+
+    // A body of 1 GiB sent as fast as possible: the server stops reading
+    // after LINGER_MAX_BYTES (and its buffers), not after the gigabyte.
+    let mut flood = tokio::net::TcpStream::connect(&plain_addr).await.unwrap();
+    flood.write_all(head(1 << 30).as_bytes()).await.unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut sent: u64 = 0;
+    let started = Instant::now();
+    while flood.write_all(&chunk).await.is_ok() {
+        sent += chunk.len() as u64;
+        assert!(started.elapsed() < LINGER_TIMEOUT + Duration::from_secs(10), "still accepted after {sent} bytes");
+    }
+    assert!(sent < LINGER_MAX_BYTES + 64 * 1024 * 1024, "the server stopped reading after {sent} bytes");
+
+    // A trickle (one byte every 100 ms after the first 100 KiB) is cut after LINGER_TIMEOUT.
+    let mut trickle = tokio::net::TcpStream::connect(&plain_addr).await.unwrap();
+    trickle.write_all(head(1 << 30).as_bytes()).await.unwrap();
+    trickle.write_all(&vec![0u8; 100 * 1024]).await.unwrap();
+    let mut answer = [0u8; 12];
+    trickle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200", "the answer comes first");
+    let answered = Instant::now();
+    while trickle.write_all(&[0]).await.is_ok() {
+        assert!(answered.elapsed() < LINGER_TIMEOUT + Duration::from_secs(5), "a trickling client kept its connection");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = answered.elapsed();
+    assert!(held >= LINGER_TIMEOUT.mul_f32(0.9) && held < LINGER_TIMEOUT + Duration::from_secs(2), "held for {held:?}");
+}
