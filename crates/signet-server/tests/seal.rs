@@ -157,6 +157,10 @@ async fn full_ceremony(backend: Backend) {
     assert_problem(status, &v, 400, "invalid-input");
     let (status, v) = srv.post("/v1/sys/unseal", None, &json!({ "shares": shares[2] })).await;
     assert_problem(status, &v, 400, "invalid-input");
+    // A body that is not a JSON object (its fields by position) is refused.
+    let (status, v) = srv.post("/v1/sys/unseal", None, &json!([shares[2], false])).await;
+    assert_problem(status, &v, 400, "invalid-input");
+    assert_eq!(v["field"], "body", "{v}");
     // The errors never echo the share.
     assert!(!v.to_string().contains(&shares[2]));
     assert_sealed_with_progress(&srv, 2).await;
