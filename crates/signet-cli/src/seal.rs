@@ -30,9 +30,12 @@ pub struct UnsealArgs {
     /// Read the share from this file (`-` for standard input) instead of prompting.
     #[arg(long)]
     share_file: Option<PathBuf>,
-    /// Discard the shares submitted so far instead of submitting one.
+    /// Discard the shares submitted so far instead of submitting one (needs --progress-token).
     #[arg(long, conflicts_with = "share_file")]
     reset: bool,
+    /// With --reset: the progress token printed when a share of this unseal was accepted.
+    #[arg(long, env = "SIGNET_UNSEAL_PROGRESS_TOKEN", requires = "reset", hide_env_values = true)]
+    progress_token: Option<String>,
 }
 
 pub fn init(a: InitArgs, format: Format) -> Result<(), ClientError> {
@@ -111,6 +114,10 @@ fn print_status(format: Format, v: &Value) {
         (Some(have), Some(need)) => println!("sealed (seal {seal_id}): {have} of {need} shares given"),
         _ => println!("sealed (seal {seal_id})"),
     }
+    if let Some(token) = v.get("progress_token").and_then(Value::as_str) {
+        println!("progress token: {token}");
+        println!("  (only share-holders get it; to discard this unseal's shares: `signet unseal --reset --progress-token {token}`)");
+    }
 }
 
 /// The hint for a TLS failure: a sealed server presents a certificate from the unseal TLS CA.
@@ -126,7 +133,11 @@ fn with_tls_hint(e: ClientError) -> ClientError {
 pub async fn unseal(a: UnsealArgs, g: &Global) -> Result<(), ClientError> {
     let client = Client::new(g)?;
     let v = if a.reset {
-        client.post_public("/v1/sys/unseal", &json!({ "reset": true })).await
+        let mut body = json!({ "reset": true });
+        if let Some(token) = &a.progress_token {
+            body["progress_token"] = json!(token.trim());
+        }
+        client.post_public("/v1/sys/unseal", &body).await
     } else {
         let share = read_share(a.share_file)?;
         client.post_public("/v1/sys/unseal", &json!({ "share": share.as_str() })).await

@@ -341,6 +341,18 @@ fn init_then_serve_starts_sealed_and_the_cli_unseals_and_seals() {
 
     let out = ok(&signet(cwd, &server, None, &["unseal", "--share-file", "shares/share-3.txt"]));
     assert!(out.contains("1 of 2 shares given"), "{out}");
+    // Only a share-holder resets: with the token printed for an accepted share.
+    let progress_token = out.lines().find_map(|l| l.strip_prefix("progress token: ")).expect("the token is printed").trim().to_string();
+    let err = fails(&signet(cwd, &server, None, &["unseal", "--reset"]));
+    assert!(err.contains("progress_token") && err.contains("HTTP 403"), "{err}");
+    let err = fails(&signet(cwd, &server, None, &["unseal", "--reset", "--progress-token", "unseal_00000000000000000000000000000000"]));
+    assert!(err.contains("HTTP 403"), "{err}");
+    let status = ok(&signet(cwd, &server, None, &["seal-status"]));
+    assert!(status.contains("1 of 2 shares given") && !status.contains("progress token"), "a refused reset kept the progress: {status}");
+    let out = ok(&signet(cwd, &server, None, &["unseal", "--reset", "--progress-token", &progress_token]));
+    assert!(out.contains("0 of 2 shares given"), "{out}");
+    let out = ok(&signet(cwd, &server, None, &["unseal", "--share-file", "shares/share-3.txt"]));
+    assert!(out.contains("1 of 2 shares given"), "{out}");
     // A damaged copy, from standard input: one line naming the problem, progress kept.
     let damaged = share(1).replacen(":1:", ":2:", 1);
     let err = fails(&signet_stdin(cwd, &server, &["unseal"], &damaged));

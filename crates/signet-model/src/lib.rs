@@ -14,6 +14,7 @@
 //! | Operator     | [`operator::Operator`]     |
 
 pub mod credential;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod ids;

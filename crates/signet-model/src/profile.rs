@@ -115,9 +115,19 @@ impl ExtendedKeyUsage {
 }
 
 /// Parse a duration: an integer number of seconds, or a number with a unit
-/// suffix `s`, `m`, `h` or `d` (`90s`, `15m`, `24h`, `30d`).
+/// suffix `s`, `m`, `h` or `d` (`90s`, `15m`, `24h`, `30d`); positive, at
+/// most 100 years. A request's `ttl` may also be a JSON number: see
+/// [`crate::duration::DurationInput`].
 pub fn parse_duration_secs(field: &str, s: &str) -> Result<i64, FieldError> {
-    let bad = || FieldError::new(field, format!("`{}` is not a duration: use seconds or a number with s, m, h or d (`24h`)", shorten(s)));
+    let bad = || {
+        FieldError::new(
+            field,
+            format!("`{}` is not a duration: use a whole number of seconds, or a number with s, m, h or d (`24h`)", shorten(s)),
+        )
+    };
+    let too_long = || FieldError::new(field, format!("`{}` is longer than 100 years", shorten(s)));
+    let not_positive = || FieldError::new(field, format!("`{}` must be positive", shorten(s)));
+    let is_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
         Some((i, 's')) => (&s[..i], 1),
@@ -126,13 +136,17 @@ pub fn parse_duration_secs(field: &str, s: &str) -> Result<i64, FieldError> {
         Some((i, 'd')) => (&s[..i], 86400),
         _ => (s, 1),
     };
-    let n: i64 = num.parse().map_err(|_| bad())?;
+    let n: i64 = match num.parse() {
+        Ok(n) => n,
+        // Digits only, but more than an i64 holds.
+        Err(_) if is_digits(num) => return Err(too_long()),
+        Err(_) if num.strip_prefix('-').is_some_and(is_digits) => return Err(not_positive()),
+        Err(_) => return Err(bad()),
+    };
     if n <= 0 {
-        return Err(FieldError::new(field, format!("`{}` must be positive", shorten(s))));
+        return Err(not_positive());
     }
-    n.checked_mul(mult)
-        .filter(|v| *v <= 100 * 365 * 86400)
-        .ok_or_else(|| FieldError::new(field, format!("`{}` is longer than 100 years", shorten(s))))
+    n.checked_mul(mult).filter(|v| *v <= 100 * 365 * 86400).ok_or_else(too_long)
 }
 
 /// Format seconds back into the shortest exact unit form.

@@ -13,10 +13,11 @@ use signet_core::listing::Listing;
 use signet_core::ports::{CredentialFilter, Cursor, Page, RequestFilter};
 use signet_model::FieldError;
 use signet_model::credential::{Credential, CredentialStatus};
+use signet_model::duration::DurationInput;
 use signet_model::event::Event;
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
 use signet_model::names::SanSet;
-use signet_model::profile::{Profile, ProfileInput, parse_duration_secs, parse_scope};
+use signet_model::profile::{Profile, ProfileInput, parse_scope};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput};
 use std::sync::Arc;
@@ -198,9 +199,9 @@ pub struct IssueRequestBody {
     /// Names for the certificate; when absent, the CSR's requested SANs are used.
     #[serde(default)]
     pub names: Option<NamesBody>,
-    /// Lifetime: seconds, or a number with s/m/h/d (`24h`). Default: the profile's.
+    /// Lifetime: seconds (`3600` or `"3600"`), or a number with s/m/h/d (`"24h"`). Default: the profile's.
     #[serde(default)]
-    pub ttl: Option<String>,
+    pub ttl: Option<DurationInput>,
     /// Scopes (entitlements) asked for; each must be allowed by the profile.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -260,7 +261,7 @@ pub(crate) fn parse_issue_body(body: IssueRequestBody, break_glass: Option<Strin
     };
     let ttl_seconds = match &body.ttl {
         None => None,
-        Some(t) => Some(parse_duration_secs("ttl", t)?),
+        Some(t) => Some(t.seconds("ttl")?),
     };
     if body.scopes.len() > 64 {
         return Err(FieldError::new("scopes", "at most 64 scopes"));

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::problem::Problem;
+use crate::strict_json::{Node, Strict};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -68,32 +69,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Deserialise JSON; on failure name the field (`names.dns[0]`) and the reason.
+/// Deserialise a JSON body, which must be an object ([`strict_json`]: no
+/// array read as a struct, no repeated key); on failure name the field
+/// (`names.dns[0]`, or `body`) and the reason.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let mut field = if path == "." { String::new() } else { path };
-        // serde names a missing field only in its message: put it in the path.
-        let msg = inner.to_string();
-        if let Some(name) = msg.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
-            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-        }
-        let reason = if inner.is_syntax() || inner.is_eof() {
-            format!("malformed JSON: {inner}")
-        } else {
-            // serde's message ends with " at line L column C"; the field path says more.
-            let msg = inner.to_string();
-            match msg.rfind(" at line ") {
-                Some(i) => msg[..i].to_string(),
-                None => msg,
-            }
-        };
-        Problem::invalid(&FieldError::new(if field.is_empty() { "body".to_string() } else { field }, reason))
-    })?;
+    let node: Node = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
     de.end().map_err(|_| Problem::invalid(&FieldError::new("body", "trailing characters after the JSON value")))?;
-    Ok(value)
+    let kind = match &node {
+        Node::Object(_) => None,
+        Node::Array(_) => Some("an array"),
+        Node::String(_) => Some("a string"),
+        Node::Number(_) => Some("a number"),
+        Node::Bool(_) => Some("a boolean"),
+        Node::Null => Some("null"),
+    };
+    if let Some(kind) = kind {
+        return Err(Problem::invalid(&FieldError::new("body", format!("the request body must be a JSON object, not {kind}"))));
+    }
+    serde_path_to_error::deserialize(Strict(node)).map_err(json_problem)
+}
+
+/// A JSON error as a 400 naming the field: the path serde reached, or the
+/// missing field its message names, or `body`.
+fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let mut field = if path == "." { String::new() } else { path };
+    // serde names a missing field only in its message: put it in the path.
+    let msg = inner.to_string();
+    if let Some(name) = msg.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+    }
+    let reason = if inner.is_syntax() || inner.is_eof() {
+        format!("malformed JSON: {inner}")
+    } else {
+        // serde's message may end with " at line L column C"; the field path says more.
+        match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        }
+    };
+    Problem::invalid(&FieldError::new(if field.is_empty() { "body".to_string() } else { field }, reason))
 }
 
 /// The authenticated caller (`Authorization: Bearer signet_…`, or a client

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use signet_core::authority::Principal;
 use signet_core::governance::PolicyDiff;
 use signet_model::FieldError;
+use signet_model::duration::DurationInput;
 use signet_model::ids::{OperatorId, RequestId, SubjectId, TokenId};
 use signet_model::operator::{Operator, OperatorInput, TokenInfo};
-use signet_model::profile::parse_duration_secs;
 use signet_model::request::{Approval, Request, Verdict};
 use signet_model::subject::{Subject, SubjectStatus};
 use std::sync::Arc;
@@ -121,9 +121,9 @@ pub async fn update_operator(
 pub struct TokenBody {
     /// A label (`ci deploy`).
     pub name: String,
-    /// Lifetime (`30d`); default: no expiry. At most 366 days.
+    /// Lifetime (`30d`, or seconds: `3600`); default: no expiry. At most 366 days.
     #[serde(default)]
-    pub ttl: Option<String>,
+    pub ttl: Option<DurationInput>,
 }
 
 /// A created token: its record and its secret, shown this once.
@@ -150,7 +150,7 @@ pub async fn create_token(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let ttl = body.ttl.as_ref().map(|t| t.seconds("ttl")).transpose().map_err(|e| Problem::invalid(&e))?;
     let (token, secret) =
         s.authority.create_token(ctx(&caller, &rid), &operator_id(&id)?, &body.name, ttl.map(time::Duration::seconds)).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token: token_info(token), secret })))
@@ -191,9 +191,9 @@ pub struct OperatorCertificateBody {
     /// PKCS#10 CSR, PEM. Only its key is used (proof of possession checked);
     /// the certificate names the operator by `urn:signet:operator:<id>`.
     pub csr: String,
-    /// Lifetime (`8h`); default and maximum from the `operator-client` profile (24h, 30d).
+    /// Lifetime (`8h`, or seconds: `28800`); default and maximum from the `operator-client` profile (24h, 30d).
     #[serde(default)]
-    pub ttl: Option<String>,
+    pub ttl: Option<DurationInput>,
 }
 
 /// Issue a client certificate to an operator, for mTLS to this API (admins;
@@ -214,7 +214,7 @@ pub async fn create_operator_certificate(
 ) -> ApiResult<Response> {
     let id = operator_id(&id)?;
     let csr = signet_x509::csr::parse_csr(body.csr.as_bytes()).map_err(|e| Problem::invalid(&e))?;
-    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let ttl = body.ttl.as_ref().map(|t| t.seconds("ttl")).transpose().map_err(|e| Problem::invalid(&e))?;
     let result = s.authority.issue_operator_certificate(ctx(&caller, &rid), &id, csr.key, ttl).await;
     answer_submission(&s, signet_core::operator_certs::OPERATOR_CLIENT_PROFILE, result)
 }

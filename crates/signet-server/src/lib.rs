@@ -25,6 +25,7 @@ pub mod problem;
 pub mod seal;
 pub mod serve;
 pub mod status;
+pub mod strict_json;
 
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -100,6 +100,27 @@ struct Ceremony {
     unsealer: Option<Unsealer>,
     accepted: Vec<ShareUse>,
     rejected: u32,
+    /// Handed to every client whose share was accepted in this unseal (and
+    /// to no one else); a reset must present it.
+    progress_token: Option<Zeroizing<String>>,
+    /// Resets refused for a missing or wrong progress token.
+    refused_resets: u32,
+}
+
+impl Ceremony {
+    fn progress(&self) -> u8 {
+        self.unsealer.as_ref().map_or(0, |u| u.progress().have)
+    }
+
+    /// Is `presented` this unseal's progress token? (Compared in constant time.)
+    fn holds_token(&self, presented: Option<&str>) -> bool {
+        match (&self.progress_token, presented) {
+            (Some(token), Some(presented)) => {
+                aws_lc_rs::constant_time::verify_slices_are_equal(token.as_bytes(), presented.trim().as_bytes()).is_ok()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The seal state of a running server, and the router in front of the full one.
@@ -305,26 +326,51 @@ impl SealGate {
             unseal: if scheme.is_some() { "shares" } else { "local-key-file" },
             shares: scheme.map(|(n, _)| n),
             threshold: scheme.map(|(_, m)| m),
-            progress: if sealed { ceremony.unsealer.as_ref().map_or(0, |u| u.progress().have) } else { 0 },
+            progress: if sealed { ceremony.progress() } else { 0 },
             seal_id: seal.seal_id_hex(),
         }
     }
 
-    /// Discard the shares submitted so far.
-    async fn reset(&self, who: &Peer) -> SealStatus {
+    /// Discard the shares submitted so far: only for a client that presents
+    /// this unseal's progress token, which only the clients whose share was
+    /// accepted received. Anyone can reach this endpoint; without the token
+    /// a reset is refused (403), logged and counted, and the progress kept.
+    async fn reset(&self, who: &Peer, progress_token: Option<&str>) -> Result<SealStatus, Problem> {
         let mut ceremony = self.ceremony.lock().await;
-        let had = ceremony.unsealer.as_ref().map_or(0, |u| u.progress().have);
-        *ceremony = Ceremony::default();
+        let had = ceremony.progress();
+        if had == 0 {
+            // Nothing to discard: no token exists yet, none is needed.
+            return Ok(self.status_of(&ceremony));
+        }
+        if !ceremony.holds_token(progress_token) {
+            ceremony.refused_resets = ceremony.refused_resets.saturating_add(1);
+            tracing::warn!(
+                client = %who.client_text(), have = had, presented = progress_token.is_some(), refused_resets = ceremony.refused_resets,
+                "unseal reset refused: no valid progress token; the shares submitted so far are kept"
+            );
+            return Err(Problem::with_field(
+                StatusCode::FORBIDDEN,
+                "reset-refused",
+                "unseal reset refused",
+                &FieldError::new(
+                    "progress_token",
+                    "a reset needs the `progress_token` answered to an accepted share of this unseal; the shares given so far are kept",
+                ),
+            ));
+        }
+        *ceremony = Ceremony { refused_resets: ceremony.refused_resets, ..Ceremony::default() };
         tracing::warn!(client = %who.client_text(), discarded = had, "unseal reset: the shares submitted so far were discarded");
-        self.status_of(&ceremony)
+        Ok(self.status_of(&ceremony))
     }
 
-    /// Check one share; with the threshold reached, unseal and finish the start.
-    async fn submit(&self, share: &str, who: &Peer) -> Result<SealStatus, Problem> {
+    /// Check one share; with the threshold reached, unseal and finish the
+    /// start. An accepted share short of the threshold is answered with the
+    /// unseal's progress token.
+    async fn submit(&self, share: &str, who: &Peer) -> Result<UnsealAnswer, Problem> {
         let mut ceremony = self.ceremony.lock().await;
         if !self.is_sealed() {
             tracing::info!(client = %who.client_text(), "unseal share submitted to an unsealed authority; not used");
-            return Ok(self.status_of(&ceremony));
+            return Ok(UnsealAnswer { status: self.status_of(&ceremony), progress_token: None });
         }
         let c = &mut *ceremony;
         let unsealer = match c.unsealer.as_mut() {
@@ -363,7 +409,11 @@ impl SealGate {
             time: self.clock.now(),
         });
         if !progress.is_complete() {
-            return Ok(self.status_of(c));
+            let rng = self.rng.clone();
+            let token =
+                c.progress_token.get_or_insert_with(|| Zeroizing::new(format!("unseal_{}", signet_core::authority::hex(&rng.bytes16()))));
+            let progress_token = Some(token.to_string());
+            return Ok(UnsealAnswer { status: self.status_of(c), progress_token });
         }
 
         // The threshold is reached: whatever happens next, this round is over.
@@ -416,12 +466,13 @@ impl SealGate {
                 "shares_used": round.accepted.iter().map(|u| u.index).collect::<Vec<_>>(),
                 "submissions": round.accepted,
                 "rejected_attempts": round.rejected,
+                "refused_resets": round.refused_resets,
             }),
         );
         if let Err(e) = self.store.record_events(&[event]).await {
             tracing::error!(error = %e, "cannot record the keystore.unsealed event");
         }
-        Ok(self.status_of(&Ceremony::default()))
+        Ok(UnsealAnswer { status: self.status_of(&Ceremony::default()), progress_token: None })
     }
 
     /// Drop the master key and every loaded key; back to the sealed state.
@@ -515,6 +566,18 @@ pub struct SealStatus {
     pub seal_id: String,
 }
 
+/// The answer of `POST /v1/sys/unseal`: the status, and after an accepted
+/// share short of the threshold, the unseal's progress token.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnsealAnswer {
+    #[serde(flatten)]
+    pub status: SealStatus,
+    /// Given to each client whose share was accepted in this unseal: the
+    /// only way to reset it (`{"reset": true, "progress_token": …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_token: Option<String>,
+}
+
 /// A share's text, zeroed on drop, never printed.
 pub struct ShareText(Zeroizing<String>);
 
@@ -541,6 +604,11 @@ pub struct UnsealBody {
     /// Discard the shares given so far (instead of giving one).
     #[serde(default)]
     reset: bool,
+    /// With `reset`: the token answered to an accepted share of this unseal
+    /// (kept like a share: zeroed on drop, never printed).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    progress_token: Option<ShareText>,
 }
 
 /// Who called: the client's address and this request's id.
@@ -658,19 +726,26 @@ pub async fn seal_status(State(gate): State<Arc<SealGate>>) -> Json<SealStatus> 
 
 /// Give one unseal share (no token: the shares are the credential), or reset.
 #[utoipa::path(post, path = "/v1/sys/unseal", tag = "sys", request_body = UnsealBody,
-    responses((status = 200, body = SealStatus), (status = 400, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = UnsealAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn unseal(
     State(gate): State<Arc<SealGate>>,
     who: Peer,
     JsonBody(body): JsonBody<UnsealBody>,
-) -> Result<Json<SealStatus>, Problem> {
+) -> Result<Json<UnsealAnswer>, Problem> {
     match (body.share, body.reset) {
-        (None, true) => Ok(Json(gate.reset(&who).await)),
+        (None, true) => {
+            let token = body.progress_token.as_ref().map(|t| t.0.as_str());
+            let status = gate.reset(&who, token).await?;
+            Ok(Json(UnsealAnswer { status, progress_token: None }))
+        }
         (Some(_), true) => Err(Problem::invalid(&FieldError::new("reset", "give either `share` or `reset`, not both"))),
         (None, false) => Err(Problem::invalid(&FieldError::new(
             "share",
-            "a share is required (or `\"reset\": true` to discard the shares given so far)",
+            "a share is required (or `\"reset\": true` with the `progress_token` to discard the shares given so far)",
         ))),
+        (Some(_), false) if body.progress_token.is_some() => {
+            Err(Problem::invalid(&FieldError::new("progress_token", "`progress_token` goes with `reset` only")))
+        }
         (Some(share), false) => gate.submit(&share.0, &who).await.map(Json),
     }
 }

@@ -19,8 +19,12 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 /// The server's own certificate, swappable while serving (renewal), and
@@ -194,6 +198,109 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The most a closing connection reads and discards of what its client
+/// still sends ([`LingeringClose`]).
+pub const LINGER_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How long a closing connection waits at most for its client to stop
+/// sending ([`LingeringClose`]), in all...
+pub const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// ...and without receiving anything.
+pub const LINGER_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A TCP connection that closes gracefully ("lingering close", RFC 9112
+/// 9.6): when the server closes it (hyper shuts it down once the last
+/// response is written), it first shuts down its write side (the client
+/// reads the whole response, then the end), then reads and discards what
+/// the client still sends until the client closes too, at most
+/// [`LINGER_MAX_BYTES`], [`LINGER_TIMEOUT`] in all and [`LINGER_IDLE`]
+/// without data. Only then is the socket closed. A socket closed with
+/// unread data makes the kernel send a reset, which destroys the response
+/// the client has not read yet: the 413 answer to an oversized body
+/// (refused after its first 256 KiB) was lost so in a quarter to half of
+/// the attempts. The bounds keep a client that keeps sending, or trickles,
+/// from holding the connection open.
+#[derive(Debug)]
+pub struct LingeringClose<T> {
+    io: T,
+    linger: Option<Linger>,
+}
+
+#[derive(Debug)]
+struct Linger {
+    write_shut: bool,
+    discarded: u64,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> LingeringClose<T> {
+    pub fn new(io: T) -> Self {
+        Self { io, linger: None }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for LingeringClose<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LingeringClose<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Shut the write side, then read and discard until the client closes
+    /// or a bound is reached; see [`LingeringClose`].
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let linger = this.linger.get_or_insert_with(|| Linger {
+            write_shut: false,
+            discarded: 0,
+            deadline: Box::pin(tokio::time::sleep(LINGER_TIMEOUT)),
+            idle: Box::pin(tokio::time::sleep(LINGER_IDLE)),
+        });
+        if !linger.write_shut {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            linger.write_shut = true;
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            if linger.discarded >= LINGER_MAX_BYTES
+                || linger.deadline.as_mut().poll(cx).is_ready()
+                || linger.idle.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                // The client closed (or reset): nothing is left unread.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    linger.discarded = linger.discarded.saturating_add(buf.filled().len() as u64);
+                    linger.idle.as_mut().reset(tokio::time::Instant::now() + LINGER_IDLE);
+                }
+            }
+        }
+    }
+}
+
 /// Serve `app` over HTTPS until `shutdown` resolves; see [`serve_with`].
 pub async fn serve_tls(
     listener: TcpListener,
@@ -217,6 +324,8 @@ pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl std:
 /// (`ConnectInfo`), and over TLS [`OverTls`] and the verified
 /// [`ClientCertificate`], if any. A connection that does not complete its TLS
 /// handshake in 10 s, or a request head in `header_read_timeout`, is closed.
+/// A connection the server closes lingers first ([`LingeringClose`]), so
+/// that its last response reaches the client.
 pub async fn serve_with(
     listener: TcpListener,
     app: Router,
@@ -243,6 +352,7 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        let tcp = LingeringClose::new(tcp);
         let (acceptor, app, http) = (acceptor.clone(), app.clone(), http.clone());
         // Taken before the handshake, so that a stop during it waits for it too.
         let watcher = graceful.watcher();

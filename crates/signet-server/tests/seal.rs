@@ -119,12 +119,21 @@ async fn full_ceremony(backend: Backend) {
     // While sealed, the certificate comes from the unseal TLS CA.
     openssl_verifies_server(&srv, "unseal-ca.pem");
 
-    // Two shares: still sealed, progress 2 of 3.
+    // Two shares: still sealed, progress 2 of 3; each share-holder gets the
+    // unseal's progress token, the public status never shows it.
+    let mut tokens = Vec::new();
     for (i, share) in shares[..2].iter().enumerate() {
         let (status, v) = srv.unseal(share).await;
         assert_eq!(status, 200, "{v}");
         assert_eq!((v["sealed"].as_bool(), v["progress"].as_u64()), (Some(true), Some(i as u64 + 1)));
+        tokens.push(v["progress_token"].as_str().unwrap().to_string());
     }
+    assert!(tokens[0].starts_with("unseal_") && tokens[0] == tokens[1], "{tokens:?}");
+    let (_, status) = srv.get("/v1/sys/seal-status", None).await;
+    assert!(status.get("progress_token").is_none(), "{status}");
+    let (status, v) = srv.post("/v1/sys/unseal", None, &json!({ "share": shares[2], "progress_token": tokens[0] })).await;
+    assert_problem(status, &v, 400, "invalid-input");
+    assert_eq!(v["field"], "progress_token");
     let (status, v) = srv.post("/v1/requests", None, &json!({})).await;
     assert_problem(status, &v, 503, "sealed");
 
@@ -148,6 +157,10 @@ async fn full_ceremony(backend: Backend) {
     assert_problem(status, &v, 400, "invalid-input");
     let (status, v) = srv.post("/v1/sys/unseal", None, &json!({ "shares": shares[2] })).await;
     assert_problem(status, &v, 400, "invalid-input");
+    // A body that is not a JSON object (its fields by position) is refused.
+    let (status, v) = srv.post("/v1/sys/unseal", None, &json!([shares[2], false])).await;
+    assert_problem(status, &v, 400, "invalid-input");
+    assert_eq!(v["field"], "body", "{v}");
     // The errors never echo the share.
     assert!(!v.to_string().contains(&shares[2]));
     assert_sealed_with_progress(&srv, 2).await;
@@ -211,15 +224,27 @@ async fn full_ceremony(backend: Backend) {
     let (status, v) = srv.get("/readyz", None).await;
     assert_problem(status, &v, 503, "sealed");
 
-    // A different set of three, with a reset in between.
-    let (status, _) = srv.unseal(&shares[4]).await;
+    // A different set of three, with a reset in between. A stranger (no
+    // share given: no progress token) cannot reset it; the share-holder can.
+    let (status, v) = srv.unseal(&shares[4]).await;
     assert_eq!(status, 200);
+    let progress_token = v["progress_token"].as_str().unwrap().to_string();
+    assert_ne!(progress_token, tokens[0], "a new token for a new unseal");
     assert_sealed_with_progress(&srv, 1).await;
-    let (status, v) = srv.post("/v1/sys/unseal", None, &json!({ "reset": true })).await;
-    assert_eq!((status, &v["progress"]), (200, &json!(0)));
+    for stranger in
+        [json!({ "reset": true }), json!({ "reset": true, "progress_token": tokens[0] }), json!({ "reset": true, "progress_token": "" })]
+    {
+        let (status, v) = srv.post("/v1/sys/unseal", None, &stranger).await;
+        assert_problem(status, &v, 403, "reset-refused");
+        assert_eq!(v["field"], "progress_token", "{v}");
+        assert_sealed_with_progress(&srv, 1).await;
+    }
+    let (status, v) = srv.post("/v1/sys/unseal", None, &json!({ "reset": true, "progress_token": progress_token })).await;
+    assert_eq!((status, &v["progress"]), (200, &json!(0)), "{v}");
     for share in [&shares[4], &shares[3]] {
         let (status, v) = srv.unseal(share).await;
         assert_eq!((status, &v["sealed"]), (200, &json!(true)), "{v}");
+        assert_ne!(v["progress_token"], json!(progress_token), "the token ended with the reset");
     }
     let started = std::time::Instant::now();
     let (status, v) = srv.unseal(&shares[1]).await;
@@ -238,6 +263,7 @@ async fn full_ceremony(backend: Backend) {
     assert_eq!(unsealed.len(), 2);
     assert_eq!(unsealed[1]["details"]["shares_used"], json!([5, 4, 2]));
     assert_eq!(unsealed[1]["details"]["rejected_attempts"], 0);
+    assert_eq!(unsealed[1]["details"]["refused_resets"], 3, "the strangers' resets are in the log");
     srv.stop().await;
 }
 
