@@ -495,12 +495,28 @@ pub async fn list_approvals(
 
 // ------------------------------------------------------------ break-glass
 
-/// An emergency request: a normal request body and the emergency's reason.
+/// An emergency request: the fields of a normal request body and the
+/// emergency's reason. The fields are spelt out rather than `#[serde(flatten)]`:
+/// a flattened struct is read through serde's own buffer, which binds a JSON
+/// array by position and ignores `deny_unknown_fields`.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassBody {
-    #[serde(flatten)]
-    pub request: IssueRequestBody,
+    /// The subject id (`sub_…`).
+    pub subject: String,
+    /// The profile name.
+    pub profile: String,
+    /// The PKCS#10 CSR, PEM. Its signature proves possession of the key.
+    pub csr: String,
+    /// Names for the certificate; when absent, the CSR's requested SANs are used.
+    #[serde(default)]
+    pub names: Option<crate::api::NamesBody>,
+    /// Lifetime: seconds (`3600` or `"3600"`), or a number with s/m/h/d (`"24h"`). Default: the profile's.
+    #[serde(default)]
+    pub ttl: Option<signet_model::duration::DurationInput>,
+    /// Scopes (entitlements) asked for; each must be allowed by the profile.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     /// Why the normal path cannot be used (recorded in a high-severity event).
     pub reason: String,
 }
@@ -523,7 +539,9 @@ pub async fn break_glass(
     if reason.is_empty() || reason.chars().count() > 1024 || reason.chars().any(char::is_control) {
         return Err(Problem::invalid(&FieldError::new("reason", "a reason of 1-1024 characters, without control characters, is required")));
     }
-    let ask = parse_issue_body(body.request, Some(reason)).map_err(|e| Problem::invalid(&e))?;
+    let BreakGlassBody { subject, profile, csr, names, ttl, scopes, reason: _ } = body;
+    let request = IssueRequestBody { subject, profile, csr, names, ttl, scopes };
+    let ask = parse_issue_body(request, Some(reason)).map_err(|e| Problem::invalid(&e))?;
     let profile = ask.profile.clone();
     answer_submission(&s, &profile, s.authority.issue_x509(ctx(&caller, &rid), ask).await)
 }
