@@ -400,6 +400,7 @@ impl ProfileInput {
             email: pat("email", &self.names.email)?,
             allow_wildcards: self.names.allow_wildcards,
         };
+        names.validate()?;
         let mut ext_key_usages = Vec::new();
         for (i, e) in self.ext_key_usages.iter().enumerate() {
             let eku = ExtendedKeyUsage::parse(&format!("ext_key_usages[{i}]"), e)?;
