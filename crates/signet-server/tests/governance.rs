@@ -547,6 +547,38 @@ both_backends!(disabling_or_demoting_the_last_capable_operator_is_refused, |srv|
     let (other_admin, _) = operator(&srv, "admin2", &["admin"], &[], None).await;
     let (s, p) = srv.put(&format!("/v1/operators/{other_admin}"), &json!({ "name": "admin2", "roles": ["admin"], "disabled": true })).await;
     assert_eq!(s, 200, "{p}");
+
+    // Locked out already (a set written into the store around the API that
+    // forbids every `policy.apply`): a change that loses nothing more stays
+    // possible, so the authority can still be repaired through the API.
+    let (auditor, _) = operator(&srv, "aud", &["auditor"], &[], None).await;
+    let frozen =
+        default_plus(&srv, "@id(\"freeze\")\n@reason(\"frozen\")\nforbid (principal, action == Action::\"policy.apply\", resource);").await;
+    let store = srv.state().authority.store().clone();
+    let version = store.latest_policy_version().await.unwrap() + 1;
+    let written = signet_core::ports::StoredPolicy {
+        version,
+        text: frozen,
+        sha256: "x".into(),
+        comment: "around the api".into(),
+        created_by: "attacker".into(),
+        created_at: srv.state().authority.now(),
+    };
+    let ev = signet_model::event::NewEvent {
+        event_type: signet_model::event::EventType::PolicyActivated,
+        actor: "attacker".into(),
+        subject_id: None,
+        request_id: None,
+        credential_id: None,
+        reason: None,
+        details: json!({}),
+        trace_id: None,
+        time: written.created_at,
+    };
+    store.insert_policy(&written, &ev).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, p) = srv.put(&format!("/v1/operators/{auditor}"), &json!({ "name": "aud", "roles": ["auditor"], "disabled": true })).await;
+    assert_eq!(s, 200, "{p}");
 });
 
 both_backends!(explain_shows_the_decision_and_issues_nothing, |srv| {
