@@ -163,7 +163,8 @@ pub enum PolicyCmd {
         version: Option<i64>,
     },
     /// Validate and activate a Cedar policy set; prints the new version and the diff.
-    /// An invalid set, or one that locks out every admin, is refused and the active set stays.
+    /// An invalid set, or one under which no enabled operator could still apply policies or create
+    /// operators (rule `lockout`), is refused and the active set stays.
     Apply {
         /// The whole policy set, Cedar text; every policy needs a unique `@id("…")`.
         #[arg(short = 'f', long = "file")]

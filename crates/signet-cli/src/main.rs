@@ -7,6 +7,7 @@ mod client;
 mod governance;
 mod log;
 mod output;
+mod recover;
 mod seal;
 
 use clap::{Args, Parser, Subcommand};
@@ -91,6 +92,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory and an empty database, or check one (--verify-only).
     Restore(backup::RestoreArgs),
+    /// Break-glass for the authority itself, on the host: with the unseal shares, reset the policy set
+    /// and/or create an admin (every step logged, high severity). See docs/RECOVERY.md.
+    Recover(recover::RecoverArgs),
 }
 
 #[derive(Args, Debug)]
@@ -335,6 +339,7 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Bench(b) => bench::run(b, &g).await.map_err(ClientError::Usage),
         Command::Backup(a) => backup::backup(a).await,
         Command::Restore(a) => backup::restore(a).await,
+        Command::Recover(a) => recover::recover(a, g.output).await,
         Command::BreakGlass(c) => governance::break_glass(c, &g).await,
         Command::Policy(c) => governance::policy(c, &g).await,
         Command::Operator(c) => governance::operator(c, &g).await,

@@ -5,9 +5,19 @@
 //!  bearer token ─▶ authenticate ─▶ Caller { actor: op_…, principal: Operator(OperatorCtx) }
 //!  Caller + Action + resource ─▶ authorize ─▶ signet_policy::authorize(active set) ─▶ Ok
 //!                                                                          └▶ Forbidden + `operator.denied` event
-//!  policy text ─▶ apply_policy ─▶ parse + validate against the schema ─▶ lockout check
-//!              ─▶ diff against the active set ─▶ insert version n+1 + `policy.activated` (one transaction)
+//!  policy text ─▶ apply_policy ─▶ parse + validate against the schema
+//!              ─▶ lockout rule over every enabled operator as stored ─▶ diff against the active set
+//!              ─▶ insert version n+1 + `policy.activated` (one transaction)
+//!  operator change ─▶ update_operator ─▶ authorize ─▶ lockout rule (the change applied) ─▶ store
 //! ```
+//!
+//! The lockout rule ([`Authority::check_lockout`], deciding with
+//! [`signet_policy::check_not_locked_out`]): after a new policy set, or a
+//! change to an operator, some enabled operator must still be able to apply
+//! policies and some to create operators. Credentials are not part of it
+//! (a token expires by itself, so no check at revocation could hold); a
+//! lost credential, or a lockout written around the API, is what
+//! `signet recover` (crate::recovery) answers.
 //!
 //! The active policy set is the highest stored version (the built-in default
 //! set when none was ever stored). Each process keeps it in memory and checks
@@ -21,7 +31,7 @@ use signet_model::FieldError;
 use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{OperatorId, TokenId};
 use signet_model::operator::{Operator, OperatorInput, Role};
-use signet_policy::{Action, Decision, OperatorCtx, PolicySet, ResourceCtx};
+use signet_policy::{Action, Decision, LOCKOUT_RULE, LockedOut, OperatorCtx, PolicySet, ResourceCtx};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -353,6 +363,10 @@ impl Authority {
             updated_at: now,
             ..before.clone()
         };
+        let policy = self.active_policy().await?;
+        if let Err(locked) = self.check_lockout(&policy.set, Some(&after)).await? {
+            self.refuse_if_lockout_worsens(ctx, &policy.set, id, locked).await?;
+        }
         let mut ev = self.event(ctx, EventType::OperatorUpdated, now);
         ev.details = with_auth(
             ctx.caller,
@@ -466,16 +480,17 @@ impl Authority {
     // ------------------------------------------------------------ policies
 
     /// Validate and activate a new policy set: it must parse, validate
-    /// against the schema, give every policy a unique `@id`, and leave some
-    /// admin able to apply policies. A refusal leaves the active set as it
-    /// was and is recorded (`policy.rejected`) with the validator's message.
+    /// against the schema, give every policy a unique `@id`, and pass the
+    /// lockout rule over the operators as stored ([`Self::check_lockout`]).
+    /// A refusal leaves the active set as it was and is recorded
+    /// (`policy.rejected`) with the validator's message or the rule's.
     pub async fn apply_policy(&self, ctx: Ctx<'_>, text: &str, comment: &str) -> Result<PolicyApplied, CoreError> {
         self.authorize(ctx, Action::PolicyApply, &ResourceCtx::PolicyStore).await?;
         if comment.chars().count() > 1024 || comment.chars().any(|c| c.is_control() && c != '\n') {
             return Err(CoreError::Invalid(FieldError::new("comment", "at most 1024 characters, without control characters")));
         }
         let active = self.active_policy().await?;
-        let new_set = match PolicySet::parse_for_activation(text) {
+        let new_set = match PolicySet::parse(text) {
             Ok(s) => s,
             Err(e) => {
                 let mut ev = self.event(ctx, EventType::PolicyRejected, self.now());
@@ -486,6 +501,17 @@ impl Authority {
                 return Err(CoreError::Invalid(FieldError::new("text", e.to_string())));
             }
         };
+        if let Err(locked) = self.check_lockout(&new_set, None).await? {
+            let mut ev = self.event(ctx, EventType::PolicyRejected, self.now());
+            ev.reason = Some(locked.to_string());
+            ev.details = with_auth(
+                ctx.caller,
+                serde_json::json!({ "active_version": active.version, "sha256": hex(&sha256(text.as_bytes())),
+                "rule": LOCKOUT_RULE, "lost": locked.lost.iter().map(|c| c.as_str()).collect::<Vec<_>>() }),
+            );
+            self.store().record_events(&[ev]).await?;
+            return Err(CoreError::Denied(FieldError::new("policy", locked.to_string())));
+        }
         let diff = diff_policies(&active.set, &new_set);
         let now = self.now();
         let stored = StoredPolicy {
@@ -515,6 +541,47 @@ impl Authority {
             *g = None;
         }
         Ok(PolicyApplied { version: stored.version, sha256: stored.sha256, diff })
+    }
+
+    // ------------------------------------------------------------ the lockout rule
+
+    /// The lockout rule over the operators as stored, `changed` (an
+    /// operator about to be updated) standing in for its stored version:
+    /// under `set`, can some enabled operator still apply policies, and
+    /// some still create operators? `Ok(Err(_))` is the rule's refusal.
+    pub async fn check_lockout(&self, set: &PolicySet, changed: Option<&Operator>) -> Result<Result<(), LockedOut>, CoreError> {
+        let mut operators = self.store().list_operators().await?;
+        if let Some(c) = changed {
+            operators.retain(|o| o.id != c.id);
+            operators.push(c.clone());
+        }
+        let enabled: Vec<OperatorCtx> = operators.iter().filter(|o| !o.disabled).map(operator_ctx).collect();
+        let new_operator = OperatorId::generate(self.now(), self.rng().bytes16());
+        Ok(signet_policy::check_not_locked_out(set, &enabled, new_operator.as_str()))
+    }
+
+    /// Refuse an operator change that fails the lockout rule (409, naming
+    /// the rule), unless every capability it loses was lost already: a
+    /// change that does not make things worse (granting a role while nobody
+    /// can apply policies) stays possible. The refusal is recorded as
+    /// `operator.denied`.
+    async fn refuse_if_lockout_worsens(&self, ctx: Ctx<'_>, set: &PolicySet, id: &OperatorId, locked: LockedOut) -> Result<(), CoreError> {
+        let lost_before = match self.check_lockout(set, None).await? {
+            Ok(()) => Vec::new(),
+            Err(before) => before.lost,
+        };
+        if locked.lost.iter().all(|c| lost_before.contains(c)) {
+            return Ok(());
+        }
+        let mut ev = self.event(ctx, EventType::AccessDenied, self.now());
+        ev.reason = Some(locked.to_string());
+        ev.details = with_auth(
+            ctx.caller,
+            serde_json::json!({ "action": Action::OperatorUpdate.as_str(), "resource": { "type": "operator", "id": id },
+            "rule": LOCKOUT_RULE, "lost": locked.lost.iter().map(|c| c.as_str()).collect::<Vec<_>>() }),
+        );
+        self.store().record_events(&[ev]).await?;
+        Err(CoreError::Conflict(FieldError::new("operator", locked.to_string())))
     }
 
     /// The active policy set, for reading (`policy.read`).

@@ -26,6 +26,7 @@ pub mod log;
 pub mod mint;
 pub mod operator_certs;
 pub mod ports;
+pub mod recovery;
 pub mod rollover;
 pub mod server_cert;
 

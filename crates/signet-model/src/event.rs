@@ -78,10 +78,14 @@ pub enum EventType {
     /// Key ceremony: a retired authority key was destroyed in the keystore.
     #[serde(rename = "key.destroyed")]
     KeyDestroyed,
+    /// `signet recover` on the host (break-glass for the authority itself):
+    /// a step of a recovery, with its reason (high severity).
+    #[serde(rename = "authority.recovered")]
+    AuthorityRecovered,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 26] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -107,6 +111,7 @@ impl EventType {
         Self::KeystoreSealed,
         Self::AuthorityRotated,
         Self::KeyDestroyed,
+        Self::AuthorityRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +141,7 @@ impl EventType {
             Self::KeystoreSealed => "keystore.sealed",
             Self::AuthorityRotated => "authority.rotated",
             Self::KeyDestroyed => "key.destroyed",
+            Self::AuthorityRecovered => "authority.recovered",
         }
     }
 
@@ -218,6 +224,7 @@ mod tests {
                 EventType::KeystoreSealed => 22,
                 EventType::AuthorityRotated => 23,
                 EventType::KeyDestroyed => 24,
+                EventType::AuthorityRecovered => 25,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

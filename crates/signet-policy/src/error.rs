@@ -23,7 +23,4 @@ pub enum PolicyError {
     /// Templates are not supported (yet): every policy must be static.
     #[error("policy `{0}` is a template; only static policies are supported")]
     Template(String),
-    /// The set would leave no administrator able to apply policies.
-    #[error("the policy set locks out every admin: {0}")]
-    LockedOut(String),
 }

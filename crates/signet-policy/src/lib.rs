@@ -4,7 +4,7 @@
 //! ```text
 //!  policy text ──▶ PolicySet::parse ──▶ (strict validation against SCHEMA,
 //!                                        every policy named by its @id)
-//!              ──▶ check_not_locked_out ──▶ activate (the caller's job)
+//!              ──▶ check_not_locked_out(set, the enabled operators) ──▶ activate (the caller's job)
 //!
 //!  OperatorCtx + Action + ResourceCtx ──▶ authorize ──────▶ Decision
 //!  IssuanceCtx (subject, profile, names,
@@ -33,13 +33,15 @@ mod action;
 mod decide;
 mod entities;
 mod error;
+mod lockout;
 mod policy_set;
 
 pub use action::{Action, ISSUE_ACTION, Role};
 pub use decide::{Decision, Evidence, Explanation, IssuanceCtx, authorize, decide_issuance, explain};
 pub use entities::{CredentialRef, OperatorCtx, ProfileRef, ProfileRules, RequestRef, ResourceCtx, SubjectRef};
 pub use error::PolicyError;
-pub use policy_set::{DEFAULT_POLICIES, LOCKOUT_PROBE_ID, PolicyInfo, PolicySet, SCHEMA, check_not_locked_out};
+pub use lockout::{Capability, LOCKOUT_RULE, LockedOut, MAX_NAMED_OPERATORS, check_not_locked_out};
+pub use policy_set::{DEFAULT_POLICIES, PolicyInfo, PolicySet, SCHEMA};
 
 #[cfg(test)]
 mod tests;

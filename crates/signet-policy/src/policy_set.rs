@@ -1,9 +1,9 @@
-//! Loading a policy set: parse, name every policy by its `@id`, validate
-//! against the schema, and refuse a set that would lock every admin out.
+//! Loading a policy set: parse, name every policy by its `@id`, and validate
+//! against the schema. Whether a set would lock the authority out depends on
+//! its operators: [`crate::check_not_locked_out`].
 
 use crate::entities::Vocabulary;
 use crate::error::PolicyError;
-use crate::{Action, OperatorCtx, ResourceCtx, Role};
 use cedar_policy::{ActionConstraint, Authorizer, Effect, PolicyId, Schema, ValidationMode, Validator};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -60,15 +60,16 @@ impl PolicySet {
     #[allow(clippy::expect_used)]
     pub fn default_set() -> PolicySet {
         // INVARIANT: the embedded schema and default policies are constants;
-        // `tests::default_set_loads` parses, validates and lockout-checks them,
-        // so this cannot fail in a tested build.
+        // `tests::default_set_loads` parses and validates them, so this
+        // cannot fail in a tested build.
         Self::parse(DEFAULT_POLICIES).expect("the embedded default policy set is valid")
     }
 
     /// Parse Cedar policy text and validate it against [`SCHEMA`] in strict
     /// mode. Every policy must be static and carry a unique `@id("…")`, which
-    /// becomes its id in decisions. This does not check for lockout: call
-    /// [`check_not_locked_out`] (or use [`PolicySet::parse_for_activation`]).
+    /// becomes its id in decisions. This does not check for lockout: before
+    /// activating a set, call [`crate::check_not_locked_out`] with the
+    /// authority's operators.
     pub fn parse(text: &str) -> Result<PolicySet, PolicyError> {
         let schema = load_schema()?;
         let parsed = cedar_policy::PolicySet::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
@@ -101,14 +102,6 @@ impl PolicySet {
         Ok(PolicySet {
             inner: Arc::new(Inner { schema, policies, by_action, vocab, authorizer: Authorizer::new(), text: text.to_string(), ids }),
         })
-    }
-
-    /// [`PolicySet::parse`] then [`check_not_locked_out`]: what activating a
-    /// new policy set must pass.
-    pub fn parse_for_activation(text: &str) -> Result<PolicySet, PolicyError> {
-        let set = Self::parse(text)?;
-        check_not_locked_out(&set)?;
-        Ok(set)
     }
 
     /// The policy text as given.
@@ -161,43 +154,6 @@ fn partition_by_action(policies: &cedar_policy::PolicySet, vocab: &Vocabulary) -
         }
     }
     Ok(by_action)
-}
-
-/// The operator id of the synthetic admin used by [`check_not_locked_out`].
-pub const LOCKOUT_PROBE_ID: &str = "signet:lockout-probe";
-
-/// Refuse a policy set under which an admin (a synthetic operator with the
-/// `admin` role on every site, no teams and no subject) may not
-/// `policy.apply`: activating it would leave nobody able to fix it.
-///
-/// The probe runs twice: as [`LOCKOUT_PROBE_ID`] and as an id derived from a
-/// hash of the policy text, so a set cannot pass by permitting only the
-/// well-known probe id. It is a check of a canonical admin, not a proof: a
-/// set may still forbid admins with particular teams or sites.
-pub fn check_not_locked_out(set: &PolicySet) -> Result<(), PolicyError> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    set.text().hash(&mut h);
-    let ids = [LOCKOUT_PROBE_ID.to_string(), format!("{LOCKOUT_PROBE_ID}:{:016x}", h.finish())];
-    for id in ids {
-        let admin = OperatorCtx::new(id).with_role(Role::Admin).with_all_sites();
-        let d = crate::authorize(set, &admin, Action::PolicyApply, &ResourceCtx::PolicyStore);
-        if !d.allowed {
-            return Err(locked_out(d));
-        }
-    }
-    Ok(())
-}
-
-fn locked_out(d: crate::Decision) -> PolicyError {
-    let mut why = Vec::new();
-    if d.determining_policies.is_empty() {
-        why.push("no policy permits an admin to `policy.apply`".to_string());
-    } else {
-        why.push(format!("`policy.apply` by an admin is forbidden by {}", quoted(&d.determining_policies)));
-    }
-    why.extend(d.errors);
-    PolicyError::LockedOut(why.join("; "))
 }
 
 pub(crate) fn quoted(ids: &[String]) -> String {

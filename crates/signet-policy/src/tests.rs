@@ -89,7 +89,7 @@ fn allowed_actions(op: &OperatorCtx) -> BTreeSet<Action> {
 fn default_set_loads() {
     let set = PolicySet::parse(DEFAULT_POLICIES).unwrap();
     assert!(set.policy_ids().len() > 20);
-    check_not_locked_out(&set).unwrap();
+    check_not_locked_out(&set, &[bootstrap_admin()], NEW_OPERATOR).unwrap();
     // Every forbid says why.
     for id in set.policy_ids() {
         let p = set.policy(id).unwrap();
@@ -430,34 +430,100 @@ fn policies_need_unique_ids_and_no_templates() {
     assert!(matches!(e, PolicyError::Template(_)), "{e}");
 }
 
+/// The operator a first start creates: admin and registration officer, every site.
+fn bootstrap_admin() -> OperatorCtx {
+    OperatorCtx::new("op_bootstrap").with_role(Role::Admin).with_role(Role::RegistrationOfficer).with_all_sites()
+}
+
+/// The id of an operator that does not exist yet (the target of `operator.update`).
+const NEW_OPERATOR: &str = "op_new";
+
+fn locked(text: &str, operators: &[OperatorCtx]) -> LockedOut {
+    check_not_locked_out(&PolicySet::parse(text).unwrap(), operators, NEW_OPERATOR).unwrap_err()
+}
+
 #[test]
 fn a_set_that_locks_out_every_admin_is_refused() {
-    // No permit for policy.apply at all.
+    let admin = || vec![bootstrap_admin()];
+    // No permit for policy.apply or operator.update at all.
     let only_auditor = r#"
         @id("auditor.read")
         permit (principal, action == Action::"log.read", resource)
         when { principal.roles.contains(Role::"auditor") };
     "#;
-    let set = PolicySet::parse(only_auditor).unwrap();
-    let e = check_not_locked_out(&set).unwrap_err();
-    assert!(matches!(e, PolicyError::LockedOut(_)), "{e}");
-    assert!(e.to_string().contains("no policy permits"), "{e}");
-    assert!(PolicySet::parse_for_activation(only_auditor).is_err());
+    let e = locked(only_auditor, &admin());
+    assert_eq!(e.lost, vec![Capability::ApplyPolicy, Capability::ManageOperators]);
+    assert!(e.to_string().starts_with("rule `lockout`: no enabled operator could still apply policies"), "{e}");
+    assert!(e.to_string().contains("`op_bootstrap` (roles: admin, registration_officer): no policy permits it"), "{e}");
     // Empty set.
-    assert!(matches!(PolicySet::parse_for_activation(""), Err(PolicyError::LockedOut(_))));
-    // A forbid that overrides the admin's permit.
-    let forbidden =
-        format!("{MINIMAL_ADMIN}\n@id(\"freeze\") @reason(\"frozen\") forbid (principal, action == Action::\"policy.apply\", resource);");
-    let e = PolicySet::parse_for_activation(&forbidden).unwrap_err();
-    assert!(e.to_string().contains("`freeze`"), "{e}");
-    // Permitting only the well-known probe id does not pass.
-    let probe_only =
-        format!("@id(\"probe\") permit (principal == Operator::\"{LOCKOUT_PROBE_ID}\", action == Action::\"policy.apply\", resource);");
-    assert!(PolicySet::parse(&probe_only).is_ok());
-    assert!(matches!(PolicySet::parse_for_activation(&probe_only), Err(PolicyError::LockedOut(_))));
-    PolicySet::parse_for_activation(MINIMAL_ADMIN).unwrap();
+    assert_eq!(locked("", &admin()).lost.len(), 2);
+    // A forbid that overrides the admin's permit; only the capability lost is named.
+    let forbidden = format!(
+        "{DEFAULT_POLICIES}\n@id(\"freeze\") @reason(\"frozen\") forbid (principal, action == Action::\"policy.apply\", resource);"
+    );
+    let e = locked(&forbidden, &admin());
+    assert_eq!(e.lost, vec![Capability::ApplyPolicy]);
+    assert!(e.to_string().contains("forbidden by `freeze`"), "{e}");
+    // Permitting only an id that no operator has does not pass.
+    let probe_only = r#"
+        @id("probe") permit (principal == Operator::"signet:lockout-probe", action in [Action::"policy.apply", Action::"operator.update"], resource);
+    "#;
+    assert_eq!(locked(probe_only, &admin()).lost.len(), 2);
+    // Nor does a set that lets admins change only existing operators: a new one is what recovery needs.
+    let existing_only = format!(
+        "{MINIMAL_ADMIN}\n@id(\"ops\") permit (principal, action == Action::\"operator.update\", resource == Operator::\"op_bootstrap\");"
+    );
+    assert_eq!(locked(&existing_only, &admin()).lost, vec![Capability::ManageOperators]);
+    // No operators at all: locked out, whatever the set.
+    let e = check_not_locked_out(&PolicySet::default_set(), &[], NEW_OPERATOR).unwrap_err();
+    assert!(e.to_string().contains("there is no enabled operator"), "{e}");
     // The default set passes.
-    PolicySet::parse_for_activation(DEFAULT_POLICIES).unwrap();
+    check_not_locked_out(&PolicySet::default_set(), &admin(), NEW_OPERATOR).unwrap();
+}
+
+/// The attack of issue 14: the old check asked about a synthetic operator
+/// holding `admin` alone, so a `forbid` on a second role of the real admin
+/// passed it. The real operators are what is evaluated now.
+#[test]
+fn a_forbid_on_another_role_of_the_only_admin_is_refused() {
+    let text = format!(
+        "{DEFAULT_POLICIES}\n@id(\"lock\") @reason(\"locked\") forbid (principal, action in [Action::\"policy.apply\", Action::\"operator.update\"], resource) when {{ principal.roles.contains(Role::\"registration_officer\") }};"
+    );
+    let e = locked(&text, &[bootstrap_admin()]);
+    assert_eq!(e.lost, vec![Capability::ApplyPolicy, Capability::ManageOperators]);
+    assert!(e.to_string().contains("forbidden by `lock`"), "{e}");
+    // A synthetic admin (the old probe) is still allowed: that is what it missed.
+    let set = PolicySet::parse(&text).unwrap();
+    let synthetic = OperatorCtx::new("signet:lockout-probe").with_role(Role::Admin).with_all_sites();
+    assert!(authorize(&set, &synthetic, Action::PolicyApply, &ResourceCtx::PolicyStore).allowed);
+    // With a second admin that is not a registration officer, the same set keeps the authority governable.
+    let second = OperatorCtx::new("op_second").with_role(Role::Admin).with_site(SITE);
+    check_not_locked_out(&set, &[bootstrap_admin(), second.clone()], NEW_OPERATOR).unwrap();
+    // Teams and sites are the operators' own: a set that demands a team the admins lack locks out.
+    let team_only = format!(
+        "{DEFAULT_POLICIES}\n@id(\"ops-team\") @reason(\"ops only\") forbid (principal, action == Action::\"policy.apply\", resource) unless {{ principal.teams.contains(\"ops\") }};"
+    );
+    assert_eq!(locked(&team_only, &[bootstrap_admin(), second.clone()]).lost, vec![Capability::ApplyPolicy]);
+    let set = PolicySet::parse(&team_only).unwrap();
+    check_not_locked_out(&set, &[bootstrap_admin(), second.with_team("ops")], NEW_OPERATOR).unwrap();
+}
+
+/// Separation of duties stays honest: the target of `operator.update` is a
+/// new operator, never the one asking, so `sod.no-self-role-change` does not
+/// hide an admin's ability; a capability split across two operators counts.
+#[test]
+fn capabilities_may_be_held_by_different_operators() {
+    let author = OperatorCtx::new("op_author").with_role(Role::PolicyAuthor);
+    let text = format!(
+        "{DEFAULT_POLICIES}\n@id(\"authors-only\") @reason(\"authors apply policy\") forbid (principal, action == Action::\"policy.apply\", resource) unless {{ principal.roles.contains(Role::\"policy_author\") }};"
+    );
+    let set = PolicySet::parse(&text).unwrap();
+    check_not_locked_out(&set, &[bootstrap_admin(), author.clone()], NEW_OPERATOR).unwrap();
+    assert_eq!(locked(&text, &[bootstrap_admin()]).lost, vec![Capability::ApplyPolicy]);
+    assert_eq!(locked(&text, std::slice::from_ref(&author)).lost, vec![Capability::ManageOperators]);
+    // Naming the new operator as one of the operators does not make it count.
+    let new_one = OperatorCtx::new(NEW_OPERATOR).with_role(Role::Admin).with_all_sites();
+    assert_eq!(locked(&text, &[author, new_one]).lost, vec![Capability::ManageOperators]);
 }
 
 // ------------------------------------------------------------- issuance --

@@ -92,7 +92,7 @@ fn private_dir(dir: &Path) -> Result<(), BootError> {
 /// atomically: the contents go to `NAME.tmp`, are synced, and the temporary
 /// file is renamed over `path`, so a start that stops halfway leaves the old
 /// file or the new one, never a torn one.
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootError> {
     let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
@@ -399,7 +399,7 @@ fn open_keystore(config: &ServerConfig) -> Result<(Keys, bool), BootError> {
 }
 
 /// Log in to the PKCS#11 token. The PIN is read now, used for the login, and dropped (zeroized).
-fn open_pkcs11_keystore(settings: &Pkcs11Settings) -> Result<Pkcs11KeyStore, BootError> {
+pub(crate) fn open_pkcs11_keystore(settings: &Pkcs11Settings) -> Result<Pkcs11KeyStore, BootError> {
     let pin = match &settings.pin {
         PinSource::File(path) => Pkcs11Pin::from_file(path),
         PinSource::Env(var) => Pkcs11Pin::from_env(var),
@@ -517,7 +517,7 @@ pub fn sealed_tls(config: &ServerConfig, rng: &dyn Rng, now: time::OffsetDateTim
 }
 
 /// The name of this log in every checkpoint: fixed by the root CA.
-fn log_origin(root: &AuthorityId) -> String {
+pub(crate) fn log_origin(root: &AuthorityId) -> String {
     format!("signet/{root}")
 }
 

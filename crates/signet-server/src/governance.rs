@@ -101,9 +101,11 @@ pub async fn get_operator(
 }
 
 /// Replace an operator's roles, sites, teams, subject and `disabled` flag.
-/// Nobody changes their own.
+/// Nobody changes their own; a change that would leave no enabled operator
+/// able to apply policies or create operators is refused (409, rule `lockout`).
 #[utoipa::path(put, path = "/v1/operators/{id}", tag = "operators", request_body = OperatorInput, params(("id" = String, Path)),
-    responses((status = 200, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "refused by the rule `lockout`")),
     security(("bearer" = [])))]
 pub async fn update_operator(
     State(s): St,
@@ -271,11 +273,13 @@ pub struct PolicyAppliedView {
 }
 
 /// Validate and activate a policy set (`policy.apply`: policy authors and
-/// admins). An invalid set, or one that locks out every admin, is refused
-/// with the validator's message and the active set stays.
+/// admins). An invalid set is refused with the validator's message (400); one
+/// under which no enabled operator could still apply policies or create
+/// operators, by the rule `lockout` (422); the active set stays.
 #[utoipa::path(put, path = "/v1/policy", tag = "policy", request_body = PolicyBody,
-    responses((status = 200, body = PolicyAppliedView), (status = 400, body = Problem, description = "invalid or locking out every admin"),
-        (status = 403, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = PolicyAppliedView), (status = 400, body = Problem, description = "invalid"),
+        (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem, description = "refused by the rule `lockout`")),
     security(("bearer" = [])))]
 pub async fn put_policy(
     State(s): St,

@@ -22,6 +22,7 @@ pub mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod recover;
 pub mod seal;
 pub mod serve;
 pub mod status;

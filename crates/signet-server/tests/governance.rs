@@ -433,8 +433,8 @@ both_backends!(policies_are_validated_versioned_and_diffed, |srv| {
     );
     assert_ne!(locked, text);
     let (s, p) = put(author.clone(), json!({ "text": locked })).await;
-    assert_eq!(s, 400, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("locks out"), "{p}");
+    assert_eq!((s, p["field"].as_str()), (422, Some("policy")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("rule `lockout`: no enabled operator could still apply policies"), "{p}");
     assert_eq!(srv.get("/v1/policy").await.1["version"], 0);
     assert_eq!(srv.events_of("policy.rejected").await.len(), 3);
 
@@ -459,6 +459,126 @@ both_backends!(policies_are_validated_versioned_and_diffed, |srv| {
     let (_, v1) = srv.get("/v1/policy/versions/1").await;
     assert_eq!(v1["text"].as_str().unwrap(), smaller);
     assert_eq!(srv.get("/v1/policy/versions/9").await.0, 404);
+});
+
+/// The default policy set with `extra` policies appended.
+async fn default_plus(srv: &TestServer, extra: &str) -> String {
+    let (_, active) = srv.get("/v1/policy").await;
+    format!("{}\n{extra}\n", active["text"].as_str().unwrap())
+}
+
+// Issue 14, hole 2: the lockout check evaluated a synthetic operator holding
+// `admin` alone, so a `forbid` on the bootstrap admin's other role
+// (registration officer) passed it and left nobody able to apply a policy or
+// create an admin. The real operators are evaluated now.
+both_backends!(a_policy_that_locks_out_the_real_admins_is_refused, |srv| {
+    let attack = default_plus(
+        &srv,
+        "@id(\"lock\")\n@reason(\"locked\")\nforbid (principal, action in [Action::\"policy.apply\", Action::\"operator.update\"], resource)\nwhen { principal.roles.contains(Role::\"registration_officer\") };",
+    )
+    .await;
+    let (s, p) = srv.put("/v1/policy", &json!({ "text": attack, "comment": "attack" })).await;
+    assert_eq!((s, p["type"].as_str(), p["field"].as_str()), (422, Some("urn:signet:problem:policy-denied"), Some("policy")), "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    for part in
+        ["rule `lockout`", "apply policies (`policy.apply`)", "create or change operators (`operator.update`)", "forbidden by `lock`"]
+    {
+        assert!(detail.contains(part), "{part}: {p}");
+    }
+    // The active set is unchanged, and the refusal is logged with the rule and what would be lost.
+    let (_, active) = srv.get("/v1/policy").await;
+    assert_eq!(active["version"], 0);
+    let rejected = srv.events_of("policy.rejected").await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["details"]["rule"], "lockout");
+    assert_eq!(rejected[0]["details"]["lost"], json!(["apply_policy", "manage_operators"]));
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("rule `lockout`"));
+    assert!(srv.events_of("policy.activated").await.is_empty());
+
+    // A second admin who is not a registration officer keeps the authority
+    // governable: the same set is accepted, and that admin can still govern.
+    let (_, second) = operator(&srv, "admin2", &["admin"], &[], None).await;
+    let (s, v) = srv.put("/v1/policy", &json!({ "text": attack, "comment": "officers stop governing" })).await;
+    assert_eq!((s, v["version"].as_i64()), (200, Some(1)), "{v}");
+    assert_eq!(call(&srv, "PUT", "/v1/policy", Some(&srv.token), Some(&json!({ "text": attack }))).await.0, 403);
+    let (s, v) = call(&srv, "PUT", "/v1/policy", Some(&second), Some(&json!({ "text": attack, "comment": "still mine" }))).await;
+    assert_eq!((s, v["version"].as_i64()), (200, Some(2)), "{v}");
+    let body = json!({ "name": "aud", "roles": ["auditor"] });
+    assert_eq!(call(&srv, "POST", "/v1/operators", Some(&second), Some(&body)).await.0, 201);
+});
+
+// The same rule guards operator changes: disabling or demoting the last
+// operator able to apply policies is refused (409, naming the rule), and
+// allowed once another one can.
+both_backends!(disabling_or_demoting_the_last_capable_operator_is_refused, |srv| {
+    let (author, author_token) = operator(&srv, "pol", &["policy_author"], &[], None).await;
+    let only_authors = default_plus(
+        &srv,
+        "@id(\"authors-only\")\n@reason(\"only policy authors apply policies\")\nforbid (principal, action == Action::\"policy.apply\", resource)\nunless { principal.roles.contains(Role::\"policy_author\") };",
+    )
+    .await;
+    let (s, v) = srv.put("/v1/policy", &json!({ "text": only_authors })).await;
+    assert_eq!(s, 200, "{v}");
+
+    let disable = json!({ "name": "pol", "roles": ["policy_author"], "disabled": true });
+    let demote = json!({ "name": "pol", "roles": ["auditor"] });
+    for (body, what) in [(&disable, "disable"), (&demote, "demote")] {
+        let (s, p) = srv.put(&format!("/v1/operators/{author}"), body).await;
+        assert_eq!((s, p["field"].as_str()), (409, Some("operator")), "{what}: {p}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("rule `lockout`: no enabled operator could still apply policies"), "{what}: {p}");
+    }
+    // Nothing changed: the author is as it was and still applies policies.
+    let (_, op) = srv.get(&format!("/v1/operators/{author}")).await;
+    assert_eq!((op["disabled"].as_bool(), &op["roles"]), (Some(false), &json!(["policy_author"])), "{op}");
+    let (s, v) = call(&srv, "PUT", "/v1/policy", Some(&author_token), Some(&json!({ "text": only_authors, "comment": "again" }))).await;
+    assert_eq!(s, 200, "{v}");
+    let denied: Vec<Value> = srv.events_of("operator.denied").await.into_iter().filter(|e| e["details"]["rule"] == "lockout").collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(
+        (denied[0]["details"]["action"].as_str(), &denied[0]["details"]["lost"]),
+        (Some("operator.update"), &json!(["apply_policy"]))
+    );
+
+    // With a second author, the first may go; admins disable each other freely while one stays.
+    operator(&srv, "pol2", &["policy_author"], &[], None).await;
+    let (s, p) = srv.put(&format!("/v1/operators/{author}"), &disable).await;
+    assert_eq!(s, 200, "{p}");
+    let (other_admin, _) = operator(&srv, "admin2", &["admin"], &[], None).await;
+    let (s, p) = srv.put(&format!("/v1/operators/{other_admin}"), &json!({ "name": "admin2", "roles": ["admin"], "disabled": true })).await;
+    assert_eq!(s, 200, "{p}");
+
+    // Locked out already (a set written into the store around the API that
+    // forbids every `policy.apply`): a change that loses nothing more stays
+    // possible, so the authority can still be repaired through the API.
+    let (auditor, _) = operator(&srv, "aud", &["auditor"], &[], None).await;
+    let frozen =
+        default_plus(&srv, "@id(\"freeze\")\n@reason(\"frozen\")\nforbid (principal, action == Action::\"policy.apply\", resource);").await;
+    let store = srv.state().authority.store().clone();
+    let version = store.latest_policy_version().await.unwrap() + 1;
+    let written = signet_core::ports::StoredPolicy {
+        version,
+        text: frozen,
+        sha256: "x".into(),
+        comment: "around the api".into(),
+        created_by: "attacker".into(),
+        created_at: srv.state().authority.now(),
+    };
+    let ev = signet_model::event::NewEvent {
+        event_type: signet_model::event::EventType::PolicyActivated,
+        actor: "attacker".into(),
+        subject_id: None,
+        request_id: None,
+        credential_id: None,
+        reason: None,
+        details: json!({}),
+        trace_id: None,
+        time: written.created_at,
+    };
+    store.insert_policy(&written, &ev).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, p) = srv.put(&format!("/v1/operators/{auditor}"), &json!({ "name": "aud", "roles": ["auditor"], "disabled": true })).await;
+    assert_eq!(s, 200, "{p}");
 });
 
 both_backends!(explain_shows_the_decision_and_issues_nothing, |srv| {
