@@ -78,10 +78,15 @@ pub enum EventType {
     /// Key ceremony: a retired authority key was destroyed in the keystore.
     #[serde(rename = "key.destroyed")]
     KeyDestroyed,
+    /// High severity: the log failed verification (an entry, a leaf hash, an
+    /// index column or the tree was changed around the authority); the
+    /// authority stopped issuing and recording. The reason names what failed.
+    #[serde(rename = "log.integrity_failed")]
+    LogIntegrityFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 26] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -107,6 +112,7 @@ impl EventType {
         Self::KeystoreSealed,
         Self::AuthorityRotated,
         Self::KeyDestroyed,
+        Self::LogIntegrityFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +142,7 @@ impl EventType {
             Self::KeystoreSealed => "keystore.sealed",
             Self::AuthorityRotated => "authority.rotated",
             Self::KeyDestroyed => "key.destroyed",
+            Self::LogIntegrityFailed => "log.integrity_failed",
         }
     }
 
@@ -218,6 +225,7 @@ mod tests {
                 EventType::KeystoreSealed => 22,
                 EventType::AuthorityRotated => 23,
                 EventType::KeyDestroyed => 24,
+                EventType::LogIntegrityFailed => 25,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {
