@@ -757,16 +757,16 @@ pub fn redact_url(url: &str) -> String {
 pub async fn run_expiry(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        // Nothing more is recorded while the log fails verification.
-        if state.authority.log_integrity().failure().is_some() {
-            continue;
-        }
-        state.authority.report_suppressed_refusals().await;
         match state.authority.sync_issuers().await {
             Ok(true) => tracing::info!("picked up an issuing CA rollover made by another server process"),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot check the issuing CAs for a rollover"),
         }
+        // Nothing more is recorded while the log fails verification.
+        if state.authority.log_integrity().failure().is_some() {
+            continue;
+        }
+        state.authority.report_suppressed_refusals().await;
         match state.authority.expire_pending_requests().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "pending requests expired"),
