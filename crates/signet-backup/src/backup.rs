@@ -7,10 +7,13 @@ use crate::error::BackupError;
 use crate::passphrase::Passphrase;
 use crate::payload::{PAYLOAD_FORMAT, PayloadWriter};
 use signet_core::ports::{Clock, Rng};
-use signet_store::snapshot::{ForEachError, Location, SnapshotReader, Value};
+use signet_store::snapshot::{DatabaseSnapshot, ForEachError, Location, SnapshotReader, TableData, Value};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
+
+/// The tables that hold the log: what its verification reads.
+const LOG_TABLES: [&str; 3] = ["events", "log_nodes", "log_checkpoints"];
 
 /// The KeyStore name of the log's signing key (as `signet serve` names it).
 const LOG_KEY_REF: &str = "log";
@@ -102,26 +105,40 @@ async fn write(
     let sealer = Sealer::new(BufWriter::with_capacity(1 << 20, file), passphrase, info.clone(), rng, opts.iterations)?;
     let mut payload = PayloadWriter::new(sealer, reader.backend(), &migrations)?;
     let mut key_refs = vec![LOG_KEY_REF.to_string()];
+    // The log's tables, kept to verify the log before the backup is kept.
+    let mut log = DatabaseSnapshot { backend: reader.backend(), migrations: Vec::new(), tables: Vec::new() };
     for table in &tables {
         let n = reader.count(table).await?;
         payload.table(table, n)?;
         let key_ref_column = if table.name == "authorities" { table.columns.iter().position(|c| c.name == "key_ref") } else { None };
+        let mut log_rows = LOG_TABLES.contains(&table.name.as_str()).then(|| TableData { info: table.clone(), rows: Vec::new() });
         reader
             .for_each_row(table, |row: Vec<Value>| {
                 if let Some(Value::Text(r)) = key_ref_column.and_then(|i| row.get(i)) {
                     key_refs.push(r.clone());
                 }
-                payload.row(&table.columns, &row)
+                payload.row(&table.columns, &row)?;
+                if let Some(t) = &mut log_rows {
+                    t.rows.push(row);
+                }
+                Ok(())
             })
             .await
             .map_err(|e| match e {
                 ForEachError::Snapshot(e) => BackupError::Store(e),
                 ForEachError::Sink(e) => e,
             })?;
+        log.tables.extend(log_rows);
     }
     reader.close().await?;
 
     let files = datadir::collect(&opts.data_dir, opts.include_local_unseal_key)?;
+    // A store whose log does not verify is not backed up: the restore would
+    // refuse it, and the backup would carry the tampering on. The same
+    // verification as the restore's (`signet log verify`'s), with the data
+    // directory's log key.
+    let log_pub = files.iter().find(|f| f.path == datadir::LOG_PUB).map(|f| f.data.as_slice()).unwrap_or_default();
+    crate::restore::verify_log(&crate::restore::log_from_snapshot(&log)?, &crate::restore::verifier(log_pub)?, &info)?;
     for r in &key_refs {
         let name = format!("{}/{r}.sealed", datadir::KEYS_DIR);
         if !files.iter().any(|f| f.path == name) {

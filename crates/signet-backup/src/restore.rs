@@ -9,7 +9,7 @@
 //! ```
 
 use crate::backup::location;
-use crate::container::{self, Header};
+use crate::container::{self, BackupInfo, Header};
 use crate::datadir::{self, Staged};
 use crate::error::BackupError;
 use crate::passphrase::Passphrase;
@@ -60,30 +60,31 @@ pub fn open_and_verify(input: &Path, passphrase: &Passphrase) -> Result<(Header,
     let log_pub =
         contents.files.iter().find(|f| f.path == datadir::LOG_PUB).ok_or_else(|| BackupError::Malformed("it holds no `log.pub`".into()))?;
     let verifier = verifier(&log_pub.data)?;
-    let log = verify_log(&log_from_snapshot(&contents.database)?, &verifier, &header)?;
+    let log = verify_log(&log_from_snapshot(&contents.database)?, &verifier, &header.info)?;
     Ok((header, contents, log))
 }
 
-fn verifier(log_pub: &[u8]) -> Result<Verifier, BackupError> {
+pub(crate) fn verifier(log_pub: &[u8]) -> Result<Verifier, BackupError> {
     let text = std::str::from_utf8(log_pub).map_err(|_| BackupError::Log("`log.pub` is not text".into()))?;
     Verifier::parse(text.trim()).map_err(|e| BackupError::Log(format!("`log.pub` is not a log verifier key: {e}")))
 }
 
 /// Verify a log with the offline verifier of `signet log verify`, and check
 /// that its newest checkpoint is the one the (authenticated) header names.
-fn verify_log(log: &LogReadBack, verifier: &Verifier, header: &Header) -> Result<LogSummary, BackupError> {
+/// `signet backup` runs the same check on the store it backs up.
+pub(crate) fn verify_log(log: &LogReadBack, verifier: &Verifier, info: &BackupInfo) -> Result<LogSummary, BackupError> {
     let dir = tempfile::tempdir().map_err(|e| BackupError::Log(format!("cannot make a scratch directory: {e}")))?;
     let export = dir.path().join("log");
     write_export(&export, log.entries.iter().cloned(), log.leaf_hashes.iter().copied(), &log.checkpoints)
         .map_err(|e| BackupError::Log(format!("cannot write the log for verification: {e}")))?;
     let report = verify_export(&export, verifier).map_err(|e| BackupError::Log(e.to_string()))?;
     let root_hash = signet_log::to_hex(report.latest.root());
-    if report.latest.size() != header.info.log_tree_size || root_hash != header.info.log_root_hash {
+    if report.latest.size() != info.log_tree_size || root_hash != info.log_root_hash {
         return Err(BackupError::Log(format!(
             "its newest checkpoint (size {}, root {root_hash}) is not the one the header names (size {}, root {})",
             report.latest.size(),
-            header.info.log_tree_size,
-            header.info.log_root_hash
+            info.log_tree_size,
+            info.log_root_hash
         )));
     }
     Ok(LogSummary {
@@ -96,7 +97,7 @@ fn verify_log(log: &LogReadBack, verifier: &Verifier, header: &Header) -> Result
 }
 
 /// The log as the snapshot's `events`, `log_nodes` and `log_checkpoints` rows hold it.
-fn log_from_snapshot(db: &DatabaseSnapshot) -> Result<LogReadBack, BackupError> {
+pub(crate) fn log_from_snapshot(db: &DatabaseSnapshot) -> Result<LogReadBack, BackupError> {
     let table = |name: &str| {
         db.tables.iter().find(|t| t.info.name == name).ok_or_else(|| BackupError::Malformed(format!("it has no table `{name}`")))
     };
@@ -201,7 +202,7 @@ async fn write(
     let mut moved_error = None;
     let result = snapshot::restore(location, &contents.database, |read_back| {
         // The log as the database now holds it, before anything is committed.
-        let summary = verify_log(&read_back, verifier, header).map_err(|e| format!("the restored log does not verify: {e}"))?;
+        let summary = verify_log(&read_back, verifier, &header.info).map_err(|e| format!("the restored log does not verify: {e}"))?;
         log = Some(summary);
         staged.commit().map_err(|e| {
             let text = e.to_string();

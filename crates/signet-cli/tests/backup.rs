@@ -407,3 +407,69 @@ fn bad_backups_and_non_empty_targets_are_refused_and_nothing_is_written() {
     assert!(report.contains("restored into target"), "{report}");
     assert!(target.join("signet.db").exists() && !target.join(".restoring").exists() && !target.join("signet.db.restoring").exists());
 }
+
+/// A store whose log was changed around the server (an entry rewritten in
+/// the database, as an attacker would after dropping the append-only
+/// trigger) is not backed up: one-line refusal, non-zero exit, no file.
+fn a_store_whose_log_does_not_verify_is_not_backed_up(pg: bool) {
+    let db = if pg {
+        let Some(db) = pg_database() else { return };
+        Some(db)
+    } else {
+        None
+    };
+    let db_args: Vec<String> = db.as_ref().map(|d| vec!["--database".to_string(), d.url.clone()]).unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let server = serve(cwd, &as_strs(&db_args), &[], None);
+    let token = std::fs::read_to_string(cwd.join("signet-data/admin-token")).unwrap().trim().to_string();
+    ok(&signet(cwd, &server, Some(&token), &["subject", "create", "--name", "alice", "--kind", "person"]));
+    wait_for_checkpoint(cwd, &server, &token);
+    drop(server);
+    let mut args = vec!["backup", "--out", "before.backup"];
+    args.extend(as_strs(&db_args));
+    ok(&offline(cwd, PASSPHRASE, &args));
+
+    let o = match &db {
+        Some(db) => Command::new("psql")
+            .args([
+                &db.url,
+                "-qc",
+                "DROP TRIGGER events_no_update_or_delete ON events; \
+                 UPDATE events SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'alice', 'mallory'), 'UTF8') \
+                 WHERE convert_from(entry, 'UTF8') LIKE '%\"alice\"%'",
+            ])
+            .output()
+            .unwrap(),
+        None => {
+            if !have("sqlite3", "--version") {
+                return;
+            }
+            Command::new("sqlite3")
+                .arg(cwd.join("signet-data/signet.db"))
+                .arg(
+                    "DROP TRIGGER events_no_update; \
+                     UPDATE events SET entry = CAST(REPLACE(CAST(entry AS TEXT), 'alice', 'mallory') AS BLOB) \
+                     WHERE CAST(entry AS TEXT) LIKE '%\"alice\"%'",
+                )
+                .output()
+                .unwrap()
+        }
+    };
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut args = vec!["backup", "--out", "after.backup"];
+    args.extend(as_strs(&db_args));
+    let e = fails(&offline(cwd, PASSPHRASE, &args));
+    assert!(e.contains("the log does not verify") && e.contains("entry"), "{e}");
+    assert!(!cwd.join("after.backup").exists() && !cwd.join("after.backup.partial").exists());
+}
+
+#[test]
+fn a_store_whose_log_does_not_verify_is_not_backed_up_on_sqlite() {
+    a_store_whose_log_does_not_verify_is_not_backed_up(false);
+}
+
+#[test]
+fn a_store_whose_log_does_not_verify_is_not_backed_up_on_postgres() {
+    a_store_whose_log_does_not_verify_is_not_backed_up(true);
+}

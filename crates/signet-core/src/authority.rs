@@ -260,6 +260,11 @@ pub struct Authority {
     auth_failures: std::sync::Mutex<FailureWindow>,
     /// Per operator id: its refused actions.
     pub(crate) denials: std::sync::Mutex<HashMap<String, FailureWindow>>,
+    /// Whether the log verified so far (see [`crate::integrity`]).
+    pub(crate) log_integrity: crate::integrity::LogIntegrity,
+    /// Counts the token revocations and operator changes made here: a
+    /// long-lived response checks its caller again when it moved.
+    access_changes: std::sync::atomic::AtomicU64,
 }
 
 /// Refusals are logged, but no client may grow the log at will with them:
@@ -352,6 +357,8 @@ impl Authority {
             subjects: TtlCache::default(),
             auth_failures: Default::default(),
             denials: Default::default(),
+            log_integrity: Default::default(),
+            access_changes: Default::default(),
         }
     }
 
@@ -427,8 +434,36 @@ impl Authority {
         Ok(known.caller.clone())
     }
 
+    /// The caller of the token `token_id`, read again from the store (never
+    /// from the token cache), with the checks of [`Authority::authenticate`]:
+    /// for long-lived responses (event streams), which must end once the
+    /// token or its operator loses access, wherever the change was made (in
+    /// another server process sharing the store too).
+    pub async fn reauthenticate_token(&self, token_id: &TokenId) -> Result<Arc<Caller>, CoreError> {
+        let refuse = |why: &str| CoreError::Unauthenticated(why.to_string());
+        let t = self.store.get_token(token_id).await?.ok_or_else(|| refuse("unknown operator token"))?;
+        if t.revoked {
+            return Err(refuse("the operator token has been revoked"));
+        }
+        if t.expires_at.is_some_and(|exp| exp <= self.clock.now()) {
+            return Err(refuse("the operator token has expired"));
+        }
+        let o = self.store.get_operator(&t.operator_id).await?.ok_or_else(|| refuse("the token's operator no longer exists"))?;
+        if o.disabled {
+            return Err(refuse("the operator is disabled"));
+        }
+        Ok(Arc::new(Caller::operator(&o, Some(t.id))))
+    }
+
+    /// Moves whenever a token is revoked or an operator changed in this
+    /// process (changes made elsewhere are seen by reading the store).
+    pub fn access_changes(&self) -> u64 {
+        self.access_changes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Drop every cached token, after a revocation or an operator change.
     pub(crate) fn forget_cached_tokens(&self) {
+        self.access_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.tokens.clear();
     }
 
@@ -964,6 +999,9 @@ impl Authority {
         approvers: &[String],
         now: OffsetDateTime,
     ) -> Result<Issued, CoreError> {
+        // Nothing is issued while the log fails verification: it could not be
+        // recorded where anyone can check it.
+        self.log_integrity.require()?;
         // Record intent before the key is used.
         let serial = Serial::generate(now, self.rng.bytes16());
         self.committer
@@ -1156,7 +1194,7 @@ impl Authority {
     /// The log's events: `log.read`.
     pub async fn list_events(&self, ctx: Ctx<'_>, after: i64, limit: u32) -> Result<Vec<Event>, CoreError> {
         self.authorize(ctx, Action::LogRead, &ResourceCtx::Authority).await?;
-        Ok(self.store.list_events(after, limit).await?)
+        self.checked(self.store.list_events(after, limit).await.map_err(CoreError::from)).await
     }
 }
 

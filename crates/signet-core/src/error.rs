@@ -31,6 +31,14 @@ pub enum CoreError {
     /// Our fault (500): the detail is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A log entry read back fails verification (500 `log-integrity`): the
+    /// log was changed around the authority. Trips the integrity alarm.
+    #[error("the log fails verification: {0}")]
+    LogIntegrity(String),
+    /// The log no longer verifies, so nothing more is logged or issued
+    /// (503 `log-integrity`) until it is repaired and the server restarted.
+    #[error("the log fails verification, so the authority stopped recording and issuing: {0}")]
+    LogHalted(String),
 }
 
 impl From<StoreError> for CoreError {
@@ -41,6 +49,7 @@ impl From<StoreError> for CoreError {
             }
             e @ StoreError::SubjectNotActive { .. } => CoreError::Denied(FieldError::new("subject", e.to_string())),
             StoreError::NotPending => CoreError::Conflict(FieldError::new("request", "the request is not pending approval")),
+            e @ StoreError::LogIntegrity { .. } => CoreError::LogIntegrity(e.to_string()),
             other => CoreError::Internal(other.to_string()),
         }
     }

@@ -21,6 +21,7 @@ pub mod commit;
 pub mod decide;
 pub mod error;
 pub mod governance;
+pub mod integrity;
 pub mod listing;
 pub mod log;
 pub mod mint;

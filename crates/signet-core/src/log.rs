@@ -17,8 +17,10 @@
 //! | `details` | type-specific facts; hashes and public data only, never key material or secrets |
 //! | `trace_id` | the HTTP request id, for correlation with the server log |
 
-use serde::Serialize;
-use signet_model::event::NewEvent;
+use serde::{Deserialize, Serialize};
+use signet_model::event::{Event, EventType, NewEvent};
+use signet_model::ids::{CredentialId, RequestId, SubjectId};
+use time::OffsetDateTime;
 
 /// A leaf hash, SHA-256 (RFC 9162).
 pub type Hash = [u8; 32];
@@ -67,6 +69,86 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
     signet_log::leaf_hash(entry)
 }
 
+/// An entry read back: what [`entry_bytes`] was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedEntry {
+    pub index: i64,
+    /// The leaf hash of the entry before it (64 zeros for entry 0).
+    pub prev: Hash,
+    pub event: NewEvent,
+}
+
+impl DecodedEntry {
+    /// The event as every view of the log shows it.
+    pub fn into_event(self) -> Event {
+        let e = self.event;
+        Event {
+            index: self.index,
+            event_type: e.event_type,
+            actor: e.actor,
+            subject_id: e.subject_id,
+            request_id: e.request_id,
+            credential_id: e.credential_id,
+            reason: e.reason,
+            details: e.details,
+            trace_id: e.trace_id,
+            time: e.time,
+        }
+    }
+}
+
+/// Entry bytes that [`decode_entry`] refuses: not what [`entry_bytes`] writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed log entry: {0}")]
+pub struct MalformedEntry(String);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnedEntryV1 {
+    v: u8,
+    index: i64,
+    prev: String,
+    time: i64,
+    #[serde(rename = "type")]
+    event_type: String,
+    actor: String,
+    subject_id: Option<String>,
+    request_id: Option<String>,
+    credential_id: Option<String>,
+    reason: Option<String>,
+    details: serde_json::Value,
+    trace_id: Option<String>,
+}
+
+/// The inverse of [`entry_bytes`]: the index, the chain link and the event
+/// an entry records. Only bytes that [`entry_bytes`] would write for them are
+/// accepted (they are encoded again and compared), so every view built from
+/// a decoded entry shows exactly what was hashed into the tree.
+pub fn decode_entry(entry: &[u8]) -> Result<DecodedEntry, MalformedEntry> {
+    let bad = |why: String| MalformedEntry(why);
+    let raw: OwnedEntryV1 = serde_json::from_slice(entry).map_err(|e| bad(e.to_string()))?;
+    if raw.v != 1 {
+        return Err(bad(format!("format version `{}` is not 1", raw.v)));
+    }
+    let prev = signet_log::from_hex(raw.prev.as_bytes()).ok_or_else(|| bad("`prev` is not 64 lower-case hex digits".into()))?;
+    let field = |e: signet_model::FieldError| bad(e.to_string());
+    let event = NewEvent {
+        event_type: EventType::parse("type", &raw.event_type).map_err(field)?,
+        actor: raw.actor,
+        subject_id: raw.subject_id.as_deref().map(|v| SubjectId::parse("subject_id", v)).transpose().map_err(field)?,
+        request_id: raw.request_id.as_deref().map(|v| RequestId::parse("request_id", v)).transpose().map_err(field)?,
+        credential_id: raw.credential_id.as_deref().map(|v| CredentialId::parse("credential_id", v)).transpose().map_err(field)?,
+        reason: raw.reason,
+        details: raw.details,
+        trace_id: raw.trace_id,
+        time: OffsetDateTime::from_unix_timestamp(raw.time).map_err(|e| bad(format!("`time`: {e}")))?,
+    };
+    if entry_bytes(raw.index, &prev, &event) != entry {
+        return Err(bad("the bytes are not the canonical encoding of their fields".into()));
+    }
+    Ok(DecodedEntry { index: raw.index, prev, event })
+}
+
 // ---------------------------------------------------------------- the sequencer
 
 use crate::error::CoreError;
@@ -74,7 +156,6 @@ use crate::ports::{AuthoritySigner, Store, StoredCheckpoint, TreeGrowth};
 use signet_log::{Checkpoint, CompactRange, LogError, NodeSource, Verifier};
 use std::collections::HashMap;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// The log's signing key (Ed25519, held by the KeyStore) and its origin,
 /// the name every checkpoint and the verifier key carry.
@@ -190,25 +271,40 @@ pub async fn grow_tree(store: &dyn Store, key: &LogKey, now: OffsetDateTime) -> 
     if entries.is_empty() {
         return Ok(None);
     }
-    let mut edge = Vec::new();
-    edge_positions(size, &mut edge);
-    let mut range = CompactRange::new(size, &prefetch(store, edge).await?).map_err(log_error)?;
+    let mut positions = Vec::new();
+    edge_positions(size, &mut positions);
+    if size > 0 {
+        positions.push((0, size - 1));
+    }
+    let stored = prefetch(store, positions).await?;
+    // A stored node gone missing was removed around the authority.
+    let missing = |e: LogError| CoreError::LogIntegrity(format!("the stored tree of size {size}: {e}"));
+    let mut range = CompactRange::new(size, &stored).map_err(missing)?;
+    // The first new entry is chained to the tree's last leaf.
+    let mut prev = match size {
+        0 => [0u8; 32],
+        _ => stored.node(0, size - 1).map_err(missing)?,
+    };
     let mut nodes = Vec::with_capacity(entries.len() * 2);
     for e in &entries {
-        // The store's own consistency: indexes without gaps, hashes of the bytes.
-        if u64::try_from(e.index).ok() != Some(range.size()) {
-            return Err(CoreError::Internal(format!("log entry {} found where {} was expected", e.index, range.size())));
-        }
-        if leaf_hash(&e.entry) != e.leaf_hash {
-            return Err(CoreError::Internal(format!("log entry {} does not match its leaf hash", e.index)));
-        }
-        range.append_with(e.leaf_hash, |l, i, h| nodes.push((l, i, *h)));
+        // Never integrate (and sign) an entry that is not the next link of
+        // the chain: index without gaps, hash of its bytes, `prev`.
+        prev = crate::integrity::check_link(e, range.size(), &prev)?;
+        range.append_with(prev, |l, i, h| nodes.push((l, i, *h)));
     }
     let root = range.root();
     let to_size = range.size();
     let checkpoint = StoredCheckpoint { tree_size: to_size, root_hash: root, note: key.sign_checkpoint(to_size, &root)?, created_at: now };
     let growth = TreeGrowth { from_size: size, to_size, root_hash: root, nodes, checkpoint };
     if store.grow_log_tree(&growth).await? { Ok(Some(growth.checkpoint)) } else { Ok(None) }
+}
+
+/// The root of the stored tree at `size` (≤ the grown tree), from its right edge.
+pub async fn root_at(store: &dyn Store, size: u64) -> Result<Hash, CoreError> {
+    let mut positions = Vec::new();
+    edge_positions(size, &mut positions);
+    let nodes = prefetch(store, positions).await?;
+    signet_log::root_at(size, &nodes).map_err(log_error)
 }
 
 /// An inclusion proof of leaf `index` in the tree of `size` (≤ the grown tree).
@@ -294,6 +390,24 @@ mod tests {
             )
         );
         let e1 = entry_bytes(1, &leaf_hash(&e0), &ev);
-        assert!(String::from_utf8(e1).unwrap().contains(&signet_log::to_hex(&leaf_hash(&e0))));
+        assert!(String::from_utf8(e1.clone()).unwrap().contains(&signet_log::to_hex(&leaf_hash(&e0))));
+
+        // The decoder is the inverse of the encoder.
+        let back = decode_entry(&e1).unwrap();
+        assert_eq!((back.index, back.prev, &back.event), (1, leaf_hash(&e0), &ev));
+        // Only the canonical bytes: the same fields spaced, reordered, with an
+        // unknown or duplicated field, or another version, are refused.
+        let text = String::from_utf8(e1).unwrap();
+        for bad in [
+            text.replace("\"actor\":", "\"actor\": "),
+            text.replace("{\"v\":1,\"index\":1,", "{\"index\":1,\"v\":1,"),
+            text.replace("\"trace_id\":\"r1\"}", "\"trace_id\":\"r1\",\"extra\":1}"),
+            text.replace("\"actor\":\"system\"", "\"actor\":\"system\",\"actor\":\"op_x\""),
+            text.replace("{\"v\":1,", "{\"v\":2,"),
+            text.replace("\"type\":\"subject.created\"", "\"type\":\"subject.eaten\""),
+        ] {
+            assert_ne!(bad, text);
+            assert!(decode_entry(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

@@ -52,6 +52,11 @@ pub enum StoreError {
     /// The database failed (connection, I/O, constraint other than uniqueness).
     #[error("database error: {0}")]
     Backend(String),
+    /// A stored log entry fails verification on read: its bytes do not hash
+    /// to its leaf hash, or its index columns differ from what it records.
+    /// The log was changed around the store: never shown, always alarmed.
+    #[error("log entry {index} fails verification: {reason}")]
+    LogIntegrity { index: i64, reason: String },
 }
 
 /// Paging for list calls: newest first (by creation time, then id), at
@@ -208,6 +213,23 @@ pub struct EventFilter {
     /// Only events with index > `after`.
     pub after: i64,
     pub limit: u32,
+}
+
+impl EventFilter {
+    /// Does `event` (as its log entry records it) match every present filter?
+    /// The store selects by its index columns, then re-applies the filter to
+    /// the decoded entries: a changed index column cannot make an event show
+    /// under a subject, credential, actor, type or time it does not record.
+    pub fn matches(&self, event: &Event) -> bool {
+        let time = event.time.unix_timestamp();
+        event.index > self.after
+            && self.subject_id.as_ref().is_none_or(|v| event.subject_id.as_ref() == Some(v))
+            && self.credential_id.as_ref().is_none_or(|v| event.credential_id.as_ref() == Some(v))
+            && self.actor.as_ref().is_none_or(|v| &event.actor == v)
+            && self.event_type.is_none_or(|v| event.event_type == v)
+            && self.since.is_none_or(|v| time >= v)
+            && self.until.is_none_or(|v| time < v)
+    }
 }
 
 /// Persistence. Two implementations (SQLite, PostgreSQL) pass one conformance

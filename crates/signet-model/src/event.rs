@@ -82,10 +82,15 @@ pub enum EventType {
     /// a step of a recovery, with its reason (high severity).
     #[serde(rename = "authority.recovered")]
     AuthorityRecovered,
+    /// High severity: the log failed verification (an entry, a leaf hash, an
+    /// index column or the tree was changed around the authority); the
+    /// authority stopped issuing and recording. The reason names what failed.
+    #[serde(rename = "log.integrity_failed")]
+    LogIntegrityFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 27] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -112,6 +117,7 @@ impl EventType {
         Self::AuthorityRotated,
         Self::KeyDestroyed,
         Self::AuthorityRecovered,
+        Self::LogIntegrityFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +148,7 @@ impl EventType {
             Self::AuthorityRotated => "authority.rotated",
             Self::KeyDestroyed => "key.destroyed",
             Self::AuthorityRecovered => "authority.recovered",
+            Self::LogIntegrityFailed => "log.integrity_failed",
         }
     }
 
@@ -225,6 +232,7 @@ mod tests {
                 EventType::AuthorityRotated => 23,
                 EventType::KeyDestroyed => 24,
                 EventType::AuthorityRecovered => 25,
+                EventType::LogIntegrityFailed => 26,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

@@ -491,6 +491,7 @@ pub async fn list_events(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
+    certificate: Option<Extension<crate::serve::ClientCertificate>>,
     headers: axum::http::HeaderMap,
     q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::response::Response> {
@@ -507,5 +508,8 @@ pub async fn list_events(
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let after = resume.or(q.after).unwrap_or(-1);
     s.authority.authorize(ctx(&caller, &rid), signet_policy::Action::LogRead, &signet_policy::ResourceCtx::Authority).await?;
-    Ok(crate::events::sse(s.clone(), after).into_response())
+    // The stream re-checks this credential while it lives (see `events`).
+    let credential = crate::events::StreamCredential::of(&caller.0, certificate.as_ref().map(|Extension(c)| c))
+        .ok_or_else(|| Problem::unauthenticated("an event stream needs an operator token or an operator client certificate"))?;
+    Ok(crate::events::sse(s.clone(), credential, after).into_response())
 }

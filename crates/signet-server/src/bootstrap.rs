@@ -48,6 +48,8 @@ const ROOT_VALIDITY: Duration = Duration::days(3650);
 pub const LOG_KEY_REF: &str = "log";
 /// How often the sequencer grows the tree and signs a checkpoint (when entries arrived).
 pub const SEQUENCER_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+/// The longest pause of a sequencer whose store fails.
+pub const SEQUENCER_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::authorities::ISSUING_VALIDITY;
 
 /// The default profile, so the quick start needs no profile file.
@@ -275,6 +277,15 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     let admin_token_path = complete_first_start(&authority, &config.data_dir).await?;
 
     let identity = issue_server_identity(&authority, config).await?;
+    // The log against its latest signed checkpoint, and the entries after it
+    // (the older ones: the sequencer's audit). After the server's identity:
+    // a log that fails leaves a server that answers, not ready, refusing
+    // every issuance and change (503 `log-integrity`).
+    match signet_core::integrity::verify_head(store.as_ref(), &log_key).await {
+        Ok(()) => {}
+        Err(signet_core::CoreError::LogIntegrity(reason)) => authority.log_integrity_failed(&reason).await,
+        Err(e) => return Err(BootError(format!("cannot verify the log: {e}"))),
+    }
 
     let state = Arc::new(AppState {
         authority,
@@ -746,12 +757,16 @@ pub fn redact_url(url: &str) -> String {
 pub async fn run_expiry(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        state.authority.report_suppressed_refusals().await;
         match state.authority.sync_issuers().await {
             Ok(true) => tracing::info!("picked up an issuing CA rollover made by another server process"),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot check the issuing CAs for a rollover"),
         }
+        // Nothing more is recorded while the log fails verification.
+        if state.authority.log_integrity().failure().is_some() {
+            continue;
+        }
+        state.authority.report_suppressed_refusals().await;
         match state.authority.expire_pending_requests().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "pending requests expired"),
@@ -761,17 +776,52 @@ pub async fn run_expiry(state: Arc<AppState>) {
 }
 
 /// The sequencer: grow the log tree and sign a checkpoint whenever entries
-/// arrived, at most every [`SEQUENCER_PERIOD`]. Safe to run in every server
-/// process sharing a store: a step applies only if no other process grew
-/// the tree first.
+/// arrived, at most every [`SEQUENCER_PERIOD`], and audit the log in the
+/// background ([`signet_core::integrity::LogAuditor`]). Safe to run in every
+/// server process sharing a store: a step applies only if no other process
+/// grew the tree first. When the log fails verification it stops: nothing
+/// more is signed, and it does not retry (a restart verifies again); when
+/// the store fails it backs off, up to [`SEQUENCER_MAX_BACKOFF`].
 pub async fn run_sequencer(state: Arc<AppState>) {
+    use signet_core::CoreError;
+    let authority = &state.authority;
+    let store = authority.store().as_ref();
+    let mut auditor = signet_core::integrity::LogAuditor::default();
+    let mut last_pass: Option<tokio::time::Instant> = None;
+    let mut auditing = false;
+    let mut pause = SEQUENCER_PERIOD;
     loop {
-        match signet_core::log::grow_tree(state.authority.store().as_ref(), &state.log_key, state.authority.now()).await {
-            Ok(Some(c)) => tracing::debug!(tree_size = c.tree_size, "signed a log checkpoint"),
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "the log sequencer failed"),
+        if authority.log_integrity().failure().is_some() {
+            // Halted: the alarm was raised once, where the failure was found.
+            tokio::time::sleep(SEQUENCER_MAX_BACKOFF).await;
+            continue;
         }
-        tokio::time::sleep(SEQUENCER_PERIOD).await;
+        let grown = signet_core::log::grow_tree(store, &state.log_key, authority.now()).await;
+        // An audit step: a pass at most every AUDIT_PASS_INTERVAL, then in batches until it ends.
+        let audited = if auditing || last_pass.is_none_or(|t| t.elapsed() >= signet_core::integrity::AUDIT_PASS_INTERVAL) {
+            if !auditing {
+                last_pass = Some(tokio::time::Instant::now());
+            }
+            let step = auditor.step(store, &state.log_key, signet_core::integrity::AUDIT_BATCH).await;
+            auditing = matches!(step, Ok(false));
+            step.map(|_| ())
+        } else {
+            Ok(())
+        };
+        let mut failed = false;
+        for result in [grown.map(|c| c.map(|c| c.tree_size)), audited.map(|()| None)] {
+            match result {
+                Ok(Some(tree_size)) => tracing::debug!(tree_size, "signed a log checkpoint"),
+                Ok(None) => {}
+                Err(CoreError::LogIntegrity(reason)) => authority.log_integrity_failed(&reason).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "the log sequencer failed");
+                    failed = true;
+                }
+            }
+        }
+        pause = if failed { (pause * 2).min(SEQUENCER_MAX_BACKOFF) } else { SEQUENCER_PERIOD };
+        tokio::time::sleep(pause).await;
     }
 }
 

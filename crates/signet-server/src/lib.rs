@@ -166,9 +166,29 @@ fn api_router(state: Arc<AppState>, status: Router<Arc<AppState>>) -> Router {
         .route("/authorities", get(authorities::list_authorities))
         .route("/authorities/issuing/rollover", post(authorities::rotate_issuing))
         .route("/authorities/{id}/destroy", post(authorities::destroy_authority))
-        .route("/openapi.json", get(openapi_json));
+        .route("/openapi.json", get(openapi_json))
+        .route_layer(middleware::from_fn_with_state(state.clone(), refuse_changes_while_the_log_fails));
     let routes = Router::new().nest("/v1", v1).merge(health_and_ca_routes()).route("/metrics", get(metrics_text)).merge(log::routes());
     finish(routes, status, not_found, state)
+}
+
+/// While the log fails verification, every API request that would change
+/// something (and so be logged) is refused with 503 `log-integrity`, naming
+/// the reason; reads are served (a view of a changed entry fails on its own).
+/// Issuance is refused in the core as well (`Authority::mint_and_commit`).
+async fn refuse_changes_while_the_log_fails(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let method = req.method();
+    let reads = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    // Nested under `/v1`: the path here has the prefix stripped. Explaining a
+    // decision changes nothing.
+    let explains = req.uri().path() == "/policy/explain";
+    if !reads
+        && !explains
+        && let Err(e) = s.authority.log_integrity().require()
+    {
+        return Problem::from(e).into_response();
+    }
+    next.run(req).await
 }
 
 /// Give every request an id (`x-request-id`), a tracing span, security
@@ -236,6 +256,8 @@ async fn metrics_text(
         pending_approvals: store.count_requests(signet_model::request::RequestState::PendingApproval).await.unwrap_or(0),
         log_size: latest.as_ref().map(|c| c.tree_size).unwrap_or(0),
         checkpoint_age_seconds: latest.map(|c| (now - c.created_at).whole_seconds()),
+        log_integrity_ok: s.authority.log_integrity().failure().is_none(),
+        log_integrity_failures: s.authority.log_integrity().detections(),
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(gauges)).into_response()
 }
@@ -273,6 +295,10 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if let Some(reason) = s.authority.log_integrity().failure() {
+        let detail = format!("the log fails verification, so nothing is issued or changed: {reason}");
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log-integrity", "not ready", detail).into_response();
+    }
     match s.authority.store().ping().await {
         Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {

@@ -255,6 +255,9 @@ async fn receipt(
         ));
     };
     let entry = store.log_entries(index, 1).await.map_err(Problem::from)?.into_iter().next().ok_or_else(Problem::internal)?;
+    // The index columns found the entry; the entry itself must record this issuance.
+    let checked = issuance_entry(&entry, &credential.id).map_err(signet_core::CoreError::LogIntegrity);
+    a.checked(checked).await?;
     let proof = inclusion_proof(store.as_ref(), index as u64, checkpoint.tree_size).await.map_err(Problem::from)?;
     Ok(Json(Receipt {
         index,
@@ -264,6 +267,22 @@ async fn receipt(
         proof: proof.iter().map(hex).collect(),
         checkpoint: checkpoint.note,
     }))
+}
+
+/// Is `entry` the `credential.issued` entry of `credential`, hashing to its leaf hash?
+fn issuance_entry(entry: &signet_core::ports::LogEntry, credential: &CredentialId) -> Result<(), String> {
+    let index = entry.index;
+    if signet_core::log::leaf_hash(&entry.entry) != entry.leaf_hash {
+        return Err(format!("log entry {index} fails verification: its bytes do not hash to the leaf hash stored beside them"));
+    }
+    let decoded = signet_core::log::decode_entry(&entry.entry).map_err(|e| format!("log entry {index} fails verification: {e}"))?;
+    let e = &decoded.event;
+    if decoded.index != index || e.event_type != EventType::CredentialIssued || e.credential_id.as_ref() != Some(credential) {
+        return Err(format!(
+            "log entry {index} fails verification: its index columns name the issuance of `{credential}`, it records another event"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +335,7 @@ async fn search(
         after: q.after.unwrap_or(-1),
         limit,
     };
-    let items: Vec<Event> = s.authority.store().search_events(&filter).await.map_err(Problem::from)?;
+    let read = s.authority.store().search_events(&filter).await.map_err(signet_core::CoreError::from);
+    let items: Vec<Event> = s.authority.checked(read).await?;
     Ok(Json(serde_json::json!({ "items": items })))
 }

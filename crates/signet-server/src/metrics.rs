@@ -10,6 +10,8 @@
 //! | `signet_pending_approvals` | gauge | |
 //! | `signet_log_size` | gauge | entries in the signed log tree |
 //! | `signet_log_checkpoint_age_seconds` | gauge | age of the newest checkpoint |
+//! | `signet_log_integrity_ok` | gauge | 1 while the log verifies, 0 once it failed |
+//! | `signet_log_integrity_failures_total` | counter | verification failures found |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,6 +47,10 @@ pub struct Gauges {
     pub log_size: u64,
     /// `None` before the first checkpoint.
     pub checkpoint_age_seconds: Option<i64>,
+    /// The log verified so far (`signet_core::integrity`).
+    pub log_integrity_ok: bool,
+    /// Times a verification failure of the log was found.
+    pub log_integrity_failures: u64,
 }
 
 impl Metrics {
@@ -117,6 +123,10 @@ impl Metrics {
         let _ = writeln!(out, "signet_pending_approvals {}", g.pending_approvals);
         out.push_str("# HELP signet_log_size Entries covered by the signed log tree.\n# TYPE signet_log_size gauge\n");
         let _ = writeln!(out, "signet_log_size {}", g.log_size);
+        out.push_str("# HELP signet_log_integrity_ok 1 while the log verifies, 0 once it failed (nothing is issued then).\n# TYPE signet_log_integrity_ok gauge\n");
+        let _ = writeln!(out, "signet_log_integrity_ok {}", u8::from(g.log_integrity_ok));
+        out.push_str("# HELP signet_log_integrity_failures_total Verification failures of the log found (reads, sequencer, audit).\n# TYPE signet_log_integrity_failures_total counter\n");
+        let _ = writeln!(out, "signet_log_integrity_failures_total {}", g.log_integrity_failures);
         if let Some(age) = g.checkpoint_age_seconds {
             out.push_str("# HELP signet_log_checkpoint_age_seconds Age of the newest signed checkpoint.\n# TYPE signet_log_checkpoint_age_seconds gauge\n");
             let _ = writeln!(out, "signet_log_checkpoint_age_seconds {age}");
@@ -155,7 +165,7 @@ mod tests {
         m.issuance("tls-server", "x509", "issued");
         m.denial("names.dns[3]");
         m.request("POST", "/v1/requests", 201, 0.003);
-        let text = m.render(Gauges { pending_approvals: 0, log_size: 7, checkpoint_age_seconds: Some(1) });
+        let text = m.render(Gauges { pending_approvals: 0, log_size: 7, checkpoint_age_seconds: Some(1), ..Default::default() });
         assert!(text.contains("signet_issuance_total{profile=\"tls-server\",type=\"x509\",outcome=\"issued\"} 2"));
         assert!(text.contains("signet_denials_total{reason=\"names.dns\"} 1"));
         assert!(text.contains("le=\"0.0025\"} 0"));

@@ -96,6 +96,13 @@ impl From<CoreError> for Problem {
                 p
             }
             CoreError::Unavailable(detail) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "the authority is sealed", detail),
+            CoreError::LogIntegrity(detail) => {
+                tracing::error!(error = %detail, "the log fails verification");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "log-integrity", "the log fails verification", detail)
+            }
+            CoreError::LogHalted(detail) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log-integrity", "the log fails verification", detail)
+            }
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::internal()

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError, StoredPolicy};
 use signet_model::FieldError;
 use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus, KeyState};
-use signet_model::event::{Event, EventType};
+use signet_model::event::Event;
 use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
 use signet_model::operator::Operator;
 use signet_model::profile::{ApprovalRule, CredentialType, KeyAlgorithm, Profile};
@@ -290,9 +290,15 @@ impl TryFrom<IntentRow> for IssuanceIntent {
     }
 }
 
+/// One stored event: its entry (the bytes hashed into the tree), the leaf
+/// hash stored beside it, the tree's leaf for it (`None` until the sequencer
+/// integrates it), and the index columns the queries filter on.
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
     event_index: i64,
+    entry: Vec<u8>,
+    leaf_hash: Vec<u8>,
+    tree_leaf: Option<Vec<u8>>,
     event_type: String,
     actor: String,
     subject_id: Option<String>,
@@ -307,20 +313,42 @@ pub(crate) struct EventRow {
 impl TryFrom<EventRow> for Event {
     type Error = StoreError;
 
+    /// The event as its entry records it, never as the columns say: the
+    /// entry must hash to the stored leaf hash and to the tree's leaf, decode
+    /// (as the inverse of `entry_bytes`) at its own index, and every index
+    /// column must equal the value the entry records. Any difference is
+    /// [`StoreError::LogIntegrity`], naming the entry and what differs.
     fn try_from(r: EventRow) -> Result<Self, StoreError> {
-        let p = Parse { table: "events" };
-        Ok(Event {
-            index: r.event_index,
-            event_type: p.parse(EventType::parse, "event_type", &r.event_type)?,
-            actor: r.actor,
-            subject_id: r.subject_id.as_deref().map(|v| p.parse(SubjectId::parse, "subject_id", v)).transpose()?,
-            request_id: r.request_id.as_deref().map(|v| p.parse(RequestId::parse, "request_id", v)).transpose()?,
-            credential_id: r.credential_id.as_deref().map(|v| p.parse(CredentialId::parse, "credential_id", v)).transpose()?,
-            reason: r.reason,
-            details: p.json("details", &r.details)?,
-            trace_id: r.trace_id,
-            time: p.time("event_time", r.event_time)?,
-        })
+        let index = r.event_index;
+        let tampered = |reason: String| StoreError::LogIntegrity { index, reason };
+        let leaf = signet_core::log::leaf_hash(&r.entry);
+        if r.leaf_hash != leaf {
+            return Err(tampered("its bytes do not hash to the leaf hash stored beside them".into()));
+        }
+        if r.tree_leaf.as_ref().is_some_and(|t| *t != leaf) {
+            return Err(tampered("its leaf hash is not the tree's leaf for it".into()));
+        }
+        let decoded = signet_core::log::decode_entry(&r.entry).map_err(|e| tampered(e.to_string()))?;
+        if decoded.index != index {
+            return Err(tampered(format!("it records `index` {}", decoded.index)));
+        }
+        let e = &decoded.event;
+        let details: Option<serde_json::Value> = serde_json::from_str(&r.details).ok();
+        let differs = [
+            ("event_type", r.event_type == e.event_type.as_str()),
+            ("actor", r.actor == e.actor),
+            ("subject_id", r.subject_id.as_deref() == e.subject_id.as_ref().map(|v| v.as_str())),
+            ("request_id", r.request_id.as_deref() == e.request_id.as_ref().map(|v| v.as_str())),
+            ("credential_id", r.credential_id.as_deref() == e.credential_id.as_ref().map(|v| v.as_str())),
+            ("reason", r.reason == e.reason),
+            ("details", details.as_ref() == Some(&e.details)),
+            ("trace_id", r.trace_id == e.trace_id),
+            ("event_time", r.event_time == unix(e.time)),
+        ];
+        if let Some((column, _)) = differs.iter().find(|(_, same)| !same) {
+            return Err(tampered(format!("its `{column}` column differs from the value the entry records")));
+        }
+        Ok(decoded.into_event())
     }
 }
 

@@ -85,6 +85,15 @@ macro_rules! event_columns {
         "event_type, actor, subject_id, request_id, credential_id, reason, details, trace_id, event_time"
     };
 }
+/// Every view of an event reads its entry and both leaf hashes (the one
+/// stored beside it, the tree's), and the index columns to check them against.
+macro_rules! read_events {
+    () => {
+        "SELECT e.event_index, e.entry, e.leaf_hash, n.hash AS tree_leaf, e.event_type, e.actor, e.subject_id, e.request_id, \
+         e.credential_id, e.reason, e.details, e.trace_id, e.event_time \
+         FROM events e LEFT JOIN log_nodes n ON n.level = 0 AND n.node_index = e.event_index"
+    };
+}
 macro_rules! authority_columns {
     () => {
         "id, role, key_algorithm, key_ref, certificate_der, created_at, state, retired_at, destroyed_at"
@@ -824,16 +833,12 @@ where
     // ------------------------------------------------------------ events
 
     async fn list_events(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
-            "SELECT event_index, ",
-            event_columns!(),
-            " FROM events WHERE event_index > $1 ORDER BY event_index LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend_error("events"))?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(read_events!(), " WHERE e.event_index > $1 ORDER BY e.event_index LIMIT $2"))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend_error("events"))?;
         rows.into_iter().map(Event::try_from).collect()
     }
 
@@ -845,12 +850,12 @@ where
     }
 
     async fn search_events(&self, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        let mut sql = String::from(concat!("SELECT event_index, ", event_columns!(), " FROM events WHERE event_index > $1"));
+        let mut sql = String::from(concat!(read_events!(), " WHERE e.event_index > $1"));
         let mut n = 1;
         let mut clause = |column: &str, op: &str, present: bool| {
             if present {
                 n += 1;
-                sql.push_str(&format!(" AND {column} {op} ${n}"));
+                sql.push_str(&format!(" AND e.{column} {op} ${n}"));
             }
         };
         clause("subject_id", "=", f.subject_id.is_some());
@@ -859,7 +864,7 @@ where
         clause("event_type", "=", f.event_type.is_some());
         clause("event_time", ">=", f.since.is_some());
         clause("event_time", "<", f.until.is_some());
-        sql.push_str(&format!(" ORDER BY event_index LIMIT ${}", n + 1));
+        sql.push_str(&format!(" ORDER BY e.event_index LIMIT ${}", n + 1));
         // Only the fixed fragments above reach the SQL text; values are bound.
         let mut q = sqlx::query_as::<_, EventRow>(AssertSqlSafe(sql)).bind(f.after);
         if let Some(v) = &f.subject_id {
@@ -881,7 +886,20 @@ where
             q = q.bind(v);
         }
         let rows = q.bind(i64::from(f.limit)).fetch_all(&self.reader).await.map_err(backend_error("events"))?;
-        rows.into_iter().map(Event::try_from).collect()
+        // The columns selected the rows; the decoded entries must match too
+        // (they do whenever the columns were not changed: see `EventRow`).
+        rows.into_iter()
+            .map(|row| {
+                let event = Event::try_from(row)?;
+                match f.matches(&event) {
+                    true => Ok(event),
+                    false => Err(StoreError::LogIntegrity {
+                        index: event.index,
+                        reason: "its index columns match the search, the values it records do not".into(),
+                    }),
+                }
+            })
+            .collect()
     }
 
     async fn issuance_event_index(&self, credential_id: &CredentialId) -> Result<Option<i64>, StoreError> {

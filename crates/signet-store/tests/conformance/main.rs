@@ -69,6 +69,7 @@ conformance!(
     policy_versions_are_gap_free_and_immutable,
     verdicts_count_once_and_close_the_request_once,
     pending_requests_expire_once,
+    events_are_read_from_their_entries_and_a_changed_one_fails,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -955,4 +956,54 @@ async fn authority_rotation_and_destruction(db: Db) {
     assert_eq!((old.state, old.retired_at, old.destroyed_at), (KeyState::Destroyed, Some(at(5)), Some(at(7))));
     assert_eq!(old.certificate_der, first.certificate_der, "the certificate stays on record");
     assert_eq!(all_events(&*store).await.len(), before + 3);
+}
+
+/// The store reads every event from its entry: a changed index column or a
+/// changed entry (as an attacker who dropped the append-only trigger would
+/// make) fails the read, naming the entry; it is never shown.
+async fn events_are_read_from_their_entries_and_a_changed_one_fails(db: Db) {
+    let store = db.open().await;
+    let a = subject(1, "a", at(1));
+    let b = subject(2, "b", at(1));
+    let events = [subject_created(&a), subject_created(&b)];
+    store.record_events(&events).await.unwrap();
+    let before = all_events(&*store).await;
+    assert_eq!(before, [recorded(0, &events[0]), recorded(1, &events[1])]);
+    let pg = !db.location.starts_with("sqlite:");
+    let drop_trigger = if pg { "DROP TRIGGER events_no_update_or_delete ON events" } else { "DROP TRIGGER events_no_update" };
+    db.raw_execute(drop_trigger).await.unwrap();
+    let by_b = signet_core::ports::EventFilter { subject_id: Some(b.id.clone()), after: -1, limit: 100, ..Default::default() };
+
+    let e = &events[0];
+    let text = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    for (column, forged, original) in [
+        ("actor", text("system"), text(&e.actor)),
+        ("reason", text("forged"), "NULL".to_string()),
+        ("details", text("{}"), text(&serde_json::to_string(&e.details).unwrap())),
+        ("event_type", text("token.created"), text(e.event_type.as_str())),
+        ("subject_id", text(b.id.as_str()), text(a.id.as_str())),
+        ("event_time", "1".to_string(), e.time.unix_timestamp().to_string()),
+    ] {
+        db.raw_execute(&format!("UPDATE events SET {column} = {forged} WHERE event_index = 0")).await.unwrap();
+        let err = store.list_events(-1, 100).await.unwrap_err();
+        assert!(matches!(&err, StoreError::LogIntegrity { index: 0, reason } if reason.contains(column)), "{column}: {err}");
+        if column == "subject_id" {
+            // Found by the changed column, refused rather than shown under `b`.
+            assert!(matches!(store.search_events(&by_b).await, Err(StoreError::LogIntegrity { index: 0, .. })), "{column}");
+        }
+        db.raw_execute(&format!("UPDATE events SET {column} = {original} WHERE event_index = 0")).await.unwrap();
+        assert_eq!(all_events(&*store).await, before, "{column} put back");
+    }
+
+    // The entry itself: it no longer hashes to its stored leaf hash.
+    let entry = store.log_entries(0, 1).await.unwrap().remove(0);
+    let forged = String::from_utf8(entry.entry.clone()).unwrap().replace("fixture", "forgery");
+    assert_ne!(forged.as_bytes(), entry.entry.as_slice());
+    let hex: String = forged.bytes().map(|b| format!("{b:02x}")).collect();
+    let literal = if pg { format!("'\\x{hex}'::bytea") } else { format!("X'{hex}'") };
+    db.raw_execute(&format!("UPDATE events SET entry = {literal} WHERE event_index = 0")).await.unwrap();
+    let err = store.list_events(-1, 100).await.unwrap_err();
+    assert!(matches!(&err, StoreError::LogIntegrity { index: 0, reason } if reason.contains("leaf hash")), "{err}");
+    let err = store.search_events(&signet_core::ports::EventFilter { after: -1, limit: 100, ..Default::default() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::LogIntegrity { index: 0, .. }), "{err}");
 }
