@@ -28,6 +28,7 @@ pub mod operator_certs;
 pub mod ports;
 pub mod rollover;
 pub mod server_cert;
+pub mod sod;
 
 pub use authority::Authority;
 pub use error::CoreError;

@@ -78,10 +78,19 @@ pub enum EventType {
     /// Key ceremony: a retired authority key was destroyed in the keystore.
     #[serde(rename = "key.destroyed")]
     KeyDestroyed,
+    /// An operator redeemed its enrolment secret for its first token (or a new one after re-enrolment).
+    #[serde(rename = "operator.enrolled")]
+    OperatorEnrolled,
+    /// A privileged grant (role, reach or re-enrolment) waits for a second admin (high severity).
+    #[serde(rename = "operator.grant_requested")]
+    OperatorGrantRequested,
+    /// A privileged grant was approved and applied, denied or found expired (high severity).
+    #[serde(rename = "operator.grant_decided")]
+    OperatorGrantDecided,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 28] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -107,6 +116,9 @@ impl EventType {
         Self::KeystoreSealed,
         Self::AuthorityRotated,
         Self::KeyDestroyed,
+        Self::OperatorEnrolled,
+        Self::OperatorGrantRequested,
+        Self::OperatorGrantDecided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +148,9 @@ impl EventType {
             Self::KeystoreSealed => "keystore.sealed",
             Self::AuthorityRotated => "authority.rotated",
             Self::KeyDestroyed => "key.destroyed",
+            Self::OperatorEnrolled => "operator.enrolled",
+            Self::OperatorGrantRequested => "operator.grant_requested",
+            Self::OperatorGrantDecided => "operator.grant_decided",
         }
     }
 
@@ -218,6 +233,9 @@ mod tests {
                 EventType::KeystoreSealed => 22,
                 EventType::AuthorityRotated => 23,
                 EventType::KeyDestroyed => 24,
+                EventType::OperatorEnrolled => 25,
+                EventType::OperatorGrantRequested => 26,
+                EventType::OperatorGrantDecided => 27,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

@@ -233,6 +233,11 @@ pub struct ApprovalsInput {
     /// How long a request may wait for its approvals; default `24h`.
     #[serde(default)]
     pub expires_after: Option<String>,
+    /// An approval does not count when the approver was created, enrolled or
+    /// given privileged access by the requester within this window
+    /// (`sod.fresh-approver`); default `7d`, at most `90d`, `0` turns it off.
+    #[serde(default)]
+    pub fresh_approver_window: Option<String>,
 }
 
 /// m of the members of `group` must approve a request before issuance.
@@ -242,6 +247,18 @@ pub struct ApprovalRule {
     pub group: String,
     /// A pending request expires this long after it was submitted.
     pub expires_after_seconds: i64,
+    /// See [`ApprovalsInput::fresh_approver_window`]; 0: off.
+    #[serde(default = "default_fresh_approver_window")]
+    pub fresh_approver_window_seconds: i64,
+}
+
+/// The default fresh-approver window: 7 days.
+pub const DEFAULT_FRESH_APPROVER_WINDOW_SECONDS: i64 = 7 * 86400;
+/// The longest fresh-approver window: 90 days (as long as sponsorships are kept).
+pub const MAX_FRESH_APPROVER_WINDOW_SECONDS: i64 = crate::operator::SPONSORSHIP_KEPT_SECONDS;
+
+fn default_fresh_approver_window() -> i64 {
+    DEFAULT_FRESH_APPROVER_WINDOW_SECONDS
 }
 
 /// The most approvals a profile may require.
@@ -431,7 +448,15 @@ impl ProfileInput {
                 if expires_after_seconds > 30 * 86400 {
                     return Err(FieldError::new("approvals.expires_after", "a request may wait at most 30 days for its approvals"));
                 }
-                Some(ApprovalRule { required: a.required, group, expires_after_seconds })
+                let fresh_approver_window_seconds = match a.fresh_approver_window.as_deref().map(str::trim) {
+                    None => DEFAULT_FRESH_APPROVER_WINDOW_SECONDS,
+                    Some("0" | "0s" | "0m" | "0h" | "0d") => 0,
+                    Some(d) => parse_duration_secs("approvals.fresh_approver_window", d)?,
+                };
+                if fresh_approver_window_seconds > MAX_FRESH_APPROVER_WINDOW_SECONDS {
+                    return Err(FieldError::new("approvals.fresh_approver_window", "at most 90 days (`0` turns the rule off)"));
+                }
+                Some(ApprovalRule { required: a.required, group, expires_after_seconds, fresh_approver_window_seconds })
             }
         };
         Ok(ProfileSpec {
