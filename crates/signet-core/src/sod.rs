@@ -398,8 +398,7 @@ impl Authority {
             approver.id,
             match s.act {
                 SponsorAct::Created => "created",
-                SponsorAct::Granted => "granted its access",
-                SponsorAct::ApprovedGrant => "granted its access",
+                SponsorAct::Granted | SponsorAct::ApprovedGrant => "granted its access",
                 SponsorAct::SetEnrolment => "given a new enrolment",
             },
             request.requested_by,

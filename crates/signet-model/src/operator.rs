@@ -424,6 +424,81 @@ mod tests {
         assert_eq!(bad.parse().unwrap_err().field, "subject_id");
     }
 
+    fn access(roles: &[Role], teams: &[&str]) -> OperatorAccess {
+        OperatorAccess {
+            roles: roles.iter().copied().collect(),
+            sites: BTreeSet::new(),
+            all_sites: false,
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            subject_id: None,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn only_gaining_or_widening_a_privileged_role_is_a_privileged_grant() {
+        let auditor = access(&[Role::Auditor], &[]);
+        let approver = access(&[Role::Approver], &["sec"]);
+        assert!(auditor.widens_privilege(&approver), "a privileged role added");
+        assert!(!approver.widens_privilege(&auditor), "removing is never a grant");
+        assert!(!auditor.widens_privilege(&access(&[Role::Auditor, Role::RegistrationOfficer], &["sec"])), "not privileged");
+        assert!(approver.widens_privilege(&access(&[Role::Approver], &["sec", "ops"])), "a team added to an approver");
+        assert!(!approver.widens_privilege(&access(&[Role::Approver], &[])), "a team removed");
+        let mut all = approver.clone();
+        all.all_sites = true;
+        assert!(approver.widens_privilege(&all));
+        let mut site = approver.clone();
+        site.sites.insert("eu".into());
+        assert!(approver.widens_privilege(&site));
+        assert!(!all.widens_privilege(&site), "from every site to one");
+        let mut disabled = approver.clone();
+        disabled.disabled = true;
+        assert!(disabled.widens_privilege(&approver), "re-enabled");
+        assert!(!approver.widens_privilege(&disabled));
+        let mut unlinked = approver.clone();
+        unlinked.subject_id = Some(SubjectId::from_random([1; 16]));
+        assert!(unlinked.widens_privilege(&approver), "its subject changed");
+    }
+
+    #[test]
+    fn enrolment_verifiers_are_64_hex_digits_and_wait_at_most_7_days() {
+        let v = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+        let ask = EnrolmentAsk::parse(v, None).unwrap();
+        assert_eq!((ask.verifier.as_str(), ask.ttl_seconds), (v.to_ascii_lowercase().as_str(), 86400));
+        assert_eq!(ask.verifier_bytes().unwrap()[0], 0x9f);
+        assert_eq!(EnrolmentAsk::parse(&v[1..], None).unwrap_err().field, "enrolment_verifier");
+        assert_eq!(EnrolmentAsk::parse(&v.replace('9', "g"), None).unwrap_err().field, "enrolment_verifier");
+        assert_eq!(EnrolmentAsk::parse(v, Some("7d")).unwrap().ttl_seconds, 7 * 86400);
+        assert_eq!(EnrolmentAsk::parse(v, Some("8d")).unwrap_err().field, "enrolment_ttl");
+        let input = OperatorInput { name: "a".into(), enrolment_ttl: Some("1h".into()), ..Default::default() };
+        assert_eq!(input.parse().unwrap_err().field, "enrolment_ttl", "a lifetime without a verifier");
+    }
+
+    #[test]
+    fn sponsorships_older_than_90_days_are_forgotten() {
+        let t0 = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let mut op = Operator {
+            id: OperatorId::from_random([1; 16]),
+            name: "a".into(),
+            roles: BTreeSet::new(),
+            sites: BTreeSet::new(),
+            all_sites: false,
+            teams: BTreeSet::new(),
+            subject_id: None,
+            disabled: false,
+            created_at: t0,
+            updated_at: t0,
+            sponsors: vec![],
+            enrolment_expires_at: None,
+            enrolment_verifier: None,
+        };
+        op.sponsor("op_x", SponsorAct::Created, t0);
+        op.sponsor("op_y", SponsorAct::Granted, t0 + time::Duration::days(30));
+        op.sponsor("op_z", SponsorAct::SetEnrolment, t0 + time::Duration::days(91));
+        let by: Vec<&str> = op.sponsors.iter().map(|s| s.by.as_str()).collect();
+        assert_eq!(by, ["op_y", "op_z"]);
+    }
+
     #[test]
     fn roles_round_trip() {
         for r in Role::ALL {

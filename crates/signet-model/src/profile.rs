@@ -523,4 +523,29 @@ mod tests {
         p.require_names = true;
         assert_eq!(p.parse().unwrap_err().field, "require_names");
     }
+
+    #[test]
+    fn the_fresh_approver_window_defaults_to_7_days_is_bounded_and_can_be_off() {
+        let with = |w: Option<&str>| {
+            let a = ApprovalsInput { required: 1, group: "sec".into(), expires_after: None, fresh_approver_window: w.map(str::to_string) };
+            ProfileInput {
+                name: "p".into(),
+                credential_type: "x509".into(),
+                max_ttl: "1d".into(),
+                approvals: Some(a),
+                ..Default::default()
+            }
+            .parse()
+            .map(|s| s.approvals.map(|a| a.fresh_approver_window_seconds))
+        };
+        assert_eq!(with(None).unwrap(), Some(7 * 86400));
+        assert_eq!(with(Some("0")).unwrap(), Some(0));
+        assert_eq!(with(Some("0d")).unwrap(), Some(0));
+        assert_eq!(with(Some("90d")).unwrap(), Some(90 * 86400));
+        assert_eq!(with(Some("91d")).unwrap_err().field, "approvals.fresh_approver_window");
+        assert_eq!(with(Some("soon")).unwrap_err().field, "approvals.fresh_approver_window");
+        // A rule stored before the window existed reads back with the default.
+        let old: ApprovalRule = serde_json::from_str(r#"{"required":1,"group":"sec","expires_after_seconds":60}"#).unwrap();
+        assert_eq!(old.fresh_approver_window_seconds, DEFAULT_FRESH_APPROVER_WINDOW_SECONDS);
+    }
 }
