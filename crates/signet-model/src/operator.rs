@@ -228,7 +228,7 @@ impl OperatorAccess {
         after.roles.iter().any(|r| r.is_privileged() && !self.roles.contains(r))
             || !after.teams.is_subset(&self.teams)
             || (after.all_sites && !self.all_sites)
-            || (!self.all_sites && !after.all_sites && !after.sites.is_subset(&self.sites))
+            || (!self.all_sites && !after.sites.is_subset(&self.sites))
             || (self.disabled && !after.disabled)
             || after.subject_id != self.subject_id
     }
