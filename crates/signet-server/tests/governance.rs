@@ -780,3 +780,47 @@ both_backends!(privileged_grants_need_a_second_admin_when_there_is_one, |srv| {
     let (_, grants) = srv.get("/v1/operators/grants").await;
     assert_eq!(grants["items"].as_array().unwrap().len(), 3, "{grants}");
 });
+
+both_backends!(a_fresh_approver_counts_once_the_profiles_window_has_passed, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    let (s, v) = srv
+        .put(
+            "/v1/profiles/windowed",
+            &json!({ "name": "windowed", "max_ttl": "1d", "names": { "dns": ["**.internal"] }, "ext_key_usages": ["server_auth"],
+                "approvals": { "required": 1, "group": "sec", "fresh_approver_window": "2s" } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let subject = srv.create_subject("win").await;
+    // Granted by the admin through a grant a second admin approved: the admin who asked is still its sponsor.
+    let (_, ada_token) = operator(&srv, "ada", &["admin"], &[], None).await;
+    let (secret, verifier) = enrol_code();
+    let (s, op) = srv
+        .post(
+            "/v1/operators",
+            &json!({ "name": "vic", "roles": ["approver"], "teams": ["sec"], "all_sites": true, "enrolment_verifier": verifier }),
+        )
+        .await;
+    assert_eq!(s, 201, "{op}");
+    let grant = op["pending_grant"]["id"].as_str().unwrap().to_string();
+    let (s, g) =
+        call(&srv, "POST", &format!("/v1/operators/grants/{grant}/approve"), Some(&ada_token), Some(&json!({ "reason": "new hire" })))
+            .await;
+    assert_eq!(s, 200, "{g}");
+    let (_, t) = srv.enrol("vic", &secret).await;
+    let vic = t["secret"].as_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, v) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "windowed", "csr": csr(tmp.path(), "win") })).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    let (path, reason) = (format!("/v1/requests/{id}/approve"), json!({ "reason": "ok" }));
+    let approve = || call(&srv, "POST", &path, Some(&vic), Some(&reason));
+    let (s, p) = approve().await;
+    assert_eq!((s, policies(&p)), (403, vec!["sod.fresh-approver".to_string()]), "{p}");
+    // The window is the profile's: past it, the approval counts.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (s, v) = approve().await;
+    assert_eq!((s, v["request"]["state"].as_str()), (200, Some("issued")), "{v}");
+});
