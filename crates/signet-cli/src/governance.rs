@@ -230,7 +230,45 @@ pub enum OperatorCmd {
         /// The person subject this operator is (`sub_…`), for separation of duties.
         #[arg(long)]
         subject: Option<String>,
+        /// The verifier the new operator's holder printed with `signet operator enrol-code` (64 hex
+        /// digits): the holder redeems its secret with `signet operator enrol`. You never see the secret.
+        #[arg(long)]
+        enrolment_verifier: Option<String>,
+        /// How long the enrolment may wait to be redeemed (default `24h`, at most `7d`).
+        #[arg(long, requires = "enrolment_verifier")]
+        enrolment_ttl: Option<String>,
     },
+    /// Make an enrolment secret, locally (no server): keep the secret, give the verifier to an admin.
+    EnrolCode,
+    /// Redeem an enrolment secret for your first token (no token needed). The secret is read from
+    /// `--secret-file` (`-`: standard input) or `SIGNET_ENROLMENT_SECRET`; the token is printed once.
+    Enrol {
+        /// Your operator id (`op_…`) or name.
+        operator: String,
+        /// A file holding the enrolment secret (`-`: standard input).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// A label for the token.
+        #[arg(long, default_value = "enrolment")]
+        name: String,
+        /// The token's lifetime, e.g. `30d` (at most 366 days); default: no expiry.
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// A new enrolment for an operator who lost its credentials (admins; never your own). For an
+    /// operator with a privileged role it waits for a second admin when there is one.
+    ReEnrol {
+        /// Operator id (`op_…`).
+        id: String,
+        /// The verifier the operator printed with `signet operator enrol-code`.
+        #[arg(long)]
+        enrolment_verifier: String,
+        #[arg(long)]
+        enrolment_ttl: Option<String>,
+    },
+    /// Privileged grants waiting for (or decided by) a second admin.
+    #[command(subcommand)]
+    Grant(GrantCmd),
     /// List the operators you may read.
     List,
     /// Show one operator.
@@ -279,8 +317,27 @@ pub enum OperatorCmd {
 }
 
 #[derive(clap::Subcommand, Debug)]
+pub enum GrantCmd {
+    /// List privileged grants, newest first.
+    List,
+    /// Approve and apply a grant another admin asked for.
+    Approve {
+        /// Grant id (`grt_…`).
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deny a grant (or withdraw your own).
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
 pub enum OperatorTokenCmd {
-    /// Create an API token for an operator (admins; anyone for themselves). The secret is printed once.
+    /// Create an API token for yourself (nobody creates one for another operator). The secret is printed once.
     Create {
         /// Operator id (`op_…`).
         operator_id: String,
@@ -316,13 +373,74 @@ fn strings(v: &Value, k: &str) -> Vec<String> {
     v.get(k).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
+/// An operator as created or changed; a privileged part waiting for a second admin is said on standard error.
+fn operator_change(f: Format, v: &Value) {
+    if let Some(grant) = v.get("pending_grant").and_then(|p| p.get("id")).and_then(|i| i.as_str()) {
+        eprintln!(
+            "the privileged part of this change waits for a second admin: grant `{grant}` (signet operator grant approve {grant} --reason …)"
+        );
+    }
+    output::operator(f, v);
+}
+
+/// `operator enrol-code`: a new enrolment secret and its verifier, made here.
+pub fn enrol_code(f: Format) {
+    let (secret, verifier) = signet_core::sod::new_enrolment_code(&signet_core::clock::SystemRng);
+    let secret = Zeroizing::new(secret);
+    match f {
+        Format::Json => output::json(&json!({ "secret": secret.as_str(), "verifier": verifier })),
+        Format::Table => {
+            println!("secret:   {}", secret.as_str());
+            println!("verifier: {verifier}");
+            eprintln!(
+                "keep the secret to yourself; give only the verifier to an admin (signet operator create NAME --enrolment-verifier …), \
+                 then redeem the secret with `signet operator enrol NAME`"
+            );
+        }
+    }
+}
+
 pub async fn operator(c: OperatorCmd, g: &Global) -> Result<(), ClientError> {
     let client = Client::new(g)?;
     match c {
-        OperatorCmd::Create { name, roles, sites, all_sites, teams, subject } => {
-            let body =
-                json!({ "name": name, "roles": roles, "sites": sites, "all_sites": all_sites, "teams": teams, "subject_id": subject });
-            output::operator(g.output, &client.post("/v1/operators", &body).await?);
+        OperatorCmd::Create { name, roles, sites, all_sites, teams, subject, enrolment_verifier, enrolment_ttl } => {
+            let body = json!({ "name": name, "roles": roles, "sites": sites, "all_sites": all_sites, "teams": teams, "subject_id": subject,
+                "enrolment_verifier": enrolment_verifier, "enrolment_ttl": enrolment_ttl });
+            operator_change(g.output, &client.post("/v1/operators", &body).await?);
+        }
+        OperatorCmd::EnrolCode => enrol_code(g.output),
+        OperatorCmd::Enrol { operator, secret_file, name, ttl } => {
+            let secret = match (secret_file, std::env::var("SIGNET_ENROLMENT_SECRET")) {
+                (Some(path), _) => Zeroizing::new(read_input(&path)?.trim().to_string()),
+                (None, Ok(s)) => Zeroizing::new(s.trim().to_string()),
+                (None, Err(_)) => {
+                    return Err(ClientError::Usage("no enrolment secret: pass --secret-file or set SIGNET_ENROLMENT_SECRET".into()));
+                }
+            };
+            let body = json!({ "operator": operator, "secret": secret.as_str(), "token_name": name, "ttl": ttl });
+            let mut v = client.post_public("/v1/operators/enrol", &body).await?;
+            if g.output == Format::Json {
+                output::json(&v);
+                return Ok(());
+            }
+            let secret = match v.get_mut("secret").map(Value::take) {
+                Some(Value::String(s)) => Zeroizing::new(s),
+                _ => return Err(ClientError::Usage("the server's answer holds no token secret".into())),
+            };
+            output::token_created(v.get("token").unwrap_or(&Value::Null), &secret);
+        }
+        OperatorCmd::ReEnrol { id, enrolment_verifier, enrolment_ttl } => {
+            let body = json!({ "enrolment_verifier": enrolment_verifier, "enrolment_ttl": enrolment_ttl });
+            operator_change(g.output, &client.post(&format!("{}/enrolment", operator_path(&id)), &body).await?);
+        }
+        OperatorCmd::Grant(GrantCmd::List) => output::grants(g.output, &client.get("/v1/operators/grants").await?),
+        OperatorCmd::Grant(GrantCmd::Approve { id, reason }) => {
+            let v = client.post(&format!("/v1/operators/grants/{}/approve", path_segment(&id)), &json!({ "reason": reason })).await?;
+            output::grant(g.output, &v);
+        }
+        OperatorCmd::Grant(GrantCmd::Deny { id, reason }) => {
+            let v = client.post(&format!("/v1/operators/grants/{}/deny", path_segment(&id)), &json!({ "reason": reason })).await?;
+            output::grant(g.output, &v);
         }
         OperatorCmd::List => output::operators(g.output, &client.get("/v1/operators").await?),
         OperatorCmd::Show { id } => output::operator(g.output, &client.get(&operator_path(&id)).await?),
@@ -366,7 +484,7 @@ pub async fn operator(c: OperatorCmd, g: &Global) -> Result<(), ClientError> {
                 "subject_id": subject_id,
                 "disabled": flag(disable, enable, "disabled"),
             });
-            output::operator(g.output, &client.put(&operator_path(&id), &body).await?);
+            operator_change(g.output, &client.put(&operator_path(&id), &body).await?);
         }
         OperatorCmd::Token(OperatorTokenCmd::Create { operator_id, name, ttl }) => {
             let mut v = client.post(&format!("{}/tokens", operator_path(&operator_id)), &json!({ "name": name, "ttl": ttl })).await?;

@@ -431,6 +431,57 @@ pub fn tokens(f: Format, v: &Value) {
     );
 }
 
+/// The roles a grant adds (`after` less `before`).
+fn granted_roles(v: &Value) -> String {
+    let roles = |side: &str| -> Vec<String> {
+        v.get(side)
+            .and_then(|a| a.get("roles"))
+            .and_then(|r| r.as_array())
+            .map_or_else(Vec::new, |r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+    };
+    let before = roles("before");
+    let added: Vec<String> = roles("after").into_iter().filter(|r| !before.contains(r)).collect();
+    if added.is_empty() { "-".into() } else { added.join(", ") }
+}
+
+pub fn grants(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    table(
+        &["ID", "OPERATOR", "ADDS ROLES", "ENROLMENT", "REQUESTED BY", "STATE", "EXPIRES"],
+        items(v)
+            .iter()
+            .map(|x| {
+                let enrolment = if x.get("enrolment").is_some_and(|e| !e.is_null()) { "yes" } else { "no" };
+                vec![
+                    s(x, "id"),
+                    s(x, "operator_id"),
+                    granted_roles(x),
+                    enrolment.into(),
+                    s(x, "requested_by"),
+                    s(x, "state"),
+                    s(x, "expires_at"),
+                ]
+            })
+            .collect(),
+    );
+}
+
+pub fn grant(f: Format, v: &Value) {
+    if f == Format::Json {
+        return json(v);
+    }
+    fields(&[
+        ("id", s(v, "id")),
+        ("operator", s(v, "operator_id")),
+        ("adds roles", granted_roles(v)),
+        ("requested by", s(v, "requested_by")),
+        ("state", s(v, "state")),
+        ("decided by", s(v, "decided_by")),
+    ]);
+}
+
 pub fn whoami(f: Format, v: &Value) {
     if f == Format::Json {
         return json(v);

@@ -20,14 +20,23 @@ fn field(out: &str, key: &str) -> String {
         .unwrap_or_else(|| panic!("no `{key}` in:\n{out}"))
 }
 
-/// Create an operator and a token for it, through the CLI; returns (operator id, secret).
+/// An operator as it comes to be, through the CLI only: its holder makes an
+/// enrolment code, the admin creates the operator with the verifier alone,
+/// the holder redeems its secret (no token) for its first token. Returns
+/// (operator id, token secret).
 fn operator_with_token(cwd: &Path, server: &Server, admin: &str, args: &[&str]) -> (String, String) {
+    let code = json(&signet(cwd, server, None, &["operator", "enrol-code", "--output", "json"]));
+    let (enrol_secret, verifier) = (code["secret"].as_str().unwrap(), code["verifier"].as_str().unwrap());
     let mut create = vec!["operator", "create"];
     create.extend_from_slice(args);
-    create.extend_from_slice(&["--output", "json"]);
+    create.extend_from_slice(&["--enrolment-verifier", verifier, "--output", "json"]);
     let op = json(&signet(cwd, server, Some(admin), &create));
+    assert!(!op.to_string().contains(enrol_secret), "the admin never sees the secret");
     let id = op["id"].as_str().unwrap().to_string();
-    let created = signet(cwd, server, Some(admin), &["operator", "token", "create", &id, "--name", "laptop", "--ttl", "30d"]);
+    let secret_file = cwd.join(format!("{id}.enrol"));
+    std::fs::write(&secret_file, enrol_secret).unwrap();
+    let secret_file = secret_file.to_str().unwrap();
+    let created = signet(cwd, server, None, &["operator", "enrol", &id, "--secret-file", secret_file, "--name", "laptop", "--ttl", "30d"]);
     let out = ok(&created);
     let secret = field(&out, "secret");
     assert!(secret.starts_with("signet_"), "{out}");
@@ -86,7 +95,7 @@ fn an_approval_flow_through_the_cli_only() {
     std::fs::write(
         cwd.join("guarded.toml"),
         "name = \"guarded\"\nmax_ttl = \"2h\"\next_key_usages = [\"server_auth\"]\nallowed_scopes = [\"deploy\"]\n\
-         [names]\ndns = [\"{subject}.internal\"]\n[approvals]\nrequired = 1\ngroup = \"sec\"\n",
+         [names]\ndns = [\"{subject}.internal\"]\n[approvals]\nrequired = 1\ngroup = \"sec\"\nfresh_approver_window = \"0\"\n",
     )
     .unwrap();
     ok(&signet(cwd, &server, Some(&admin), &["profile", "apply", "-f", "guarded.toml"]));

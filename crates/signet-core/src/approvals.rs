@@ -4,6 +4,8 @@
 //! ```text
 //!  approve(id, reason) ─▶ authorise (request.approve, or break_glass.approve):
 //!                          Cedar forbids self-approval and approving for one's own subject
+//!                      ─▶ an approver the requester created, enrolled or granted within the
+//!                         profile's fresh_approver_window is refused (sod.fresh-approver)
 //!                      ─▶ still pending and not expired? (409 otherwise, recorded)
 //!                      ─▶ record the verdict + event (one row per approver: counts once)
 //!                      ─▶ quorum met? the store moves the request to `approved` for
@@ -77,6 +79,15 @@ impl Authority {
             self.expire(&request).await?;
             let why = format!("request `{id}` expired before its approvals were collected");
             return Err(self.refuse_verdict(ctx, &request, &why).await);
+        }
+        // Separation of duties one person cannot satisfy alone: an approver
+        // the requester made recently does not count (`sod.fresh-approver`).
+        if verdict == Verdict::Approve {
+            let window = profile
+                .approvals
+                .as_ref()
+                .map_or(signet_model::profile::DEFAULT_FRESH_APPROVER_WINDOW_SECONDS, |a| a.fresh_approver_window_seconds);
+            self.refuse_fresh_approver(ctx, &request, window).await?;
         }
 
         let approval =

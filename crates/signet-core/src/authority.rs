@@ -858,6 +858,7 @@ impl Authority {
                     required: needed,
                     group: String::new(),
                     expires_after_seconds: 86400,
+                    fresh_approver_window_seconds: signet_model::profile::DEFAULT_FRESH_APPROVER_WINDOW_SECONDS,
                 });
                 self.hold_for_approvals(
                     ctx,

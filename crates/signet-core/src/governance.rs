@@ -131,7 +131,45 @@ pub struct PolicyApplied {
     pub diff: PolicyDiff,
 }
 
+/// A token's name (1-128 characters, no control characters) and lifetime (1 s to 366 days).
+pub(crate) fn check_token_shape(name: &str, ttl: Option<Duration>) -> Result<(), CoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(CoreError::Invalid(FieldError::new("name", "a token name is 1-128 characters without control characters")));
+    }
+    if ttl.is_some_and(|t| t <= Duration::ZERO || t > Duration::days(366)) {
+        return Err(CoreError::Invalid(FieldError::new("ttl", "a token lives between 1 second and 366 days")));
+    }
+    Ok(())
+}
+
 /// The operator as policies see it.
+/// A new operator token and its secret: 32 random bytes behind
+/// [`TOKEN_PREFIX`]; only the secret's SHA-256 is kept in the record.
+pub(crate) fn mint_token(
+    rng: &dyn crate::ports::Rng,
+    id: TokenId,
+    name: &str,
+    operator_id: &OperatorId,
+    expires_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> (OperatorToken, String) {
+    let mut secret_bytes = [0u8; 32];
+    rng.fill(&mut secret_bytes);
+    use base64::Engine as _;
+    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
+    let token = OperatorToken {
+        id,
+        name: name.to_string(),
+        secret_hash: sha256(secret.as_bytes()),
+        operator_id: operator_id.clone(),
+        created_at: now,
+        expires_at,
+        revoked: false,
+    };
+    (token, secret)
+}
+
 pub fn operator_ctx(op: &Operator) -> OperatorCtx {
     OperatorCtx {
         id: op.id.to_string(),
@@ -227,7 +265,7 @@ impl Authority {
         })
     }
 
-    async fn record_denial(&self, ctx: Ctx<'_>, action: Action, resource: &ResourceCtx, decision: &Decision) -> CoreError {
+    pub(crate) async fn record_denial(&self, ctx: Ctx<'_>, action: Action, resource: &ResourceCtx, decision: &Decision) -> CoreError {
         let reason = if decision.reasons.is_empty() {
             format!("not permitted to `{action}`")
         } else {
@@ -301,17 +339,19 @@ impl Authority {
         Ok(op)
     }
 
-    pub async fn create_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<Operator, CoreError> {
+    /// Create an operator. Its first token comes from its enrolment
+    /// (`enrolment_verifier`), never from the admin; privileged roles may
+    /// wait for a second admin (see [`crate::sod`]).
+    pub async fn create_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<crate::sod::OperatorChange, CoreError> {
         let (op, ev) = self.new_operator(ctx, input).await?;
-        self.store().insert_operator(&op, &ev).await?;
-        Ok(op)
+        self.store_new_operator(ctx, op, ev).await
     }
 
     /// A new operator and its `operator.created` event, authorised, not yet stored.
     async fn new_operator(&self, ctx: Ctx<'_>, input: &OperatorInput) -> Result<(Operator, NewEvent), CoreError> {
         let spec = input.parse().map_err(CoreError::Invalid)?;
         let now = self.now();
-        let op = Operator {
+        let mut op = Operator {
             id: OperatorId::generate(now, self.rng().bytes16()),
             name: spec.name,
             roles: spec.roles,
@@ -322,7 +362,15 @@ impl Authority {
             disabled: spec.disabled,
             created_at: now,
             updated_at: now,
+            sponsors: vec![],
+            enrolment_expires_at: None,
+            enrolment_verifier: None,
         };
+        op.sponsor(&ctx.caller.actor, signet_model::operator::SponsorAct::Created, now);
+        if let Some(e) = &spec.enrolment {
+            op.enrolment_verifier = e.verifier_bytes();
+            op.enrolment_expires_at = Some(now + Duration::seconds(e.ttl_seconds));
+        }
         self.authorize(ctx, Action::OperatorUpdate, &ResourceCtx::Operator { id: op.id.to_string() }).await?;
         if let Some(sid) = &op.subject_id {
             self.get_subject_unchecked(sid)
@@ -333,15 +381,28 @@ impl Authority {
         ev.details = with_auth(
             ctx.caller,
             serde_json::json!({ "operator_id": op.id, "name": op.name, "roles": op.roles, "sites": op.sites,
-            "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id }),
+            "all_sites": op.all_sites, "teams": op.teams, "subject_id": op.subject_id,
+            "enrolment_expires_at": op.enrolment_expires_at.map(|t| t.unix_timestamp()) }),
         );
         Ok((op, ev))
     }
 
     /// Replace an operator's roles, sites, teams, subject and state. Nobody
-    /// changes their own (policy `sod.no-self-role-change`).
-    pub async fn update_operator(&self, ctx: Ctx<'_>, id: &OperatorId, input: &OperatorInput) -> Result<Operator, CoreError> {
+    /// changes their own (policy `sod.no-self-role-change`); a privileged
+    /// grant may wait for a second admin (see [`crate::sod`]).
+    pub async fn update_operator(
+        &self,
+        ctx: Ctx<'_>,
+        id: &OperatorId,
+        input: &OperatorInput,
+    ) -> Result<crate::sod::OperatorChange, CoreError> {
         let spec = input.parse().map_err(CoreError::Invalid)?;
+        if spec.enrolment.is_some() {
+            return Err(CoreError::Invalid(FieldError::new(
+                "enrolment_verifier",
+                "a new enrolment for an existing operator is set with POST /v1/operators/{id}/enrolment",
+            )));
+        }
         self.authorize(ctx, Action::OperatorUpdate, &ResourceCtx::Operator { id: id.to_string() }).await?;
         let before = self.store().get_operator(id).await?.ok_or_else(|| CoreError::NotFound { entity: "operator", id: id.to_string() })?;
         if spec.name != before.name {
@@ -376,9 +437,7 @@ impl Authority {
                 "after": { "roles": after.roles, "sites": after.sites, "all_sites": after.all_sites, "teams": after.teams, "subject_id": after.subject_id, "disabled": after.disabled },
             }),
         );
-        self.store().update_operator(&after, &ev).await?;
-        self.forget_cached_tokens();
-        Ok(after)
+        self.store_operator_change(ctx, &before, after, ev).await
     }
 
     pub async fn get_operator(&self, ctx: Ctx<'_>, id: &OperatorId) -> Result<Operator, CoreError> {
@@ -408,15 +467,12 @@ impl Authority {
         ttl: Option<Duration>,
     ) -> Result<(OperatorToken, String), CoreError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(CoreError::Invalid(FieldError::new("name", "a token name is 1-128 characters without control characters")));
-        }
-        if ttl.is_some_and(|t| t <= Duration::ZERO || t > Duration::days(366)) {
-            return Err(CoreError::Invalid(FieldError::new("ttl", "a token lives between 1 second and 366 days")));
-        }
+        check_token_shape(name, ttl)?;
         let now = self.now();
         let id = TokenId::generate(now, self.rng().bytes16());
-        self.authorize(ctx, Action::TokenCreate, &ResourceCtx::Token { id: id.to_string(), owner: operator_id.to_string() }).await?;
+        let resource = ResourceCtx::Token { id: id.to_string(), owner: operator_id.to_string() };
+        self.authorize(ctx, Action::TokenCreate, &resource).await?;
+        self.require_own_credentials(ctx, operator_id, Action::TokenCreate, &resource).await?;
         let operator = self
             .store()
             .get_operator(operator_id)
@@ -429,7 +485,7 @@ impl Authority {
 
     /// A new token for `operator` (authorised already), its secret and its
     /// `token.created` event, not yet stored.
-    fn new_token(
+    pub(crate) fn new_token(
         &self,
         ctx: Ctx<'_>,
         operator: &Operator,
@@ -438,19 +494,7 @@ impl Authority {
         ttl: Option<Duration>,
         now: OffsetDateTime,
     ) -> (OperatorToken, String, NewEvent) {
-        let mut secret_bytes = [0u8; 32];
-        self.rng().fill(&mut secret_bytes);
-        use base64::Engine as _;
-        let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
-        let token = OperatorToken {
-            id,
-            name: name.to_string(),
-            secret_hash: sha256(secret.as_bytes()),
-            operator_id: operator.id.clone(),
-            created_at: now,
-            expires_at: ttl.map(|d| now + d),
-            revoked: false,
-        };
+        let (token, secret) = mint_token(self.rng().as_ref(), id, name, &operator.id, ttl.map(|d| now + d), now);
         let mut ev = self.event(ctx, EventType::TokenCreated, now);
         ev.details = with_auth(
             ctx.caller,

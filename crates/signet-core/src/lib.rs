@@ -30,6 +30,7 @@ pub mod ports;
 pub mod recovery;
 pub mod rollover;
 pub mod server_cert;
+pub mod sod;
 
 pub use authority::Authority;
 pub use error::CoreError;

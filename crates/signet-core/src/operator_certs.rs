@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  POST /v1/operators/{id}/certificates (CSR, proof of possession checked at the edge)
-//!    ─▶ authorise `token.create` on the operator (admins; an operator for itself)
+//!    ─▶ authorise `token.create` on the operator, by the operator itself only (sod.own-credentials-only)
 //!    ─▶ the operator exists and is not disabled
 //!    ─▶ its certificate subject (`service_account`, id derived from the operator id) exists, or is enrolled now
 //!    ─▶ decide (profile `operator-client`, then the Cedar issuance policy) ─▶ mint ─▶ commit credential + log entry
@@ -113,8 +113,8 @@ impl Authority {
     }
 
     /// Issue a client certificate to an operator, for the key its CSR proved.
-    /// Authorised like creating one of its API tokens (`token.create` on the
-    /// operator: admins, or the operator itself), then decided and minted by
+    /// Authorised like creating one of its API tokens (`token.create`, and
+    /// only by the operator itself: `sod.own-credentials-only`), then decided and minted by
     /// the normal pipeline under the `operator-client` profile. The
     /// certificate names the operator by its URI SAN only; the CSR's names are
     /// ignored.
@@ -139,7 +139,9 @@ impl Authority {
         };
         // Authorise before anything is read or written.
         let token_like = format!("{}/certificate", operator_id);
-        self.authorize(ctx, Action::TokenCreate, &ResourceCtx::Token { id: token_like, owner: operator_id.to_string() }).await?;
+        let resource = ResourceCtx::Token { id: token_like, owner: operator_id.to_string() };
+        self.authorize(ctx, Action::TokenCreate, &resource).await?;
+        self.require_own_credentials(ctx, operator_id, Action::TokenCreate, &resource).await?;
         let operator = self
             .store()
             .get_operator(operator_id)

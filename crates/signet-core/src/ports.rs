@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use signet_model::credential::{Authority, Credential, CredentialStatus};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
-use signet_model::operator::Operator;
+use signet_model::ids::{AuthorityId, CredentialId, GrantId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::{GrantState, Operator, OperatorGrant};
 use signet_model::profile::{KeyAlgorithm, Profile, ProfileSpec};
 use signet_model::request::{Approval, Request, RequestState};
 use signet_model::subject::{Subject, SubjectStatus};
@@ -327,8 +327,10 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &TokenId, event: &NewEvent) -> Result<bool, StoreError>;
 
     // operators
-    /// Insert an operator; a taken name is a [`StoreError::Conflict`].
-    async fn insert_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
+    /// Insert an operator (its sponsors and pending enrolment included) and,
+    /// when a privileged part of it waits for a second admin, that grant,
+    /// with the events, in one transaction; a taken name is a [`StoreError::Conflict`].
+    async fn insert_operator(&self, operator: &Operator, grant: Option<&OperatorGrant>, events: &[&NewEvent]) -> Result<(), StoreError>;
     /// Insert an operator and its first token, with their two events, in one
     /// transaction: the bootstrap admin never exists without its token.
     async fn insert_operator_with_token(
@@ -337,8 +339,39 @@ pub trait Store: Send + Sync + 'static {
         token: &OperatorToken,
         events: [&NewEvent; 2],
     ) -> Result<(), StoreError>;
-    /// Replace an operator's roles, sites, teams, subject and state.
-    async fn update_operator(&self, operator: &Operator, event: &NewEvent) -> Result<(), StoreError>;
+    /// Replace an operator's roles, sites, teams, subject, state, sponsors and pending enrolment.
+    async fn update_operator(&self, operator: &Operator, events: &[&NewEvent]) -> Result<(), StoreError>;
+    /// Redeem an enrolment, in one transaction: the operator's verifier is
+    /// cleared only if it is still `verifier`, unexpired at `now` and the
+    /// operator not disabled; then `token` and the events are written.
+    /// `Ok(false)`, nothing written: no such enrolment (used, replaced, expired).
+    async fn redeem_enrolment(
+        &self,
+        operator_id: &OperatorId,
+        verifier: &[u8; 32],
+        now: OffsetDateTime,
+        token: &OperatorToken,
+        events: &[&NewEvent],
+    ) -> Result<bool, StoreError>;
+    /// Record a privileged grant waiting for a second admin, with its event.
+    async fn insert_grant(&self, grant: &OperatorGrant, events: &[&NewEvent]) -> Result<(), StoreError>;
+    async fn get_grant(&self, id: &GrantId) -> Result<Option<OperatorGrant>, StoreError>;
+    /// The newest grants first, at most `limit`.
+    async fn list_grants(&self, limit: u32) -> Result<Vec<OperatorGrant>, StoreError>;
+    /// Close a pending grant as `state`, decided by `decided_by` at `at`; with
+    /// `apply`, the operator row is replaced in the same transaction, only if
+    /// its roles, sites, teams and state are still the grant's `before`.
+    /// `Ok(false)`, nothing written: the grant was not pending, or the
+    /// operator changed since it was asked.
+    async fn close_grant(
+        &self,
+        grant: &OperatorGrant,
+        state: GrantState,
+        decided_by: &str,
+        at: OffsetDateTime,
+        apply: Option<&Operator>,
+        events: &[&NewEvent],
+    ) -> Result<bool, StoreError>;
     async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError>;
     async fn list_operators(&self) -> Result<Vec<Operator>, StoreError>;
 

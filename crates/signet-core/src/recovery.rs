@@ -22,14 +22,14 @@
 //! running on the same store pick up the policy within
 //! [`crate::governance::POLICY_RECHECK`].
 
-use crate::authority::{TOKEN_PREFIX, hex, sha256};
+use crate::authority::{hex, sha256};
 use crate::error::CoreError;
-use crate::governance::{diff_policies, operator_ctx};
-use crate::ports::{Clock, OperatorToken, Rng, Store, StoreError, StoredPolicy};
+use crate::governance::{diff_policies, mint_token, operator_ctx};
+use crate::ports::{Clock, Rng, Store, StoreError, StoredPolicy};
 use signet_model::FieldError;
 use signet_model::event::{EventType, NewEvent};
 use signet_model::ids::{OperatorId, TokenId};
-use signet_model::operator::{Operator, OperatorInput, Role};
+use signet_model::operator::{Operator, OperatorInput, Role, SponsorAct, Sponsorship};
 use signet_policy::{LockedOut, OperatorCtx, PolicySet};
 use time::OffsetDateTime;
 
@@ -98,6 +98,9 @@ async fn prepare(
                 disabled: false,
                 created_at: now,
                 updated_at: now,
+                sponsors: vec![Sponsorship { by: RECOVERY_ACTOR.into(), act: SponsorAct::Created, at: now }],
+                enrolment_expires_at: None,
+                enrolment_verifier: None,
             })
         }
     };
@@ -209,20 +212,7 @@ pub async fn recover(
     let mut created = None;
     if let Some(op) = admin {
         let token_id = TokenId::generate(now, rng.bytes16());
-        // As `Authority::new_token` makes them: 32 random bytes, only their hash stored.
-        let mut secret_bytes = [0u8; 32];
-        rng.fill(&mut secret_bytes);
-        use base64::Engine as _;
-        let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes));
-        let token = OperatorToken {
-            id: token_id.clone(),
-            name: "recovery admin".into(),
-            secret_hash: sha256(secret.as_bytes()),
-            operator_id: op.id.clone(),
-            created_at: now,
-            expires_at: None,
-            revoked: false,
-        };
+        let (token, secret) = mint_token(rng, token_id.clone(), "recovery admin", &op.id, None, now);
         let op_ev = recovery_event(
             EventType::OperatorCreated,
             plan,

@@ -87,10 +87,19 @@ pub enum EventType {
     /// authority stopped issuing and recording. The reason names what failed.
     #[serde(rename = "log.integrity_failed")]
     LogIntegrityFailed,
+    /// An operator redeemed its enrolment secret for its first token (or a new one after re-enrolment).
+    #[serde(rename = "operator.enrolled")]
+    OperatorEnrolled,
+    /// A privileged grant (role, reach or re-enrolment) waits for a second admin (high severity).
+    #[serde(rename = "operator.grant_requested")]
+    OperatorGrantRequested,
+    /// A privileged grant was approved and applied, denied or found expired (high severity).
+    #[serde(rename = "operator.grant_decided")]
+    OperatorGrantDecided,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 30] = [
         Self::AuthorityCreated,
         Self::TokenCreated,
         Self::SubjectCreated,
@@ -118,6 +127,9 @@ impl EventType {
         Self::KeyDestroyed,
         Self::AuthorityRecovered,
         Self::LogIntegrityFailed,
+        Self::OperatorEnrolled,
+        Self::OperatorGrantRequested,
+        Self::OperatorGrantDecided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -149,6 +161,9 @@ impl EventType {
             Self::KeyDestroyed => "key.destroyed",
             Self::AuthorityRecovered => "authority.recovered",
             Self::LogIntegrityFailed => "log.integrity_failed",
+            Self::OperatorEnrolled => "operator.enrolled",
+            Self::OperatorGrantRequested => "operator.grant_requested",
+            Self::OperatorGrantDecided => "operator.grant_decided",
         }
     }
 
@@ -233,6 +248,9 @@ mod tests {
                 EventType::KeyDestroyed => 24,
                 EventType::AuthorityRecovered => 25,
                 EventType::LogIntegrityFailed => 26,
+                EventType::OperatorEnrolled => 27,
+                EventType::OperatorGrantRequested => 28,
+                EventType::OperatorGrantDecided => 29,
             }
         }
         for (i, v) in EventType::ALL.into_iter().enumerate() {

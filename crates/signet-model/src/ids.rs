@@ -110,6 +110,10 @@ prefixed_id!(
     /// An operator's id, `op_…`: a human or machine caller of the operator API.
     OperatorId, "op_"
 );
+prefixed_id!(
+    /// A privileged grant waiting for a second admin, `grt_…`.
+    GrantId, "grt_"
+);
 
 /// `N` big-endian bytes of time (milliseconds for 6, seconds for 4) and the
 /// rest from `random`.

@@ -247,6 +247,11 @@ pub struct ApprovalsInput {
     /// How long a request may wait for its approvals; default `24h`.
     #[serde(default)]
     pub expires_after: Option<String>,
+    /// An approval does not count when the approver was created, enrolled or
+    /// given privileged access by the requester within this window
+    /// (`sod.fresh-approver`); default `7d`, at most `90d`, `0` turns it off.
+    #[serde(default)]
+    pub fresh_approver_window: Option<String>,
 }
 
 /// m of the members of `group` must approve a request before issuance.
@@ -256,6 +261,18 @@ pub struct ApprovalRule {
     pub group: String,
     /// A pending request expires this long after it was submitted.
     pub expires_after_seconds: i64,
+    /// See [`ApprovalsInput::fresh_approver_window`]; 0: off.
+    #[serde(default = "default_fresh_approver_window")]
+    pub fresh_approver_window_seconds: i64,
+}
+
+/// The default fresh-approver window: 7 days.
+pub const DEFAULT_FRESH_APPROVER_WINDOW_SECONDS: i64 = 7 * 86400;
+/// The longest fresh-approver window: 90 days (as long as sponsorships are kept).
+pub const MAX_FRESH_APPROVER_WINDOW_SECONDS: i64 = crate::operator::SPONSORSHIP_KEPT_SECONDS;
+
+fn default_fresh_approver_window() -> i64 {
+    DEFAULT_FRESH_APPROVER_WINDOW_SECONDS
 }
 
 /// The most approvals a profile may require.
@@ -446,7 +463,15 @@ impl ProfileInput {
                 if expires_after_seconds > 30 * 86400 {
                     return Err(FieldError::new("approvals.expires_after", "a request may wait at most 30 days for its approvals"));
                 }
-                Some(ApprovalRule { required: a.required, group, expires_after_seconds })
+                let fresh_approver_window_seconds = match a.fresh_approver_window.as_deref().map(str::trim) {
+                    None => DEFAULT_FRESH_APPROVER_WINDOW_SECONDS,
+                    Some("0" | "0s" | "0m" | "0h" | "0d") => 0,
+                    Some(d) => parse_duration_secs("approvals.fresh_approver_window", d)?,
+                };
+                if fresh_approver_window_seconds > MAX_FRESH_APPROVER_WINDOW_SECONDS {
+                    return Err(FieldError::new("approvals.fresh_approver_window", "at most 90 days (`0` turns the rule off)"));
+                }
+                Some(ApprovalRule { required: a.required, group, expires_after_seconds, fresh_approver_window_seconds })
             }
         };
         Ok(ProfileSpec {
@@ -512,5 +537,30 @@ mod tests {
         let mut p = base;
         p.require_names = true;
         assert_eq!(p.parse().unwrap_err().field, "require_names");
+    }
+
+    #[test]
+    fn the_fresh_approver_window_defaults_to_7_days_is_bounded_and_can_be_off() {
+        let with = |w: Option<&str>| {
+            let a = ApprovalsInput { required: 1, group: "sec".into(), expires_after: None, fresh_approver_window: w.map(str::to_string) };
+            ProfileInput {
+                name: "p".into(),
+                credential_type: "x509".into(),
+                max_ttl: "1d".into(),
+                approvals: Some(a),
+                ..Default::default()
+            }
+            .parse()
+            .map(|s| s.approvals.map(|a| a.fresh_approver_window_seconds))
+        };
+        assert_eq!(with(None).unwrap(), Some(7 * 86400));
+        assert_eq!(with(Some("0")).unwrap(), Some(0));
+        assert_eq!(with(Some("0d")).unwrap(), Some(0));
+        assert_eq!(with(Some("90d")).unwrap(), Some(90 * 86400));
+        assert_eq!(with(Some("91d")).unwrap_err().field, "approvals.fresh_approver_window");
+        assert_eq!(with(Some("soon")).unwrap_err().field, "approvals.fresh_approver_window");
+        // A rule stored before the window existed reads back with the default.
+        let old: ApprovalRule = serde_json::from_str(r#"{"required":1,"group":"sec","expires_after_seconds":60}"#).unwrap();
+        assert_eq!(old.fresh_approver_window_seconds, DEFAULT_FRESH_APPROVER_WINDOW_SECONDS);
     }
 }

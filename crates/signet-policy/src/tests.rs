@@ -373,7 +373,8 @@ fn entities_conform_to_the_schema() {
     ents.push(inner.vocab.subject(&bare).unwrap());
     let mut grouped = profile();
     grouped.allowed_scopes = vec!["read".into()];
-    grouped.approvals = Some(ApprovalRule { required: 1, group: "g".into(), expires_after_seconds: 3600 });
+    grouped.approvals =
+        Some(ApprovalRule { required: 1, group: "g".into(), expires_after_seconds: 3600, fresh_approver_window_seconds: 0 });
     let mut p = ProfileRef::from_profile(&grouped);
     p.name = "grouped".into();
     ents.push(inner.vocab.profile(&p).unwrap());
@@ -735,7 +736,8 @@ fn every_failed_rule_is_named() {
 #[test]
 fn approvals_still_needed_are_reported() {
     let mut a = Ask::new();
-    a.profile.approvals = Some(ApprovalRule { required: 2, group: "g".into(), expires_after_seconds: 3600 });
+    a.profile.approvals =
+        Some(ApprovalRule { required: 2, group: "g".into(), expires_after_seconds: 3600, fresh_approver_window_seconds: 0 });
     let d = a.decide();
     assert_denied_by(&d, "issue.forbid.awaiting-approval");
     assert_eq!(d.approvals_needed, 2);

@@ -16,8 +16,9 @@ use signet_core::authority::Principal;
 use signet_core::governance::PolicyDiff;
 use signet_model::FieldError;
 use signet_model::duration::DurationInput;
-use signet_model::ids::{OperatorId, RequestId, SubjectId, TokenId};
-use signet_model::operator::{Operator, OperatorInput, TokenInfo};
+use signet_model::ids::{GrantId, OperatorId, RequestId, SubjectId, TokenId};
+use signet_model::operator::{EnrolmentAsk, Operator, OperatorGrant, OperatorInput, TokenInfo};
+use signet_model::profile::parse_duration_secs;
 use signet_model::request::{Approval, Request, Verdict};
 use signet_model::subject::{Subject, SubjectStatus};
 use std::sync::Arc;
@@ -69,17 +70,156 @@ pub struct OperatorList {
     pub items: Vec<Operator>,
 }
 
-/// Create an operator (`operator.update`: admins).
+/// An operator as created or changed, and the privileged part of the change
+/// still waiting for a second admin, if any.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OperatorChangeView {
+    #[serde(flatten)]
+    pub operator: Operator,
+    /// Present when a privileged grant waits for a different admin's approval
+    /// (`POST /v1/operators/grants/{id}/approve`).
+    pub pending_grant: Option<OperatorGrant>,
+}
+
+fn change_view(c: signet_core::sod::OperatorChange) -> (StatusCode, Json<OperatorChangeView>) {
+    let status = if c.pending_grant.is_some() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    (status, Json(OperatorChangeView { operator: c.operator, pending_grant: c.pending_grant }))
+}
+
+/// Create an operator (`operator.update`: admins). Give it the
+/// `enrolment_verifier` its holder generated (`signet operator enrol-code`):
+/// the holder redeems the secret for its first token at
+/// `POST /v1/operators/enrol`; no admin ever holds another operator's
+/// credentials. Privileged roles (admin, policy_author, approver,
+/// security_reviewer) wait for a second admin when there is one
+/// (`pending_grant`); the operator is created without them meanwhile.
 #[utoipa::path(post, path = "/v1/operators", tag = "operators", request_body = OperatorInput,
-    responses((status = 201, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    responses((status = 201, body = OperatorChangeView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create_operator(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
     JsonBody(input): JsonBody<OperatorInput>,
-) -> ApiResult<(StatusCode, Json<Operator>)> {
-    Ok((StatusCode::CREATED, Json(s.authority.create_operator(ctx(&caller, &rid), &input).await?)))
+) -> ApiResult<(StatusCode, Json<OperatorChangeView>)> {
+    let (_, view) = change_view(s.authority.create_operator(ctx(&caller, &rid), &input).await?);
+    Ok((StatusCode::CREATED, view))
+}
+
+/// A new enrolment for an existing operator (a lost credential).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentBody {
+    /// SHA-256 (hex) of the enrolment secret the operator generated and keeps.
+    pub enrolment_verifier: String,
+    /// How long it may wait to be redeemed (`24h` by default, at most `7d`).
+    #[serde(default)]
+    pub enrolment_ttl: Option<String>,
+}
+
+/// Re-enrolment: set a new enrolment verifier for an operator (admins; never
+/// one's own). For an operator with a privileged role it is a privileged
+/// grant: 202 with `pending_grant` when a second admin must approve it.
+#[utoipa::path(post, path = "/v1/operators/{id}/enrolment", tag = "operators", request_body = EnrolmentBody, params(("id" = String, Path)),
+    responses((status = 200, body = OperatorChangeView), (status = 202, body = OperatorChangeView), (status = 400, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_enrolment(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EnrolmentBody>,
+) -> ApiResult<(StatusCode, Json<OperatorChangeView>)> {
+    let ask = EnrolmentAsk::parse(&body.enrolment_verifier, body.enrolment_ttl.as_deref()).map_err(|e| Problem::invalid(&e))?;
+    Ok(change_view(s.authority.set_enrolment(ctx(&caller, &rid), &operator_id(&id)?, ask).await?))
+}
+
+/// Redeem an enrolment secret (no other credentials needed).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolBody {
+    /// The operator's id (`op_…`) or name.
+    pub operator: String,
+    /// The enrolment secret whose SHA-256 the admin stored.
+    pub secret: String,
+    /// A label for the token (default `enrolment`).
+    #[serde(default)]
+    pub token_name: Option<String>,
+    /// The token's lifetime (`30d`); default: no expiry. At most 366 days.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// Enrol: trade a one-time enrolment secret for the operator's token (shown
+/// once). The secret works once, before its enrolment expires; every
+/// refusal is the same 401 and is logged as `operator.auth_failed`.
+#[utoipa::path(post, path = "/v1/operators/enrol", tag = "operators", request_body = EnrolBody,
+    responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn enrol(
+    State(s): St,
+    Extension(rid): Extension<RequestIdExt>,
+    JsonBody(body): JsonBody<EnrolBody>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let secret = zeroize::Zeroizing::new(body.secret);
+    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let name = body.token_name.as_deref().unwrap_or("enrolment");
+    let (_, token, secret) =
+        s.authority.enrol(&body.operator, &secret, name, ttl.map(time::Duration::seconds), Some(rid.0.as_str())).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token: token_info(token), secret })))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GrantList {
+    pub items: Vec<OperatorGrant>,
+}
+
+/// Privileged grants, newest first: pending ones wait for a second admin.
+#[utoipa::path(get, path = "/v1/operators/grants", tag = "operators", responses((status = 200, body = GrantList)), security(("bearer" = [])))]
+pub async fn list_grants(State(s): St, caller: Authed, Extension(rid): Extension<RequestIdExt>) -> ApiResult<Json<GrantList>> {
+    Ok(Json(GrantList { items: s.authority.list_grants(ctx(&caller, &rid)).await? }))
+}
+
+async fn grant_verdict(
+    s: &AppState,
+    caller: &Authed,
+    rid: &RequestIdExt,
+    id: &str,
+    approve: bool,
+    body: VerdictBody,
+) -> ApiResult<Json<OperatorGrant>> {
+    let id = GrantId::parse("id", id).map_err(|e| Problem::not_found(e.reason))?;
+    Ok(Json(s.authority.decide_grant(ctx(caller, rid), &id, approve, &body.reason).await?))
+}
+
+/// Approve and apply a pending privileged grant: a different admin than the
+/// one who asked (`sod.second-admin`). 409 when it is no longer pending, has
+/// expired, or the operator changed since it was asked.
+#[utoipa::path(post, path = "/v1/operators/grants/{id}/approve", tag = "operators", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = OperatorGrant), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn approve_grant(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<OperatorGrant>> {
+    grant_verdict(&s, &caller, &rid, &id, true, body).await
+}
+
+/// Deny (or, by its asker, withdraw) a pending privileged grant.
+#[utoipa::path(post, path = "/v1/operators/grants/{id}/deny", tag = "operators", request_body = VerdictBody, params(("id" = String, Path)),
+    responses((status = 200, body = OperatorGrant), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn deny_grant(
+    State(s): St,
+    caller: Authed,
+    Extension(rid): Extension<RequestIdExt>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VerdictBody>,
+) -> ApiResult<Json<OperatorGrant>> {
+    grant_verdict(&s, &caller, &rid, &id, false, body).await
 }
 
 /// List the operators the caller may read.
@@ -101,11 +241,14 @@ pub async fn get_operator(
 }
 
 /// Replace an operator's roles, sites, teams, subject and `disabled` flag.
-/// Nobody changes their own; a change that would leave no enabled operator
-/// able to apply policies or create operators is refused (409, rule `lockout`).
+/// Nobody changes their own. A change that grants or widens a privileged
+/// role waits, whole, for a second admin when there is one: 202 with
+/// `pending_grant`, the operator unchanged. A change that would leave no
+/// enabled operator able to apply policies or create operators is refused
+/// (409, rule `lockout`).
 #[utoipa::path(put, path = "/v1/operators/{id}", tag = "operators", request_body = OperatorInput, params(("id" = String, Path)),
-    responses((status = 200, body = Operator), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "refused by the rule `lockout`")),
+    responses((status = 200, body = OperatorChangeView), (status = 202, body = OperatorChangeView), (status = 400, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "refused by the rule `lockout`")),
     security(("bearer" = [])))]
 pub async fn update_operator(
     State(s): St,
@@ -113,8 +256,8 @@ pub async fn update_operator(
     Extension(rid): Extension<RequestIdExt>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<OperatorInput>,
-) -> ApiResult<Json<Operator>> {
-    Ok(Json(s.authority.update_operator(ctx(&caller, &rid), &operator_id(&id)?, &input).await?))
+) -> ApiResult<(StatusCode, Json<OperatorChangeView>)> {
+    Ok(change_view(s.authority.update_operator(ctx(&caller, &rid), &operator_id(&id)?, &input).await?))
 }
 
 /// A new API token for an operator.
@@ -141,7 +284,8 @@ pub struct TokenList {
     pub items: Vec<TokenInfo>,
 }
 
-/// Create an API token for an operator (admins; anyone for themselves).
+/// Create an API token for oneself (`sod.own-credentials-only`: nobody,
+/// admins included, creates one for another operator).
 #[utoipa::path(post, path = "/v1/operators/{id}/tokens", tag = "operators", request_body = TokenBody, params(("id" = String, Path)),
     responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -198,8 +342,8 @@ pub struct OperatorCertificateBody {
     pub ttl: Option<DurationInput>,
 }
 
-/// Issue a client certificate to an operator, for mTLS to this API (admins;
-/// anyone for themselves, like tokens). 201 with the certificate and its
+/// Issue a client certificate to oneself, for mTLS to this API (like tokens,
+/// only for one's own operator: `sod.own-credentials-only`). 201 with the certificate and its
 /// chain; 422 when the profile or the issuance policy refuses it.
 #[utoipa::path(post, path = "/v1/operators/{id}/certificates", tag = "operators", request_body = OperatorCertificateBody,
     params(("id" = String, Path, description = "operator id, `op_…`")),

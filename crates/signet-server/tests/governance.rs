@@ -25,15 +25,9 @@ async fn call(srv: &TestServer, method: &str, path: &str, token: Option<&str>, b
     decode(rb.send().await.unwrap()).await
 }
 
-/// An operator with `roles` and `teams` at every site, and a token for it: (id, token).
+/// An operator with `roles` and `teams` at every site, enrolled: (id, its token).
 async fn operator(srv: &TestServer, name: &str, roles: &[&str], teams: &[&str], subject: Option<&str>) -> (String, String) {
-    let (s, op) =
-        srv.post("/v1/operators", &json!({ "name": name, "roles": roles, "teams": teams, "all_sites": true, "subject_id": subject })).await;
-    assert_eq!(s, 201, "{op}");
-    let id = op["id"].as_str().unwrap().to_string();
-    let (s, t) = srv.post(&format!("/v1/operators/{id}/tokens"), &json!({ "name": "test" })).await;
-    assert_eq!(s, 201, "{t}");
-    (id, t["secret"].as_str().unwrap().to_string())
+    srv.enrolled_operator(json!({ "name": name, "roles": roles, "teams": teams, "all_sites": true, "subject_id": subject })).await
 }
 
 async fn admin_id(srv: &TestServer) -> String {
@@ -101,10 +95,13 @@ both_backends!(roles_are_enforced_and_every_refusal_is_logged, |srv| {
     let token_id = tokens["items"][0]["id"].as_str().unwrap().to_string();
     assert!(tokens.to_string().find("signet_").is_none(), "token secrets are never listed");
     assert_eq!(call(&srv, "GET", "/v1/whoami", Some(&approver_token), None).await.0, 200);
+    // (Its tokens are its own to create: a second one, short-lived.)
+    let short_body = json!({ "name": "short", "ttl": "1s" });
+    let (s, short) = call(&srv, "POST", &format!("/v1/operators/{approver}/tokens"), Some(&approver_token), Some(&short_body)).await;
+    assert_eq!(s, 201, "{short}");
     assert_eq!(call(&srv, "DELETE", &format!("/v1/tokens/{token_id}"), Some(&srv.token), None).await.0, 204);
     assert_eq!(call(&srv, "GET", "/v1/whoami", Some(&approver_token), None).await.0, 401);
     assert_eq!(call(&srv, "DELETE", &format!("/v1/tokens/{token_id}"), Some(&srv.token), None).await.0, 409);
-    let (_, short) = srv.post(&format!("/v1/operators/{approver}/tokens"), &json!({ "name": "short", "ttl": "1s" })).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (s, p) = call(&srv, "GET", "/v1/whoami", short["secret"].as_str(), None).await;
     assert_eq!(s, 401, "{p}");
@@ -670,6 +667,10 @@ fn the_openapi_document_describes_the_governance_endpoints() {
         "/v1/subjects/{id}/suspend",
         "/v1/whoami",
         "/v1/operators/{id}/certificates",
+        "/v1/operators/enrol",
+        "/v1/operators/{id}/enrolment",
+        "/v1/operators/grants",
+        "/v1/operators/grants/{id}/approve",
         "/v1/authorities",
         "/v1/authorities/issuing/rollover",
         "/v1/authorities/{id}/destroy",
@@ -677,3 +678,269 @@ fn the_openapi_document_describes_the_governance_endpoints() {
         assert!(doc["paths"].get(path).is_some(), "{path} is not in the OpenAPI document");
     }
 }
+
+// ---------------------------------------------------------------- separation of duties one admin cannot satisfy alone
+
+/// Make an enrolment code as a would-be operator does: (secret, verifier).
+fn enrol_code() -> (String, String) {
+    signet_core::sod::new_enrolment_code(&signet_core::clock::SystemRng)
+}
+
+/// The policies a problem names.
+fn policies(p: &Value) -> Vec<String> {
+    p["policies"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+both_backends!(one_admin_alone_cannot_get_an_approval_gated_certificate, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    approval_profile(&srv, "guarded", 1, "24h").await;
+    let subject = srv.create_subject("pay").await;
+    let (alice, alice_token) = operator(&srv, "alice", &["approver"], &["sec"], None).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let body = json!({ "subject": subject, "profile": "guarded", "csr": csr(tmp.path(), "pay"), "scopes": ["read"] });
+    // The admin (also a registration officer) submits: it waits for one approval from `sec`.
+    let (s, v) = srv.post("/v1/requests", &body).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    let approve = |tok: String| {
+        let (srv, id) = (&srv, id.clone());
+        async move { call(srv, "POST", &format!("/v1/requests/{id}/approve"), Some(&tok), Some(&json!({ "reason": "ok" }))).await }
+    };
+
+    // Attack 1: mint a token (or a certificate) for the existing approver and approve with it.
+    let (s, p) = srv.post(&format!("/v1/operators/{alice}/tokens"), &json!({ "name": "borrowed" })).await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(policies(&p), ["sod.own-credentials-only"], "{p}");
+    let (s, p) = srv.post(&format!("/v1/operators/{alice}/certificates"), &json!({ "csr": csr(tmp.path(), "alice") })).await;
+    assert_eq!((s, policies(&p)), (403, vec!["sod.own-credentials-only".to_string()]), "{p}");
+    let denied = srv.events_of("operator.denied").await;
+    assert!(
+        denied.iter().filter(|e| e["details"]["policies"] == json!(["sod.own-credentials-only"])).count() >= 2,
+        "each refusal is logged with its rule: {denied:?}"
+    );
+    // The approver itself still manages its own tokens.
+    let (s, t) = call(&srv, "POST", &format!("/v1/operators/{alice}/tokens"), Some(&alice_token), Some(&json!({ "name": "mine" }))).await;
+    assert_eq!(s, 201, "{t}");
+
+    // Attack 2: a new approver in `sec`, whose enrolment secret the admin made itself.
+    let (secret, verifier) = enrol_code();
+    let (s, op) = srv
+        .post(
+            "/v1/operators",
+            &json!({ "name": "mallory", "roles": ["approver"], "teams": ["sec"], "all_sites": true, "enrolment_verifier": verifier }),
+        )
+        .await;
+    assert_eq!(s, 201, "{op}");
+    assert!(op["pending_grant"].is_null(), "one admin: applied at once");
+    let mallory = op["id"].as_str().unwrap().to_string();
+    let (s, t) = srv.enrol("mallory", &secret).await;
+    assert_eq!(s, 201, "{t}");
+    let (s, p) = approve(t["secret"].as_str().unwrap().to_string()).await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(policies(&p), ["sod.fresh-approver"], "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("does not count"), "{p}");
+    // Attack 2b: re-enrol the existing approver with a secret the admin knows.
+    let (secret, verifier) = enrol_code();
+    let (s, v) = srv.post(&format!("/v1/operators/{alice}/enrolment"), &json!({ "enrolment_verifier": verifier })).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, t) = srv.enrol(&alice, &secret).await;
+    assert_eq!(s, 201, "{t}");
+    let (s, p) = approve(t["secret"].as_str().unwrap().to_string()).await;
+    assert_eq!((s, policies(&p)), (403, vec!["sod.fresh-approver".to_string()]), "{p}");
+
+    // Nothing counted, nothing issued; each refused approval is in the log with its rule.
+    let (_, r) = srv.get(&format!("/v1/requests/{id}")).await;
+    assert_eq!(r["state"], "pending_approval");
+    let (_, approvals) = srv.get(&format!("/v1/requests/{id}/approvals")).await;
+    assert!(approvals["items"].as_array().unwrap().is_empty(), "{approvals}");
+    assert_eq!(srv.counts().await.0, 0);
+    let refused = srv.events_of("request.approval_refused").await;
+    let fresh: Vec<&Value> = refused.iter().filter(|e| e["details"]["rule"] == "sod.fresh-approver").collect();
+    assert_eq!(fresh.len(), 2, "{refused:?}");
+    assert!(fresh.iter().any(|e| e["actor"] == mallory.as_str()));
+    // The privileged creation and the re-enrolment of an approver are high-severity events.
+    let created = srv.events_of("operator.created").await;
+    let m = created.iter().find(|e| e["details"]["operator_id"] == mallory.as_str()).unwrap();
+    assert_eq!(m["details"]["severity"], "high", "{m}");
+    let updated = srv.events_of("operator.updated").await;
+    assert!(updated.iter().any(|e| e["details"]["operator_id"] == alice.as_str() && e["details"]["severity"] == "high"), "{updated:?}");
+
+    // Control: a request someone else submitted counts alice's approval, and issues.
+    let (_, rita) = operator(&srv, "rita", &["registration_officer"], &[], None).await;
+    let (s, v) = call(&srv, "POST", "/v1/requests", Some(&rita), Some(&body)).await;
+    assert_eq!(s, 202, "{v}");
+    let other = v["request"]["id"].as_str().unwrap().to_string();
+    let (s, v) = call(&srv, "POST", &format!("/v1/requests/{other}/approve"), Some(&alice_token), Some(&json!({ "reason": "ok" }))).await;
+    assert_eq!((s, v["request"]["state"].as_str()), (200, Some("issued")), "{v}");
+});
+
+both_backends!(enrolment_secrets_work_once_before_they_expire_and_say_nothing_else, |srv| {
+    let (secret, verifier) = enrol_code();
+    let (s, op) = srv.post("/v1/operators", &json!({ "name": "erin", "roles": ["auditor"], "enrolment_verifier": verifier })).await;
+    assert_eq!(s, 201, "{op}");
+    let erin = op["id"].as_str().unwrap().to_string();
+    assert!(op["enrolment_expires_at"].is_string(), "{op}");
+    let (_, shown) = srv.get(&format!("/v1/operators/{erin}")).await;
+    assert!(!shown.to_string().contains(&verifier) && shown.get("enrolment_verifier").is_none(), "{shown}");
+
+    // Wrong secret, unknown operator, short secret: one and the same 401, each logged.
+    let (s, wrong) = srv.enrol(&erin, &enrol_code().0).await;
+    assert_eq!(s, 401, "{wrong}");
+    let (s, unknown) = srv.enrol("nobody", &secret).await;
+    assert_eq!(s, 401, "{unknown}");
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    assert_eq!(srv.enrol(&erin, "short").await.0, 401);
+    // The right one, by name: a token for erin, once.
+    let (s, t) = srv.enrol("erin", &secret).await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["token"]["operator_id"], erin.as_str());
+    let token = t["secret"].as_str().unwrap().to_string();
+    let (s, me) = call(&srv, "GET", "/v1/whoami", Some(&token), None).await;
+    assert_eq!((s, me["actor"].as_str()), (200, Some(erin.as_str())));
+    let (s, replay) = srv.enrol(&erin, &secret).await;
+    assert_eq!((s, &replay["detail"]), (401, &wrong["detail"]), "{replay}");
+    let enrolled = srv.events_of("operator.enrolled").await;
+    assert_eq!(enrolled.len(), 1);
+    assert_eq!(enrolled[0]["actor"], erin.as_str());
+    let failed = srv.events_of("operator.auth_failed").await;
+    assert!(failed.iter().filter(|e| e["details"]["path"] == "/v1/operators/enrol").count() >= 4, "{failed:?}");
+
+    // An expired enrolment is refused.
+    let (late_secret, verifier) = enrol_code();
+    let (s, op) = srv
+        .post("/v1/operators", &json!({ "name": "late", "roles": ["auditor"], "enrolment_verifier": verifier, "enrolment_ttl": "1s" }))
+        .await;
+    assert_eq!(s, 201, "{op}");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(srv.enrol("late", &late_secret).await.0, 401);
+
+    // Malformed verifiers and over-long waits are refused, naming the field; nothing is created.
+    let (s, p) = srv.post("/v1/operators", &json!({ "name": "bad", "enrolment_verifier": "abc" })).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("enrolment_verifier")), "{p}");
+    let (s, p) = srv.post("/v1/operators", &json!({ "name": "bad", "enrolment_verifier": enrol_code().1, "enrolment_ttl": "8d" })).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("enrolment_ttl")), "{p}");
+    let (_, list) = srv.get("/v1/operators").await;
+    assert!(list["items"].as_array().unwrap().iter().all(|o| o["name"] != "bad"));
+});
+
+both_backends!(privileged_grants_need_a_second_admin_when_there_is_one, |srv| {
+    // One admin: a privileged role applies at once, as a high-severity event.
+    let (ada, ada_token) = operator(&srv, "ada", &["admin"], &[], None).await;
+    let created = srv.events_of("operator.created").await;
+    let e = created.iter().find(|e| e["details"]["operator_id"] == ada.as_str()).unwrap();
+    assert_eq!(e["details"]["severity"], "high", "{e}");
+
+    // Two admins now: an approver waits for the other one.
+    let (secret, verifier) = enrol_code();
+    let (s, op) = srv
+        .post(
+            "/v1/operators",
+            &json!({ "name": "alice", "roles": ["approver", "auditor"], "teams": ["sec"], "enrolment_verifier": verifier }),
+        )
+        .await;
+    assert_eq!(s, 201, "{op}");
+    let alice = op["id"].as_str().unwrap().to_string();
+    assert_eq!(op["roles"], json!(["auditor"]), "created without the privileged role meanwhile: {op}");
+    let grant = op["pending_grant"]["id"].as_str().unwrap().to_string();
+    assert_eq!(op["pending_grant"]["state"], "pending");
+    let (s, t) = srv.enrol(&alice, &secret).await;
+    assert_eq!(s, 201, "{t}");
+    let requested = srv.events_of("operator.grant_requested").await;
+    assert_eq!((requested.len(), requested[0]["details"]["severity"].as_str()), (1, Some("high")));
+
+    // The asker cannot approve it; nor can the grantee; the other admin can.
+    let decide = |tok: String, g: String, verdict: &'static str| {
+        let srv = &srv;
+        async move {
+            call(srv, "POST", &format!("/v1/operators/grants/{g}/{verdict}"), Some(&tok), Some(&json!({ "reason": "ticket 7" }))).await
+        }
+    };
+    let (s, p) = decide(srv.token.clone(), grant.clone(), "approve").await;
+    assert_eq!((s, policies(&p)), (403, vec!["sod.second-admin".to_string()]), "{p}");
+    assert_eq!(decide(t["secret"].as_str().unwrap().to_string(), grant.clone(), "approve").await.0, 403);
+    let (s, g) = decide(ada_token.clone(), grant.clone(), "approve").await;
+    assert_eq!((s, g["state"].as_str(), g["decided_by"].as_str()), (200, Some("applied"), Some(ada.as_str())), "{g}");
+    let (_, now) = srv.get(&format!("/v1/operators/{alice}")).await;
+    assert_eq!(now["roles"], json!(["approver", "auditor"]), "{now}");
+    let sponsors: Vec<&str> = now["sponsors"].as_array().unwrap().iter().map(|s| s["by"].as_str().unwrap()).collect();
+    assert!(sponsors.contains(&ada.as_str()) && sponsors.len() == 3, "creator, asker, approver: {now}");
+    assert_eq!(decide(ada_token.clone(), grant.clone(), "approve").await.0, 409);
+    let decided = srv.events_of("operator.grant_decided").await;
+    assert_eq!(
+        (decided.len(), decided[0]["details"]["state"].as_str(), decided[0]["details"]["severity"].as_str()),
+        (1, Some("applied"), Some("high"))
+    );
+
+    // Widening a privileged operator's reach waits too, whole; a denial leaves it as it was.
+    let put = |teams: Value| {
+        let (srv, path) = (&srv, format!("/v1/operators/{alice}"));
+        async move { srv.put(&path, &json!({ "name": "alice", "roles": ["approver", "auditor"], "teams": teams })).await }
+    };
+    let (s, v) = put(json!(["sec", "ops"])).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["teams"], json!(["sec"]), "{v}");
+    let widen = v["pending_grant"]["id"].as_str().unwrap().to_string();
+    let (s, g) = decide(srv.token.clone(), widen, "deny").await;
+    assert_eq!((s, g["state"].as_str()), (200, Some("denied")), "the asker may withdraw: {g}");
+    // Narrowing applies at once.
+    let (s, v) = put(json!([])).await;
+    assert_eq!((s, v["teams"].clone()), (200, json!([])), "{v}");
+    // A grant asked against an operator that changed before it was approved does not apply.
+    let (_, v) = put(json!(["sec"])).await;
+    let stale = v["pending_grant"]["id"].as_str().unwrap().to_string();
+    let (s, _) = srv.put(&format!("/v1/operators/{alice}"), &json!({ "name": "alice", "roles": ["auditor"] })).await;
+    assert_eq!(s, 200);
+    let (s, p) = decide(ada_token.clone(), stale, "approve").await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("changed"), "{p}");
+    let (_, now) = srv.get(&format!("/v1/operators/{alice}")).await;
+    assert_eq!(now["roles"], json!(["auditor"]), "{now}");
+    let (_, grants) = srv.get("/v1/operators/grants").await;
+    assert_eq!(grants["items"].as_array().unwrap().len(), 3, "{grants}");
+});
+
+both_backends!(a_fresh_approver_counts_once_the_profiles_window_has_passed, |srv| {
+    if !have_openssl() {
+        return;
+    }
+    let (s, v) = srv
+        .put(
+            "/v1/profiles/windowed",
+            &json!({ "name": "windowed", "max_ttl": "1d", "names": { "dns": ["**.internal"] }, "ext_key_usages": ["server_auth"],
+                "approvals": { "required": 1, "group": "sec", "fresh_approver_window": "2s" } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let subject = srv.create_subject("win").await;
+    // Granted by the admin through a grant a second admin approved: the admin who asked is still its sponsor.
+    let (_, ada_token) = operator(&srv, "ada", &["admin"], &[], None).await;
+    let (secret, verifier) = enrol_code();
+    let (s, op) = srv
+        .post(
+            "/v1/operators",
+            &json!({ "name": "vic", "roles": ["approver"], "teams": ["sec"], "all_sites": true, "enrolment_verifier": verifier }),
+        )
+        .await;
+    assert_eq!(s, 201, "{op}");
+    let grant = op["pending_grant"]["id"].as_str().unwrap().to_string();
+    let (s, g) =
+        call(&srv, "POST", &format!("/v1/operators/grants/{grant}/approve"), Some(&ada_token), Some(&json!({ "reason": "new hire" })))
+            .await;
+    assert_eq!(s, 200, "{g}");
+    let (_, t) = srv.enrol("vic", &secret).await;
+    let vic = t["secret"].as_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, v) = srv.post("/v1/requests", &json!({ "subject": subject, "profile": "windowed", "csr": csr(tmp.path(), "win") })).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    let (path, reason) = (format!("/v1/requests/{id}/approve"), json!({ "reason": "ok" }));
+    let approve = || call(&srv, "POST", &path, Some(&vic), Some(&reason));
+    let (s, p) = approve().await;
+    assert_eq!((s, policies(&p)), (403, vec!["sod.fresh-approver".to_string()]), "{p}");
+    // The window is the profile's: past it, the approval counts.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (s, v) = approve().await;
+    assert_eq!((s, v["request"]["state"].as_str()), (200, Some("issued")), "{v}");
+});

@@ -64,12 +64,7 @@ async fn admin_id(srv: &TestServer) -> String {
 
 /// Create an operator with `roles` and an API token for it.
 async fn operator_with_token(srv: &TestServer, name: &str, roles: &[&str]) -> (String, String) {
-    let (status, op) = srv.post("/v1/operators", &serde_json::json!({ "name": name, "roles": roles, "all_sites": true })).await;
-    assert_eq!(status, 201, "{op}");
-    let id = op["id"].as_str().unwrap().to_string();
-    let (status, t) = srv.post(&format!("/v1/operators/{id}/tokens"), &serde_json::json!({ "name": "t" })).await;
-    assert_eq!(status, 201, "{t}");
-    (id, t["secret"].as_str().unwrap().to_string())
+    srv.enrolled_operator(serde_json::json!({ "name": name, "roles": roles, "all_sites": true })).await
 }
 
 /// Set a credential's status directly in the store (there is no credential
@@ -288,8 +283,8 @@ both_backends!(refused_certificates_get_401_and_are_logged, |srv| {
     assert_eq!(get_with(&client, &srv, "/v1/whoami").await.unwrap().0, 200);
 
     // A disabled operator: its certificate is refused, and it gets no new one.
-    let (carol, _) = operator_with_token(&srv, "carol", &["auditor"]).await;
-    let carol_cert = issue_certificate(&srv, &srv.token, &carol, "carol-client", None).await;
+    let (carol, carol_token) = operator_with_token(&srv, "carol", &["auditor"]).await;
+    let carol_cert = issue_certificate(&srv, &carol_token, &carol, "carol-client", None).await;
     let carol_client = mtls(&srv, &carol_cert);
     assert_eq!(get_with(&carol_client, &srv, "/v1/whoami").await.unwrap().0, 200);
     let (status, v) = srv
@@ -302,8 +297,8 @@ both_backends!(refused_certificates_get_401_and_are_logged, |srv| {
     let (status, p) = get_with(&carol_client, &srv, "/v1/whoami").await.unwrap();
     assert_eq!(status, 401);
     assert!(p["detail"].as_str().unwrap().contains("disabled"), "{p}");
-    let (status, p) = ask_certificate(&srv, &srv.token, &carol, "carol-again", None).await;
-    assert_eq!(status, 409, "{p}");
+    let (status, p) = ask_certificate(&srv, &carol_token, &carol, "carol-again", None).await;
+    assert_eq!(status, 401, "{p}");
 
     // An expired certificate: refused by the handshake (or 401).
     let short = issue_certificate(&srv, &srv.token, &admin, "short-lived", Some("2s")).await;
@@ -332,9 +327,12 @@ both_backends!(an_operator_certificate_carries_only_its_operators_rights, |srv| 
     // …but not for another operator: 403, logged.
     let (status, p) = ask_certificate(&srv, &audrey_token, &admin, "audrey-as-admin", None).await;
     assert_eq!(status, 403, "{p}");
-    // An unknown operator: 404 (for an admin, who may create tokens for anyone).
+    // Nor may an admin get one for another operator (sod.own-credentials-only), known or not.
+    let (status, p) = ask_certificate(&srv, &srv.token, &audrey, "admin-as-audrey", None).await;
+    assert_eq!(status, 403, "{p}");
+    assert_eq!(p["policies"], serde_json::json!(["sod.own-credentials-only"]), "{p}");
     let (status, _) = ask_certificate(&srv, &srv.token, "op_00000000000000000000000000000000", "nobody", None).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 403);
 
     // With its certificate, the auditor reads the log but may not enrol subjects: 403 and `operator.denied`.
     let client = mtls(&srv, &cert);

@@ -116,13 +116,7 @@ async fn events_stream_as_server_sent_events_and_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_actions_are_logged_within_a_rate_limit_per_operator_and_all_are_counted() {
     let srv = TestServer::start(Backend::Sqlite).await.unwrap();
-    let token_of = async |name: &str| {
-        let (s, op) = srv.post("/v1/operators", &json!({ "name": name, "roles": ["auditor"] })).await;
-        assert_eq!(s, 201, "{op}");
-        let (s, t) = srv.post(&format!("/v1/operators/{}/tokens", op["id"].as_str().unwrap()), &json!({ "name": "t" })).await;
-        assert_eq!(s, 201, "{t}");
-        (op["id"].as_str().unwrap().to_string(), t["secret"].as_str().unwrap().to_string())
-    };
+    let token_of = async |name: &str| srv.enrolled_operator(json!({ "name": name, "roles": ["auditor"] })).await;
     let (noisy, noisy_token) = token_of("noisy").await;
     let (quiet, quiet_token) = token_of("quiet").await;
     let refuse = async |token: &str| {
@@ -172,12 +166,7 @@ fn refusals_accounted(events: &[&serde_json::Value]) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_left_out_by_a_burst_followed_by_silence_are_reported_in_a_summary() {
     let srv = TestServer::start(Backend::Sqlite).await.unwrap();
-    let (s, op) = srv.post("/v1/operators", &json!({ "name": "bursty", "roles": ["auditor"] })).await;
-    assert_eq!(s, 201, "{op}");
-    let operator = op["id"].as_str().unwrap().to_string();
-    let (s, t) = srv.post(&format!("/v1/operators/{operator}/tokens"), &json!({ "name": "t" })).await;
-    assert_eq!(s, 201, "{t}");
-    let token = t["secret"].as_str().unwrap().to_string();
+    let (operator, token) = srv.enrolled_operator(json!({ "name": "bursty", "roles": ["auditor"] })).await;
 
     // Two bursts, then nothing: no later refusal will carry their counts.
     let denials = signet_core::authority::DENIALS_PER_OPERATOR_PER_SECOND as usize * 3;

@@ -104,11 +104,7 @@ fn state_of(list: &[Value], id: &str) -> String {
 
 /// A token of a new operator with `roles`.
 async fn operator_token(srv: &TestServer, name: &str, roles: &[&str]) -> String {
-    let (status, op) = srv.post("/v1/operators", &json!({ "name": name, "roles": roles, "all_sites": true })).await;
-    assert_eq!(status, 201, "{op}");
-    let (status, t) = srv.post(&format!("/v1/operators/{}/tokens", op["id"].as_str().unwrap()), &json!({ "name": "t" })).await;
-    assert_eq!(status, 201, "{t}");
-    t["secret"].as_str().unwrap().to_string()
+    srv.enrolled_operator(json!({ "name": name, "roles": roles, "all_sites": true })).await.1
 }
 
 async fn post_as(srv: &TestServer, token: &str, path: &str) -> (u16, Value) {

@@ -207,7 +207,7 @@ async fn logs_and_answers_carry_no_secrets() {
         ..Default::default()
     };
     let op = state.authority.create_operator(ctx, &input).await.unwrap();
-    let (_, operator) = state.authority.create_token(ctx, &op.id, "ops", None).await.unwrap();
+    let (_, operator) = state.authority.create_token(ctx, &op.operator.id, "ops", None).await.unwrap();
     issue(&mut seen, &quick, &admin, "quick").await;
     issue(&mut seen, &quick, &operator, "quick2").await;
     // A token one character off the real one.

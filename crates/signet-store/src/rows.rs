@@ -9,8 +9,8 @@ use signet_core::ports::{IssuanceIntent, OperatorToken, StoreError, StoredPolicy
 use signet_model::FieldError;
 use signet_model::credential::{Authority, AuthorityRole, Credential, CredentialStatus, KeyState};
 use signet_model::event::Event;
-use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
-use signet_model::operator::Operator;
+use signet_model::ids::{AuthorityId, CredentialId, GrantId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::{GrantState, Operator, OperatorGrant};
 use signet_model::profile::{ApprovalRule, CredentialType, KeyAlgorithm, Profile};
 use signet_model::request::{Approval, Request, RequestState, Verdict};
 use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
@@ -487,6 +487,9 @@ pub(crate) struct OperatorRow {
     disabled: bool,
     created_at: i64,
     updated_at: i64,
+    sponsors: String,
+    enrolment_verifier: Option<Vec<u8>>,
+    enrolment_expires_at: Option<i64>,
 }
 
 impl TryFrom<OperatorRow> for Operator {
@@ -505,6 +508,45 @@ impl TryFrom<OperatorRow> for Operator {
             disabled: r.disabled,
             created_at: p.time("created_at", r.created_at)?,
             updated_at: p.time("updated_at", r.updated_at)?,
+            sponsors: p.json("sponsors", &r.sponsors)?,
+            enrolment_verifier: r.enrolment_verifier.as_deref().map(|v| hash32("operators", "enrolment_verifier", v)).transpose()?,
+            enrolment_expires_at: p.opt_time("enrolment_expires_at", r.enrolment_expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    id: String,
+    operator_id: String,
+    before_access: String,
+    after_access: String,
+    enrolment: Option<String>,
+    requested_by: String,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+impl TryFrom<GrantRow> for OperatorGrant {
+    type Error = StoreError;
+
+    fn try_from(r: GrantRow) -> Result<Self, StoreError> {
+        let p = Parse { table: "operator_grants" };
+        Ok(OperatorGrant {
+            id: p.parse(GrantId::parse, "id", &r.id)?,
+            operator_id: p.parse(OperatorId::parse, "operator_id", &r.operator_id)?,
+            before: p.json("before_access", &r.before_access)?,
+            after: p.json("after_access", &r.after_access)?,
+            enrolment: r.enrolment.as_deref().map(|v| p.json("enrolment", v)).transpose()?,
+            requested_by: r.requested_by,
+            state: p.parse(GrantState::parse, "state", &r.state)?,
+            created_at: p.time("created_at", r.created_at)?,
+            expires_at: p.time("expires_at", r.expires_at)?,
+            decided_by: r.decided_by,
+            decided_at: p.opt_time("decided_at", r.decided_at)?,
         })
     }
 }

@@ -8,8 +8,8 @@
 use crate::backend::{Backend, UniqueKey, backend_error, unique_violation};
 use crate::multi_insert::{MultiInsert, Placeholders};
 use crate::rows::{
-    ApprovalRow, AuthorityRow, CheckpointRow, CredentialRow, EventRow, IntentRow, LogEntryRow, NodeRow, OperatorRow, PolicyRow, ProfileRow,
-    ProfileRules, RequestRow, SubjectRow, TokenRow, TreeRow, hash32, json, unix,
+    ApprovalRow, AuthorityRow, CheckpointRow, CredentialRow, EventRow, GrantRow, IntentRow, LogEntryRow, NodeRow, OperatorRow, PolicyRow,
+    ProfileRow, ProfileRules, RequestRow, SubjectRow, TokenRow, TreeRow, hash32, json, unix,
 };
 use async_trait::async_trait;
 use signet_core::ports::{
@@ -18,8 +18,8 @@ use signet_core::ports::{
 };
 use signet_model::credential::{Authority, Credential};
 use signet_model::event::{Event, NewEvent};
-use signet_model::ids::{AuthorityId, CredentialId, OperatorId, RequestId, Serial, SubjectId, TokenId};
-use signet_model::operator::Operator;
+use signet_model::ids::{AuthorityId, CredentialId, GrantId, OperatorId, RequestId, Serial, SubjectId, TokenId};
+use signet_model::operator::{GrantState, Operator, OperatorGrant};
 use signet_model::profile::{Profile, ProfileSpec};
 use signet_model::request::{Approval, Request, RequestState, Verdict};
 use signet_model::subject::{Subject, SubjectStatus};
@@ -101,7 +101,12 @@ macro_rules! authority_columns {
 }
 macro_rules! operator_columns {
     () => {
-        "id, name, roles, sites, all_sites, teams, subject_id, disabled, created_at, updated_at"
+        "id, name, roles, sites, all_sites, teams, subject_id, disabled, created_at, updated_at, sponsors, enrolment_verifier, enrolment_expires_at"
+    };
+}
+macro_rules! grant_columns {
+    () => {
+        "id, operator_id, before_access, after_access, enrolment, requested_by, state, created_at, expires_at, decided_by, decided_at"
     };
 }
 macro_rules! approval_columns {
@@ -298,24 +303,95 @@ where
     }
 
     async fn insert_operator_row(conn: &mut DB::Connection, op: &Operator) -> Result<(), StoreError> {
-        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
-        sqlx::query(concat!("INSERT INTO operators (", operator_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(op.id.as_str())
-            .bind(op.name.as_str())
+        let (roles, sites, teams, sponsors) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?, json(&op.sponsors)?);
+        sqlx::query(concat!(
+            "INSERT INTO operators (",
+            operator_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(op.id.as_str())
+        .bind(op.name.as_str())
+        .bind(roles.as_str())
+        .bind(sites.as_str())
+        .bind(op.all_sites)
+        .bind(teams.as_str())
+        .bind(op.subject_id.as_ref().map(|s| s.as_str()))
+        .bind(op.disabled)
+        .bind(unix(op.created_at))
+        .bind(unix(op.updated_at))
+        .bind(sponsors.as_str())
+        .bind(op.enrolment_verifier.as_ref().map(|v| v.as_slice()))
+        .bind(op.enrolment_expires_at.map(unix))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match unique_violation::<DB>(&e) {
+            Some(key @ UniqueKey::OperatorName) => key.conflict(op.name.clone()),
+            _ => backend_error("operators")(e),
+        })?;
+        Ok(())
+    }
+
+    /// Replace an operator's mutable columns; with `only_if`, only while its
+    /// access is still that (a grant applies to what it was asked against).
+    /// Whether a row changed.
+    async fn update_operator_row(
+        conn: &mut DB::Connection,
+        op: &Operator,
+        only_if: Option<&signet_model::operator::OperatorAccess>,
+    ) -> Result<bool, StoreError> {
+        let (roles, sites, teams, sponsors) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?, json(&op.sponsors)?);
+        let q = match only_if {
+            None => sqlx::query(
+                "UPDATE operators SET roles = $1, sites = $2, all_sites = $3, teams = $4, subject_id = $5, disabled = $6, updated_at = $7, \
+                 sponsors = $8, enrolment_verifier = $9, enrolment_expires_at = $10 WHERE id = $11",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE operators SET roles = $1, sites = $2, all_sites = $3, teams = $4, subject_id = $5, disabled = $6, updated_at = $7, \
+                 sponsors = $8, enrolment_verifier = $9, enrolment_expires_at = $10 WHERE id = $11 \
+                 AND roles = $12 AND sites = $13 AND all_sites = $14 AND teams = $15 AND disabled = $16",
+            ),
+        };
+        let before = match only_if {
+            Some(b) => Some((json(&b.roles)?, json(&b.sites)?, b.all_sites, json(&b.teams)?, b.disabled)),
+            None => None,
+        };
+        let mut q = q
             .bind(roles.as_str())
             .bind(sites.as_str())
             .bind(op.all_sites)
             .bind(teams.as_str())
             .bind(op.subject_id.as_ref().map(|s| s.as_str()))
             .bind(op.disabled)
-            .bind(unix(op.created_at))
             .bind(unix(op.updated_at))
+            .bind(sponsors.as_str())
+            .bind(op.enrolment_verifier.as_ref().map(|v| v.as_slice()))
+            .bind(op.enrolment_expires_at.map(unix))
+            .bind(op.id.as_str());
+        if let Some((roles, sites, all_sites, teams, disabled)) = &before {
+            q = q.bind(roles.as_str()).bind(sites.as_str()).bind(*all_sites).bind(teams.as_str()).bind(*disabled);
+        }
+        let done = q.execute(&mut *conn).await.map_err(backend_error("operators"))?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn insert_grant_row(conn: &mut DB::Connection, g: &OperatorGrant) -> Result<(), StoreError> {
+        let enrolment = g.enrolment.as_ref().map(json).transpose()?;
+        let (before, after) = (json(&g.before)?, json(&g.after)?);
+        sqlx::query(concat!("INSERT INTO operator_grants (", grant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+            .bind(g.id.as_str())
+            .bind(g.operator_id.as_str())
+            .bind(before.as_str())
+            .bind(after.as_str())
+            .bind(enrolment.as_deref())
+            .bind(g.requested_by.as_str())
+            .bind(g.state.as_str())
+            .bind(unix(g.created_at))
+            .bind(unix(g.expires_at))
+            .bind(g.decided_by.as_deref())
+            .bind(g.decided_at.map(unix))
             .execute(&mut *conn)
             .await
-            .map_err(|e| match unique_violation::<DB>(&e) {
-                Some(key @ UniqueKey::OperatorName) => key.conflict(op.name.clone()),
-                _ => backend_error("operators")(e),
-            })?;
+            .map_err(backend_error("operator_grants"))?;
         Ok(())
     }
 
@@ -607,6 +683,7 @@ where
     for<'r> AuthorityRow: FromRow<'r, DB::Row>,
     for<'r> TokenRow: FromRow<'r, DB::Row>,
     for<'r> OperatorRow: FromRow<'r, DB::Row>,
+    for<'r> GrantRow: FromRow<'r, DB::Row>,
     for<'r> ApprovalRow: FromRow<'r, DB::Row>,
     for<'r> PolicyRow: FromRow<'r, DB::Row>,
     for<'r> LogEntryRow: FromRow<'r, DB::Row>,
@@ -1223,10 +1300,13 @@ where
 
     // ------------------------------------------------------------ operators
 
-    async fn insert_operator(&self, op: &Operator, event: &NewEvent) -> Result<(), StoreError> {
+    async fn insert_operator(&self, op: &Operator, grant: Option<&OperatorGrant>, events: &[&NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
         Self::insert_operator_row(&mut tx, op).await?;
-        Self::append_events(&mut tx, &[event]).await?;
+        if let Some(g) = grant {
+            Self::insert_grant_row(&mut tx, g).await?;
+        }
+        Self::append_events(&mut tx, events).await?;
         Self::commit(tx).await
     }
 
@@ -1238,26 +1318,99 @@ where
         Self::commit(tx).await
     }
 
-    async fn update_operator(&self, op: &Operator, event: &NewEvent) -> Result<(), StoreError> {
-        let (roles, sites, teams) = (json(&op.roles)?, json(&op.sites)?, json(&op.teams)?);
+    async fn update_operator(&self, op: &Operator, events: &[&NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
-        sqlx::query(
-            "UPDATE operators SET roles = $1, sites = $2, all_sites = $3, teams = $4, subject_id = $5, disabled = $6, updated_at = $7 \
-             WHERE id = $8",
+        Self::update_operator_row(&mut tx, op, None).await?;
+        Self::append_events(&mut tx, events).await?;
+        Self::commit(tx).await
+    }
+
+    async fn redeem_enrolment(
+        &self,
+        operator_id: &OperatorId,
+        verifier: &[u8; 32],
+        now: OffsetDateTime,
+        token: &OperatorToken,
+        events: &[&NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done = sqlx::query(
+            "UPDATE operators SET enrolment_verifier = NULL, enrolment_expires_at = NULL \
+             WHERE id = $1 AND enrolment_verifier = $2 AND enrolment_expires_at > $3 AND disabled = $4",
         )
-        .bind(roles.as_str())
-        .bind(sites.as_str())
-        .bind(op.all_sites)
-        .bind(teams.as_str())
-        .bind(op.subject_id.as_ref().map(|s| s.as_str()))
-        .bind(op.disabled)
-        .bind(unix(op.updated_at))
-        .bind(op.id.as_str())
+        .bind(operator_id.as_str())
+        .bind(verifier.as_slice())
+        .bind(unix(now))
+        .bind(false)
         .execute(&mut *tx)
         .await
         .map_err(backend_error("operators"))?;
-        Self::append_events(&mut tx, &[event]).await?;
+        if DB::rows_affected(&done) != 1 {
+            let _ = tx.rollback().await;
+            return Ok(false);
+        }
+        Self::insert_token_row(&mut tx, token).await?;
+        Self::append_events(&mut tx, events).await?;
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn insert_grant(&self, grant: &OperatorGrant, events: &[&NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        Self::insert_grant_row(&mut tx, grant).await?;
+        Self::append_events(&mut tx, events).await?;
         Self::commit(tx).await
+    }
+
+    async fn get_grant(&self, id: &GrantId) -> Result<Option<OperatorGrant>, StoreError> {
+        let row: Option<GrantRow> = sqlx::query_as(concat!("SELECT ", grant_columns!(), " FROM operator_grants WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend_error("operator_grants"))?;
+        row.map(OperatorGrant::try_from).transpose()
+    }
+
+    async fn list_grants(&self, limit: u32) -> Result<Vec<OperatorGrant>, StoreError> {
+        let rows: Vec<GrantRow> =
+            sqlx::query_as(concat!("SELECT ", grant_columns!(), " FROM operator_grants ORDER BY created_at DESC, id DESC LIMIT $1"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend_error("operator_grants"))?;
+        rows.into_iter().map(OperatorGrant::try_from).collect()
+    }
+
+    async fn close_grant(
+        &self,
+        grant: &OperatorGrant,
+        state: GrantState,
+        decided_by: &str,
+        at: OffsetDateTime,
+        apply: Option<&Operator>,
+        events: &[&NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(DB::BEGIN_APPEND).await?;
+        let done = sqlx::query("UPDATE operator_grants SET state = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND state = $5")
+            .bind(state.as_str())
+            .bind(decided_by)
+            .bind(unix(at))
+            .bind(grant.id.as_str())
+            .bind(GrantState::Pending.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error("operator_grants"))?;
+        let applied = match apply {
+            Some(op) if DB::rows_affected(&done) == 1 => Self::update_operator_row(&mut tx, op, Some(&grant.before)).await?,
+            _ => DB::rows_affected(&done) == 1,
+        };
+        if !applied {
+            let _ = tx.rollback().await;
+            return Ok(false);
+        }
+        Self::append_events(&mut tx, events).await?;
+        Self::commit(tx).await?;
+        Ok(true)
     }
 
     async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError> {

@@ -227,6 +227,27 @@ impl TestServer {
         decode(r).await
     }
 
+    /// Enrol: redeem an enrolment `secret` for `operator` (id or name), with no token.
+    pub async fn enrol(&self, operator: &str, secret: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({ "operator": operator, "secret": secret });
+        decode(self.http.post(self.url("/v1/operators/enrol")).json(&body).send().await.unwrap()).await
+    }
+
+    /// An operator as a real one comes to be: its holder makes an enrolment
+    /// secret, the admin creates the operator (`body`) with only the
+    /// verifier, and the holder redeems the secret for its token. (id, token).
+    pub async fn enrolled_operator(&self, body: serde_json::Value) -> (String, String) {
+        let (secret, verifier) = signet_core::sod::new_enrolment_code(&signet_core::clock::SystemRng);
+        let mut body = body;
+        body["enrolment_verifier"] = verifier.into();
+        let (status, op) = self.post("/v1/operators", &body).await;
+        assert_eq!(status, 201, "{op}");
+        let id = op["id"].as_str().unwrap().to_string();
+        let (status, t) = self.enrol(&id, &secret).await;
+        assert_eq!(status, 201, "{t}");
+        (id, t["secret"].as_str().unwrap().to_string())
+    }
+
     pub async fn create_subject(&self, name: &str) -> String {
         let (status, v) = self
             .post(

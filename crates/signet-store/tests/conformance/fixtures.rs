@@ -109,7 +109,12 @@ pub fn profile_spec(name: &str) -> ProfileSpec {
         required_assurance: AssuranceLevel::Ial2,
         subject_kinds: vec![SubjectKind::Workload, SubjectKind::Device],
         allowed_scopes: vec!["read".into(), "write".into()],
-        approvals: Some(ApprovalRule { required: 2, group: "security".into(), expires_after_seconds: 3600 }),
+        approvals: Some(ApprovalRule {
+            required: 2,
+            group: "security".into(),
+            expires_after_seconds: 3600,
+            fresh_approver_window_seconds: 86400,
+        }),
     }
 }
 

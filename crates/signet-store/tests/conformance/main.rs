@@ -64,6 +64,8 @@ conformance!(
     concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
     operators_round_trip_and_names_are_unique,
     an_operator_and_its_first_token_commit_together,
+    an_enrolment_is_redeemed_once_before_it_expires,
+    a_grant_applies_once_and_only_to_the_operator_it_was_asked_for,
     token_revocation_is_recorded_once,
     subject_status_is_compare_and_set,
     policy_versions_are_gap_free_and_immutable,
@@ -733,17 +735,24 @@ fn an_operator(n: u8, name: &str) -> signet_model::operator::Operator {
         disabled: false,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
+        sponsors: vec![signet_model::operator::Sponsorship {
+            by: "op_someone".into(),
+            act: signet_model::operator::SponsorAct::Created,
+            at: at(i64::from(n)),
+        }],
+        enrolment_expires_at: None,
+        enrolment_verifier: None,
     }
 }
 
 async fn operators_round_trip_and_names_are_unique(db: Db) {
     let store = db.open().await;
     let a = an_operator(1, "alice");
-    store.insert_operator(&a, &event(EventType::OperatorCreated, at(1))).await.unwrap();
+    store.insert_operator(&a, None, &[&event(EventType::OperatorCreated, at(1))]).await.unwrap();
     assert_eq!(store.get_operator(&a.id).await.unwrap(), Some(a.clone()));
     let mut twin = an_operator(2, "alice");
     twin.roles.clear();
-    match store.insert_operator(&twin, &event(EventType::OperatorCreated, at(2))).await {
+    match store.insert_operator(&twin, None, &[&event(EventType::OperatorCreated, at(2))]).await {
         Err(StoreError::Conflict { entity, field, value }) => assert_eq!((entity, field, value.as_str()), ("operator", "name", "alice")),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -751,9 +760,83 @@ async fn operators_round_trip_and_names_are_unique(db: Db) {
     changed.all_sites = true;
     changed.disabled = true;
     changed.updated_at = at(50);
-    store.update_operator(&changed, &event(EventType::OperatorUpdated, at(50))).await.unwrap();
+    store.update_operator(&changed, &[&event(EventType::OperatorUpdated, at(50))]).await.unwrap();
     assert_eq!(store.list_operators().await.unwrap(), vec![changed]);
     assert_eq!(all_events(&*store).await.len(), 2, "the refused insert wrote nothing");
+}
+
+/// An enrolment is redeemed once: the verifier must match, be unexpired and
+/// the operator enabled; the token and events are written with the clearing.
+async fn an_enrolment_is_redeemed_once_before_it_expires(db: Db) {
+    let store = db.open().await;
+    let mut a = an_operator(1, "alice");
+    a.enrolment_verifier = Some([7; 32]);
+    a.enrolment_expires_at = Some(at(100));
+    store.insert_operator(&a, None, &[&event(EventType::OperatorCreated, at(1))]).await.unwrap();
+    let back = store.get_operator(&a.id).await.unwrap().unwrap();
+    assert_eq!((back.enrolment_verifier, back.enrolment_expires_at), (Some([7; 32]), Some(at(100))));
+    let mut t = token(1, None, false);
+    t.operator_id = a.id.clone();
+    let evs = [event(EventType::OperatorEnrolled, at(2)), event(EventType::TokenCreated, at(2))];
+    // A wrong verifier, or a late one: nothing written.
+    assert!(!store.redeem_enrolment(&a.id, &[8; 32], at(2), &t, &[&evs[0], &evs[1]]).await.unwrap());
+    assert!(!store.redeem_enrolment(&a.id, &[7; 32], at(100), &t, &[&evs[0], &evs[1]]).await.unwrap());
+    assert_eq!(store.find_token(&t.secret_hash).await.unwrap(), None);
+    assert!(store.redeem_enrolment(&a.id, &[7; 32], at(99), &t, &[&evs[0], &evs[1]]).await.unwrap());
+    assert_eq!(store.find_token(&t.secret_hash).await.unwrap(), Some(t.clone()));
+    let back = store.get_operator(&a.id).await.unwrap().unwrap();
+    assert_eq!((back.enrolment_verifier, back.enrolment_expires_at), (None, None));
+    // Once only.
+    let mut t2 = token(2, None, false);
+    t2.operator_id = a.id.clone();
+    assert!(!store.redeem_enrolment(&a.id, &[7; 32], at(3), &t2, &[&evs[0], &evs[1]]).await.unwrap());
+    assert_eq!(all_events(&*store).await.len(), 3);
+}
+
+/// A grant is closed once; applying it replaces the operator only while it
+/// is as the grant saw it.
+async fn a_grant_applies_once_and_only_to_the_operator_it_was_asked_for(db: Db) {
+    use signet_model::operator::{GrantState, OperatorGrant, Role};
+    let store = db.open().await;
+    let mut a = an_operator(1, "alice");
+    a.roles = [Role::Auditor].into();
+    let mut wanted = a.access();
+    wanted.roles.insert(Role::Approver);
+    let grant = OperatorGrant {
+        id: signet_model::ids::GrantId::from_random([1; 16]),
+        operator_id: a.id.clone(),
+        before: a.access(),
+        after: wanted.clone(),
+        enrolment: None,
+        requested_by: "op_one".into(),
+        state: GrantState::Pending,
+        created_at: at(1),
+        expires_at: at(1000),
+        decided_by: None,
+        decided_at: None,
+    };
+    store.insert_operator(&a, Some(&grant), &[&event(EventType::OperatorCreated, at(1))]).await.unwrap();
+    assert_eq!(store.get_grant(&grant.id).await.unwrap(), Some(grant.clone()));
+    assert_eq!(store.list_grants(10).await.unwrap(), vec![grant.clone()]);
+    // The operator changed meanwhile: the grant does not apply, nothing written.
+    let mut moved = a.clone();
+    moved.teams.insert("other".into());
+    store.update_operator(&moved, &[&event(EventType::OperatorUpdated, at(2))]).await.unwrap();
+    let mut applied = moved.clone();
+    applied.set_access(wanted.clone());
+    let ev = event(EventType::OperatorGrantDecided, at(3));
+    assert!(!store.close_grant(&grant, GrantState::Applied, "op_two", at(3), Some(&applied), &[&ev]).await.unwrap());
+    assert_eq!(store.get_grant(&grant.id).await.unwrap().unwrap().state, GrantState::Pending);
+    // Back as it was: it applies, once.
+    store.update_operator(&a, &[&event(EventType::OperatorUpdated, at(4))]).await.unwrap();
+    let mut applied = a.clone();
+    applied.set_access(wanted);
+    assert!(store.close_grant(&grant, GrantState::Applied, "op_two", at(5), Some(&applied), &[&ev]).await.unwrap());
+    assert_eq!(store.get_operator(&a.id).await.unwrap().unwrap().roles, [Role::Auditor, Role::Approver].into());
+    let closed = store.get_grant(&grant.id).await.unwrap().unwrap();
+    assert_eq!((closed.state, closed.decided_by.as_deref(), closed.decided_at), (GrantState::Applied, Some("op_two"), Some(at(5))));
+    assert!(!store.close_grant(&grant, GrantState::Denied, "op_two", at(6), None, &[&ev]).await.unwrap());
+    assert_eq!(all_events(&*store).await.len(), 4);
 }
 
 async fn an_operator_and_its_first_token_commit_together(db: Db) {
