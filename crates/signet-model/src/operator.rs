@@ -6,6 +6,7 @@
 //! the active Cedar policy set from its roles, sites and teams.
 
 use crate::FieldError;
+use crate::duration::DurationInput;
 use crate::ids::{GrantId, OperatorId, SubjectId, TokenId};
 use crate::names::shorten;
 use crate::subject::parse_subject_name;
@@ -296,7 +297,7 @@ pub struct EnrolmentAsk {
 
 impl EnrolmentAsk {
     /// Parse an enrolment verifier (64 hex digits) and lifetime (default 24h, at most 7 days).
-    pub fn parse(verifier: &str, ttl: Option<&str>) -> Result<Self, FieldError> {
+    pub fn parse(verifier: &str, ttl: Option<&DurationInput>) -> Result<Self, FieldError> {
         let v = verifier.trim().to_ascii_lowercase();
         if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(FieldError::new(
@@ -306,7 +307,7 @@ impl EnrolmentAsk {
         }
         let ttl_seconds = match ttl {
             None => ENROLMENT_DEFAULT_TTL_SECONDS,
-            Some(t) => crate::profile::parse_duration_secs("enrolment_ttl", t)?,
+            Some(t) => t.seconds("enrolment_ttl")?,
         };
         if ttl_seconds > ENROLMENT_MAX_TTL_SECONDS {
             return Err(FieldError::new("enrolment_ttl", "an enrolment may wait at most 7 days to be redeemed"));
@@ -350,7 +351,7 @@ pub struct OperatorInput {
     pub enrolment_verifier: Option<String>,
     /// How long the enrolment may wait (`24h` by default, at most `7d`).
     #[serde(default)]
-    pub enrolment_ttl: Option<String>,
+    pub enrolment_ttl: Option<DurationInput>,
 }
 
 /// A validated [`OperatorInput`].
@@ -380,7 +381,7 @@ impl OperatorInput {
             Some(s) => Some(SubjectId::parse("subject_id", s)?),
         };
         let enrolment = match &self.enrolment_verifier {
-            Some(v) => Some(EnrolmentAsk::parse(v, self.enrolment_ttl.as_deref())?),
+            Some(v) => Some(EnrolmentAsk::parse(v, self.enrolment_ttl.as_ref())?),
             None if self.enrolment_ttl.is_some() => {
                 return Err(FieldError::new("enrolment_ttl", "an enrolment lifetime needs an `enrolment_verifier`"));
             }
@@ -468,8 +469,9 @@ mod tests {
         assert_eq!(ask.verifier_bytes().unwrap()[0], 0x9f);
         assert_eq!(EnrolmentAsk::parse(&v[1..], None).unwrap_err().field, "enrolment_verifier");
         assert_eq!(EnrolmentAsk::parse(&v.replace('9', "g"), None).unwrap_err().field, "enrolment_verifier");
-        assert_eq!(EnrolmentAsk::parse(v, Some("7d")).unwrap().ttl_seconds, 7 * 86400);
-        assert_eq!(EnrolmentAsk::parse(v, Some("8d")).unwrap_err().field, "enrolment_ttl");
+        assert_eq!(EnrolmentAsk::parse(v, Some(&"7d".into())).unwrap().ttl_seconds, 7 * 86400);
+        assert_eq!(EnrolmentAsk::parse(v, Some(&"8d".into())).unwrap_err().field, "enrolment_ttl");
+        assert_eq!(EnrolmentAsk::parse(v, Some(&serde_json::from_str("3600").unwrap())).unwrap().ttl_seconds, 3600, "a number of seconds");
         let input = OperatorInput { name: "a".into(), enrolment_ttl: Some("1h".into()), ..Default::default() };
         assert_eq!(input.parse().unwrap_err().field, "enrolment_ttl", "a lifetime without a verifier");
     }

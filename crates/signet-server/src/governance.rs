@@ -18,7 +18,6 @@ use signet_model::FieldError;
 use signet_model::duration::DurationInput;
 use signet_model::ids::{GrantId, OperatorId, RequestId, SubjectId, TokenId};
 use signet_model::operator::{EnrolmentAsk, Operator, OperatorGrant, OperatorInput, TokenInfo};
-use signet_model::profile::parse_duration_secs;
 use signet_model::request::{Approval, Request, Verdict};
 use signet_model::subject::{Subject, SubjectStatus};
 use std::sync::Arc;
@@ -112,9 +111,9 @@ pub async fn create_operator(
 pub struct EnrolmentBody {
     /// SHA-256 (hex) of the enrolment secret the operator generated and keeps.
     pub enrolment_verifier: String,
-    /// How long it may wait to be redeemed (`24h` by default, at most `7d`).
+    /// How long it may wait to be redeemed (`24h` by default, at most `7d`): seconds or a string like `"24h"`.
     #[serde(default)]
-    pub enrolment_ttl: Option<String>,
+    pub enrolment_ttl: Option<DurationInput>,
 }
 
 /// Re-enrolment: set a new enrolment verifier for an operator (admins; never
@@ -131,7 +130,7 @@ pub async fn set_enrolment(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EnrolmentBody>,
 ) -> ApiResult<(StatusCode, Json<OperatorChangeView>)> {
-    let ask = EnrolmentAsk::parse(&body.enrolment_verifier, body.enrolment_ttl.as_deref()).map_err(|e| Problem::invalid(&e))?;
+    let ask = EnrolmentAsk::parse(&body.enrolment_verifier, body.enrolment_ttl.as_ref()).map_err(|e| Problem::invalid(&e))?;
     Ok(change_view(s.authority.set_enrolment(ctx(&caller, &rid), &operator_id(&id)?, ask).await?))
 }
 
@@ -146,9 +145,9 @@ pub struct EnrolBody {
     /// A label for the token (default `enrolment`).
     #[serde(default)]
     pub token_name: Option<String>,
-    /// The token's lifetime (`30d`); default: no expiry. At most 366 days.
+    /// The token's lifetime: seconds (`2592000`) or a string (`"30d"`); default: no expiry. At most 366 days.
     #[serde(default)]
-    pub ttl: Option<String>,
+    pub ttl: Option<DurationInput>,
 }
 
 /// Enrol: trade a one-time enrolment secret for the operator's token (shown
@@ -162,7 +161,7 @@ pub async fn enrol(
     JsonBody(body): JsonBody<EnrolBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let secret = zeroize::Zeroizing::new(body.secret);
-    let ttl = body.ttl.as_deref().map(|t| parse_duration_secs("ttl", t)).transpose().map_err(|e| Problem::invalid(&e))?;
+    let ttl = body.ttl.as_ref().map(|t| t.seconds("ttl")).transpose().map_err(|e| Problem::invalid(&e))?;
     let name = body.token_name.as_deref().unwrap_or("enrolment");
     let (_, token, secret) =
         s.authority.enrol(&body.operator, &secret, name, ttl.map(time::Duration::seconds), Some(rid.0.as_str())).await?;
