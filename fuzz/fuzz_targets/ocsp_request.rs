@@ -1,7 +1,7 @@
 //! An OCSP request body (`POST /ocsp`, or decoded from `GET /ocsp/{base64}`),
 //! parsed against a real issuing CA's name and key hashes.
 #![no_main]
-use signet_core::mint::X509Issuer;
+use signet_core::mint::StatusPublisher;
 use signet_model::ids::{AuthorityId, Serial};
 use std::sync::OnceLock;
 

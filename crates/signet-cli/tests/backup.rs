@@ -390,14 +390,13 @@ fn bad_backups_and_non_empty_targets_are_refused_and_nothing_is_written() {
     // with its own schema, then is upgraded like a database on start.
     let older = reseal(&good, |contents| {
         contents.database.migrations.pop();
-        // …and without what that migration (0005, separation of duties) added.
+        // …and without what that migration (0006, credential types) added.
         let db = &mut contents.database;
-        db.tables.retain(|t| t.info.name != "operator_grants");
-        let operators = db.tables.iter_mut().find(|t| t.info.name == "operators").unwrap();
-        for column in ["enrolment_expires_at", "enrolment_verifier", "sponsors"] {
-            let i = operators.info.columns.iter().position(|c| c.name == column).unwrap();
-            operators.info.columns.remove(i);
-            for row in &mut operators.rows {
+        for (table, column) in [("requests", "params"), ("issuance_intents", "tbs_sha256")] {
+            let t = db.tables.iter_mut().find(|t| t.info.name == table).unwrap();
+            let i = t.info.columns.iter().position(|c| c.name == column).unwrap();
+            t.info.columns.remove(i);
+            for row in &mut t.rows {
                 row.remove(i);
             }
         }

@@ -4,7 +4,7 @@
 //! fuzzer once found and that was added to a corpus stays fixed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use signet_core::mint::X509Issuer;
+use signet_core::mint::StatusPublisher;
 use signet_model::ids::{AuthorityId, Serial};
 use std::path::PathBuf;
 

@@ -14,12 +14,9 @@
 //! The credential is minted by the authority when the quorum is met, from
 //! the request as it was submitted; no client sends anything to mint it.
 
-use crate::authority::{
-    Authority, BREAK_GLASS_APPROVALS, Caller, Ctx, Issued, Ruling, X509Issue, break_glass_resource, request_resource, required_reason,
-    with_auth,
-};
+use crate::authority::{Authority, Caller, Ctx, required_reason, with_auth};
 use crate::error::CoreError;
-use crate::mint::BoundKey;
+use crate::issuance::{Ask, Authorized, BREAK_GLASS_APPROVALS, Issued, Submitted, break_glass_resource, request_resource, stored_ask};
 use crate::ports::StoreError;
 use signet_model::FieldError;
 use signet_model::event::EventType;
@@ -45,7 +42,7 @@ pub struct Explained {
     pub policy_version: i64,
     pub decision: signet_policy::Decision,
     pub explanation: signet_policy::Explanation,
-    /// A refusal by the profile's X.509 rules (checked before policy).
+    /// A refusal by the profile's or the credential type's rules (checked in Rust).
     pub refusal: Option<FieldError>,
     pub approvals_required: u32,
     pub approval_group: Option<String>,
@@ -141,9 +138,9 @@ impl Authority {
         Ok(outcome)
     }
 
-    /// Mint an approved request: decide again with the approvals collected
-    /// (the subject may have been suspended, the policy changed, meanwhile),
-    /// then the same mint-and-commit step as an immediate issuance.
+    /// Mint an approved request: the pipeline again from [`Authorized`],
+    /// with the approvals collected (the subject may have been suspended,
+    /// the policy changed, meanwhile), from the request as submitted.
     async fn issue_approved(
         &self,
         ctx: Ctx<'_>,
@@ -153,31 +150,24 @@ impl Authority {
         approvers: &[String],
     ) -> Result<Issued, CoreError> {
         let now = self.now();
-        let (Some(spki), Some(algorithm), Some(fingerprint)) =
-            (request.key_spki.clone(), request.key_algorithm, request.key_fingerprint.clone())
-        else {
-            return Err(CoreError::Internal(format!("approved request `{}` has no key to bind", request.id)));
-        };
         // The key's proof of possession was checked when the request was
         // submitted; the stored key must still be the one fingerprinted then.
-        if crate::authority::hex(&crate::authority::sha256(&spki)) != fingerprint {
-            return Err(CoreError::Internal(format!("request `{}`: the stored key does not match its fingerprint", request.id)));
-        }
-        let key = BoundKey { spki_der: spki, algorithm, fingerprint };
-        let policy = self.active_policy().await?;
-        // Break-glass: its two approvals stand in for the profile's.
-        let approvals = if request.break_glass {
-            profile.approvals.as_ref().map_or(0, |a| a.required)
-        } else {
-            u32::try_from(approvers.len()).unwrap_or(u32::MAX)
-        };
+        let ask = stored_ask(&request)?;
+        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
         request.state = RequestState::Approved;
-        match self.decide(&policy, &request, &subject, &profile, &key, "names", approvals, now) {
-            Ruling::Permit { grant, policies } => self.mint_and_commit(ctx, request, &key, grant, policies, approvers, now).await,
-            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, refusal, policies, now).await?),
-            Ruling::NeedsApprovals { needed } => {
-                let refusal = FieldError::new("request", format!("the issuance policy still asks for {needed} more approval(s)"));
-                Err(self.deny(ctx, request, refusal, vec![crate::authority::AWAITING_APPROVAL.into()], now).await?)
+        let authorized = Authorized {
+            request,
+            ask,
+            subject: std::sync::Arc::new(subject),
+            profile: std::sync::Arc::new(profile),
+            ty,
+            approvers: approvers.to_vec(),
+            builtin_rule: None,
+        };
+        match self.process(ctx, authorized, None, now).await? {
+            Submitted::Issued(issued) => Ok(issued),
+            Submitted::Pending { request, .. } => {
+                Err(CoreError::Internal(format!("approved request `{}` was held again instead of issued", request.id)))
             }
         }
     }
@@ -227,22 +217,21 @@ impl Authority {
 
     /// What would this request get? Nothing is written. Allowed to whoever
     /// may submit the request, and to whoever may read the policy.
-    pub async fn explain_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Explained, CoreError> {
+    pub async fn explain(&self, ctx: Ctx<'_>, ask: Ask) -> Result<Explained, CoreError> {
         let now = self.now();
-        let (subject, profile) = self.resolve(&ask, now).await?;
-        let request = self.new_request(ctx, &ask, &subject, &profile, now);
-        if !self.permitted(ctx.caller, Action::RequestSubmit, &request_resource(&request, &subject, &profile)).await? {
+        let authorized = self.authorized_ask(ctx, &ask, now).await?;
+        let Authorized { request, subject, profile, .. } = &authorized;
+        if !self.permitted(ctx.caller, Action::RequestSubmit, &request_resource(request, subject, profile)).await? {
             self.authorize(ctx, Action::PolicyRead, &signet_policy::ResourceCtx::PolicyStore).await?;
         }
         let policy = self.active_policy().await?;
-        let names_field = ask.names_field();
-        let refusal = self.x509_floor(&request, &subject, &profile, &ask.key, names_field, now).err();
-        let decision = Self::policy_decision(&policy, &request, &subject, &profile, 0);
+        let refusal = self.rules(&authorized, now).err().map(|r| r.error);
+        let decision = Self::policy_decision(&policy, request, subject, profile, 0);
         let outcome = match (&refusal, decision.allowed) {
+            (_, false) if !crate::issuance::waits_only_for_approvals(&decision) => "deny",
             (Some(_), _) => "deny",
             (None, true) => "issue",
-            (None, false) if crate::authority::waits_only_for_approvals(&decision) => "pending_approval",
-            (None, false) => "deny",
+            (None, false) => "pending_approval",
         };
         let mut explanation = signet_policy::explain(&policy.set, &decision);
         if outcome == "pending_approval" {

@@ -3,26 +3,23 @@
 
 use crate::cache::TtlCache;
 use crate::commit::GroupCommitter;
-use crate::decide::{X509Ask, decide_x509};
 use crate::error::CoreError;
+use crate::issuance::request_resource;
 use crate::listing::{Listing, VisiblePage};
-use crate::mint::{BoundKey, X509Issuer};
-use crate::ports::{
-    Clock, CredentialFilter, IssuanceIntent, IssuanceOutcome, IssuanceWrite, OperatorToken, Page, RequestFilter, Rng, Store,
-};
+use crate::mint::X509Issuer;
+use crate::ports::{Clock, CredentialFilter, OperatorToken, Page, RequestFilter, Rng, Store};
 use signet_model::FieldError;
-use signet_model::credential::{Credential, CredentialStatus};
+use signet_model::credential::Credential;
 use signet_model::event::{Event, EventType, NewEvent};
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId, TokenId};
-use signet_model::names::SanSet;
 use signet_model::operator::Operator;
-use signet_model::profile::{ApprovalRule, CredentialType, Profile, ProfileInput};
-use signet_model::request::{Grant, Request, RequestState};
+use signet_model::profile::{CredentialType, Profile, ProfileInput};
+use signet_model::request::Request;
 use signet_model::subject::{Subject, SubjectInput, SubjectStatus};
-use signet_policy::{Action, CredentialRef, Evidence, IssuanceCtx, OperatorCtx, ProfileRef, RequestRef, ResourceCtx, SubjectRef};
+use signet_policy::{Action, CredentialRef, OperatorCtx, ProfileRef, ResourceCtx, SubjectRef};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// Who is calling, as authorisation sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,89 +93,7 @@ pub struct Ctx<'a> {
     pub trace_id: Option<&'a str>,
 }
 
-/// One X.509 request, parsed at the edge: the CSR's proof of possession has
-/// been verified (that is what made `key`).
-#[derive(Debug, Clone)]
-pub struct X509Issue {
-    pub subject_id: SubjectId,
-    pub profile: String,
-    pub key: BoundKey,
-    /// The names the CSR asked for; used when `names` is absent.
-    pub csr_names: SanSet,
-    /// Names given explicitly in the request body; they replace the CSR's.
-    pub names: Option<SanSet>,
-    pub ttl_seconds: Option<i64>,
-    /// Scopes (entitlements) asked for; each must be allowed by the profile.
-    pub scopes: Vec<String>,
-    /// `Some(reason)`: an emergency (break-glass) request.
-    pub break_glass: Option<String>,
-}
-
-impl X509Issue {
-    /// The request field the names came from, for refusals that name it.
-    pub fn names_field(&self) -> &'static str {
-        if self.names.is_some() { "names" } else { "csr.names" }
-    }
-}
-
-/// What a submission led to. Returned once per request: not worth boxing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum Submitted {
-    /// Minted at once.
-    Issued(Issued),
-    /// Waiting for approvals (m of n, or two for break-glass).
-    Pending { request: Request, approvals_required: u32 },
-}
-
-/// A decision of the pipeline, before anything is recorded.
-#[derive(Debug)]
-pub(crate) enum Ruling {
-    Permit {
-        grant: Grant,
-        policies: Vec<String>,
-    },
-    /// Everything but the approvals is in order.
-    NeedsApprovals {
-        needed: u32,
-    },
-    Refused {
-        refusal: FieldError,
-        policies: Vec<String>,
-    },
-}
-
-/// The `@id` of the default policy that holds a request until its approvals are in.
-pub const AWAITING_APPROVAL: &str = "issue.forbid.awaiting-approval";
-/// Break-glass: approvals needed (each by a different operator with
-/// `break_glass.approve`), how long a request waits, and the longest lifetime.
-pub const BREAK_GLASS_APPROVALS: u32 = 2;
-pub const BREAK_GLASS_WINDOW: Duration = Duration::minutes(30);
-pub const BREAK_GLASS_MAX_TTL_SECONDS: i64 = 3600;
-
-/// A Cedar refusal as a field error: the request field the first
-/// determining policy is about, and every reason.
-fn refusal_of(decision: &signet_policy::Decision, names_field: &str) -> FieldError {
-    let field = match decision.determining_policies.first().map(String::as_str) {
-        Some("issue.forbid.ttl-out-of-range") => "ttl_seconds",
-        Some("issue.forbid.names-outside-profile") => names_field,
-        Some("issue.forbid.scopes-outside-profile") => "scopes",
-        Some("issue.forbid.kind-not-served") => "profile",
-        Some(p) if p.starts_with("issue.forbid.") => "subject",
-        _ => "request",
-    };
-    let mut reasons = decision.reasons.clone();
-    reasons.extend(decision.errors.iter().cloned());
-    if reasons.is_empty() {
-        reasons.push("refused by the issuance policy".into());
-    }
-    FieldError::new(field, format!("{} (policy: {})", reasons.join("; "), decision.determining_policies.join(", ")))
-}
-
-/// Refused only because approvals are still missing?
-pub(crate) fn waits_only_for_approvals(decision: &signet_policy::Decision) -> bool {
-    decision.approvals_needed > 0 && decision.determining_policies.iter().all(|p| p == AWAITING_APPROVAL)
-}
+pub use crate::issuance::{Ask, Issued, Submitted};
 
 /// A reason is required for approvals, denials and status changes.
 pub(crate) fn required_reason(reason: &str) -> Result<&str, CoreError> {
@@ -190,39 +105,6 @@ pub(crate) fn required_reason(reason: &str) -> Result<&str, CoreError> {
         return Err(CoreError::Invalid(FieldError::new("reason", "at most 1024 characters, without control characters")));
     }
     Ok(r)
-}
-
-/// A request as operator policies see it.
-pub(crate) fn request_resource(request: &Request, subject: &Subject, profile: &Profile) -> ResourceCtx {
-    ResourceCtx::Request(RequestRef {
-        id: request.id.to_string(),
-        subject_id: subject.id.to_string(),
-        subject_owner: subject.owner.clone(),
-        profile: profile.name.clone(),
-        approval_group: profile.approvals.as_ref().map(|a| a.group.clone()),
-        site: subject.site.clone(),
-        requested_by: request.requested_by.clone(),
-        state: request.state,
-    })
-}
-
-/// A break-glass request as operator policies see it.
-pub(crate) fn break_glass_resource(request: &Request, subject: &Subject) -> ResourceCtx {
-    ResourceCtx::BreakGlass {
-        id: request.id.to_string(),
-        requested_by: request.requested_by.clone(),
-        site: subject.site.clone(),
-        subject_id: subject.id.to_string(),
-    }
-}
-
-/// A minted certificate and what it was minted for.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    pub request: Request,
-    pub credential: Credential,
-    /// The index of the log entry that records the issuance.
-    pub log_index: i64,
 }
 
 /// A token looked up recently: what authentication checks, and the caller
@@ -242,7 +124,9 @@ pub struct Authority {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
     /// The active issuing CA and the retired ones still published.
-    pub(crate) issuers: RwLock<crate::rollover::Issuers>,
+    pub(crate) issuers: Arc<crate::rollover::IssuerSet>,
+    /// The credential types this authority issues, by name.
+    pub(crate) types: crate::credential_type::CredentialTypes,
     /// How rollovers make, load and destroy CA keys, and the overlap.
     pub(crate) rollover: Option<crate::rollover::Rollover>,
     /// One rollover or destruction at a time in this process.
@@ -250,13 +134,13 @@ pub struct Authority {
     /// The active issuing CA's id, announced whenever it changes (a rollover
     /// here, or one picked up from another process).
     pub(crate) active_issuer: tokio::sync::watch::Sender<signet_model::ids::AuthorityId>,
-    committer: GroupCommitter,
+    pub(crate) committer: GroupCommitter,
     /// Authenticated tokens, by the token's SHA-256.
     tokens: TtlCache<[u8; 32], KnownToken>,
     /// The policy set in force and when its version was last checked.
     pub(crate) policy: RwLock<Option<(Arc<crate::governance::ActivePolicy>, OffsetDateTime)>>,
-    profiles: TtlCache<String, Profile>,
-    subjects: TtlCache<SubjectId, Subject>,
+    pub(crate) profiles: TtlCache<String, Profile>,
+    pub(crate) subjects: TtlCache<SubjectId, Subject>,
     auth_failures: std::sync::Mutex<FailureWindow>,
     /// Per operator id: its refused actions.
     pub(crate) denials: std::sync::Mutex<HashMap<String, FailureWindow>>,
@@ -347,7 +231,8 @@ impl Authority {
             clock,
             rng,
             active_issuer: tokio::sync::watch::Sender::new(x509.issuer_id().clone()),
-            issuers: RwLock::new(crate::rollover::Issuers { active: x509, retired: Vec::new() }),
+            issuers: Arc::new(crate::rollover::IssuerSet::new(x509)),
+            types: Default::default(),
             rollover: None,
             rotation: tokio::sync::Mutex::new(()),
             committer,
@@ -368,10 +253,24 @@ impl Authority {
 
     /// The active issuing CA: the one new certificates are signed by.
     pub fn issuer(&self) -> Arc<dyn X509Issuer> {
-        match self.issuers.read() {
-            Ok(i) => i.active.clone(),
-            Err(p) => p.into_inner().active.clone(),
-        }
+        self.issuers.active()
+    }
+
+    /// The issuing CAs, shared with the X.509 credential type.
+    pub fn x509_issuers(&self) -> Arc<crate::rollover::IssuerSet> {
+        self.issuers.clone()
+    }
+
+    /// Issue credentials of `ty` too: profiles of its name may be applied
+    /// and asked for. A type of the same name is replaced.
+    pub fn with_credential_type(mut self, ty: Arc<dyn crate::credential_type::CredentialType>) -> Self {
+        self.types.register(ty);
+        self
+    }
+
+    /// The credential type named `name`, if this authority has it.
+    pub fn credential_type(&self, name: &CredentialType) -> Option<Arc<dyn crate::credential_type::CredentialType>> {
+        self.types.get(name).cloned()
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -672,7 +571,13 @@ impl Authority {
     // ------------------------------------------------------------ profiles
 
     pub async fn apply_profile(&self, ctx: Ctx<'_>, input: &ProfileInput) -> Result<Profile, CoreError> {
-        let spec = input.parse().map_err(CoreError::Invalid)?;
+        let mut spec = input.parse().map_err(CoreError::Invalid)?;
+        // The type must be one this authority issues, and accept the profile.
+        let ty = self.types.require("credential_type", &spec.credential_type).map_err(CoreError::Invalid)?;
+        if input.default_ttl.is_none() {
+            spec.default_ttl_seconds = ty.default_ttl_seconds().min(spec.max_ttl_seconds);
+        }
+        ty.check_profile(&spec).map_err(CoreError::Invalid)?;
         let now = self.clock.now();
         let draft = spec.clone().into_profile(0, now, now);
         self.authorize(ctx, Action::ProfileApply, &ResourceCtx::Profile(ProfileRef::from_profile(&draft))).await?;
@@ -704,389 +609,6 @@ impl Authority {
             }
         }
         Ok(out)
-    }
-
-    // ------------------------------------------------------------ issuance
-
-    /// Resolve what an X.509 request refers to: its subject and profile,
-    /// from memory if looked up in the last [`crate::cache::TTL`], else from
-    /// the store. A stale subject status cannot mint: the store writes
-    /// credentials only for subjects active at commit.
-    pub(crate) async fn resolve(&self, ask: &X509Issue, now: OffsetDateTime) -> Result<(Arc<Subject>, Arc<Profile>), CoreError> {
-        let subject = self
-            .subjects
-            .get_or_load(&ask.subject_id, now, || self.store.get_subject(&ask.subject_id))
-            .await?
-            .ok_or_else(|| CoreError::Invalid(FieldError::new("subject", format!("no subject `{}`", ask.subject_id))))?;
-        let profile =
-            self.profiles.get_or_load(ask.profile.as_str(), now, || self.store.get_profile(&ask.profile)).await?.ok_or_else(|| {
-                CoreError::Invalid(FieldError::new("profile", format!("no profile `{}`", signet_model::names::shorten(&ask.profile))))
-            })?;
-        Ok((subject, profile))
-    }
-
-    /// The profile's X.509 rules for this request ([`decide_x509`], a floor
-    /// no policy can lower): a grant, or a refusal naming the field.
-    pub(crate) fn x509_floor(
-        &self,
-        request: &Request,
-        subject: &Subject,
-        profile: &Profile,
-        key: &BoundKey,
-        names_field: &str,
-        now: OffsetDateTime,
-    ) -> Result<Grant, FieldError> {
-        decide_x509(&X509Ask {
-            subject,
-            profile,
-            key,
-            names: &request.requested_names,
-            names_field,
-            // A break-glass request's lifetime was capped when it was made.
-            ttl_seconds: request.requested_ttl_seconds,
-            now,
-            issuer_not_before: self.issuer().issuer_not_before(),
-            issuer_not_after: self.issuer().issuer_not_after(),
-        })
-    }
-
-    /// The Cedar issuance policy's decision on this request, with `approvals` collected.
-    pub(crate) fn policy_decision(
-        policy: &crate::governance::ActivePolicy,
-        request: &Request,
-        subject: &Subject,
-        profile: &Profile,
-        approvals: u32,
-    ) -> signet_policy::Decision {
-        signet_policy::decide_issuance(
-            &policy.set,
-            &IssuanceCtx {
-                subject,
-                profile,
-                names: &request.requested_names,
-                ttl_seconds: request.requested_ttl_seconds,
-                scopes: &request.requested_scopes,
-                evidence: Evidence { key_proven: true, attested: false },
-                caller: &request.requested_by,
-                approvals,
-            },
-        )
-    }
-
-    /// Decide a request with everything known at this point: the X.509 rules
-    /// of the profile (a floor no policy can lower), then the active Cedar
-    /// issuance policy with `approvals` collected so far.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn decide(
-        &self,
-        policy: &crate::governance::ActivePolicy,
-        request: &Request,
-        subject: &Subject,
-        profile: &Profile,
-        key: &BoundKey,
-        names_field: &str,
-        approvals: u32,
-        now: OffsetDateTime,
-    ) -> Ruling {
-        let grant = match self.x509_floor(request, subject, profile, key, names_field, now) {
-            Ok(g) => g,
-            Err(refusal) => return Ruling::Refused { refusal, policies: vec![] },
-        };
-        let decision = Self::policy_decision(policy, request, subject, profile, approvals);
-        if decision.allowed {
-            return Ruling::Permit { grant, policies: decision.determining_policies };
-        }
-        if waits_only_for_approvals(&decision) {
-            return Ruling::NeedsApprovals { needed: decision.approvals_needed };
-        }
-        Ruling::Refused { refusal: refusal_of(&decision, names_field), policies: decision.determining_policies }
-    }
-
-    /// The issuance pipeline for one X.509 certificate:
-    /// resolve subject and profile → authorise the submission → decide
-    /// (profile rules, then Cedar policy) → either wait for approvals
-    /// (recorded as `pending_approval`), or record intent → mint (build,
-    /// lint, sign, verify back) → commit request + credential + event in one
-    /// transaction → respond. A refusal is recorded as a denied request with
-    /// its event, and returned as [`CoreError::Denied`].
-    pub async fn issue_x509(&self, ctx: Ctx<'_>, ask: X509Issue) -> Result<Submitted, CoreError> {
-        // Built-in profiles with a path of their own: never through a request.
-        let reserved = match ask.profile.as_str() {
-            crate::operator_certs::OPERATOR_CLIENT_PROFILE => Some("through `POST /v1/operators/{id}/certificates`"),
-            crate::server_cert::SERVER_PROFILE => Some("to the server itself, for its own HTTPS endpoint"),
-            _ => None,
-        };
-        if let Some(path) = reserved {
-            return Err(CoreError::Invalid(FieldError::new("profile", format!("profile `{}` is issued only {path}", ask.profile))));
-        }
-        let now = self.clock.now();
-        let (subject, profile) = self.resolve(&ask, now).await?;
-        let request = self.new_request(ctx, &ask, &subject, &profile, now);
-
-        // Authenticate → authorise: may this caller ask, for this subject?
-        if ask.break_glass.is_some() {
-            self.authorize(ctx, Action::BreakGlassRequest, &break_glass_resource(&request, &subject)).await?;
-        } else {
-            self.authorize(ctx, Action::RequestSubmit, &request_resource(&request, &subject, &profile)).await?;
-        }
-        self.decide_and_issue(ctx, ask, request, &subject, &profile, now).await
-    }
-
-    /// The pipeline after authorisation: decide (profile rules, then the
-    /// Cedar issuance policy) → deny, wait for approvals, or mint and commit.
-    pub(crate) async fn decide_and_issue(
-        &self,
-        ctx: Ctx<'_>,
-        ask: X509Issue,
-        request: Request,
-        subject: &Subject,
-        profile: &Profile,
-        now: OffsetDateTime,
-    ) -> Result<Submitted, CoreError> {
-        let names_field = ask.names_field();
-        // Decide.
-        let policy = self.active_policy().await?;
-        let approvals_for_decision = match ask.break_glass {
-            // Break-glass replaces the profile's approvals with two of its own.
-            Some(_) => profile.approvals.as_ref().map_or(0, |a| a.required),
-            None => 0,
-        };
-        match self.decide(&policy, &request, subject, profile, &ask.key, names_field, approvals_for_decision, now) {
-            Ruling::Refused { refusal, policies } => Err(self.deny(ctx, request, refusal, policies, now).await?),
-            Ruling::NeedsApprovals { needed } => {
-                let rule = profile.approvals.clone().unwrap_or(ApprovalRule {
-                    required: needed,
-                    group: String::new(),
-                    expires_after_seconds: 86400,
-                    fresh_approver_window_seconds: signet_model::profile::DEFAULT_FRESH_APPROVER_WINDOW_SECONDS,
-                });
-                self.hold_for_approvals(
-                    ctx,
-                    request,
-                    &ask.key,
-                    rule.required,
-                    Some(&rule.group),
-                    Duration::seconds(rule.expires_after_seconds),
-                    EventType::RequestPending,
-                    None,
-                    now,
-                )
-                .await
-            }
-            Ruling::Permit { .. } if ask.break_glass.is_some() => {
-                let reason = ask.break_glass.as_deref().unwrap_or_default();
-                self.hold_for_approvals(
-                    ctx,
-                    request,
-                    &ask.key,
-                    BREAK_GLASS_APPROVALS,
-                    None,
-                    BREAK_GLASS_WINDOW,
-                    EventType::BreakGlassRequested,
-                    Some(reason),
-                    now,
-                )
-                .await
-            }
-            Ruling::Permit { grant, policies } => {
-                let mut request = request;
-                request.state = RequestState::Approved;
-                let issued = self.mint_and_commit(ctx, request, &ask.key, grant, policies, &[], now).await?;
-                Ok(Submitted::Issued(issued))
-            }
-        }
-    }
-
-    pub(crate) fn new_request(&self, ctx: Ctx<'_>, ask: &X509Issue, subject: &Subject, profile: &Profile, now: OffsetDateTime) -> Request {
-        let names = ask.names.clone().unwrap_or_else(|| ask.csr_names.clone());
-        let ttl = match ask.break_glass {
-            // Time-boxed: never longer than the break-glass maximum.
-            Some(_) => Some(ask.ttl_seconds.unwrap_or(profile.default_ttl_seconds).min(BREAK_GLASS_MAX_TTL_SECONDS)),
-            None => ask.ttl_seconds,
-        };
-        Request {
-            id: RequestId::generate(now, self.rng.bytes16()),
-            subject_id: subject.id.clone(),
-            profile: profile.name.clone(),
-            profile_version: profile.version,
-            credential_type: CredentialType::X509,
-            requested_names: names,
-            requested_ttl_seconds: ttl,
-            requested_scopes: ask.scopes.clone(),
-            key_algorithm: Some(ask.key.algorithm),
-            key_fingerprint: Some(ask.key.fingerprint.clone()),
-            requested_by: ctx.caller.actor.clone(),
-            state: RequestState::Submitted,
-            break_glass: ask.break_glass.is_some(),
-            expires_at: None,
-            key_spki: None,
-            reason: None,
-            credential_id: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-
-    /// Record a refusal: the request as `denied`, with its event naming the
-    /// reason and the policies that decided it.
-    pub(crate) async fn deny(
-        &self,
-        ctx: Ctx<'_>,
-        mut request: Request,
-        refusal: FieldError,
-        policies: Vec<String>,
-        now: OffsetDateTime,
-    ) -> Result<CoreError, CoreError> {
-        request.state = RequestState::Denied;
-        request.reason = Some(refusal.to_string());
-        request.updated_at = now;
-        let mut ev = self.event(ctx, EventType::RequestDenied, now);
-        ev.subject_id = Some(request.subject_id.clone());
-        ev.request_id = Some(request.id.clone());
-        ev.reason = Some(refusal.to_string());
-        ev.details = with_auth(
-            ctx.caller,
-            serde_json::json!({ "profile": request.profile, "profile_version": request.profile_version, "field": refusal.field,
-            "policies": policies, "break_glass": request.break_glass }),
-        );
-        self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request, credential: None, event: ev })).await?;
-        Ok(CoreError::Denied(refusal))
-    }
-
-    /// Keep a request waiting for `required` approvals until `window` has passed.
-    #[allow(clippy::too_many_arguments)]
-    async fn hold_for_approvals(
-        &self,
-        ctx: Ctx<'_>,
-        mut request: Request,
-        key: &BoundKey,
-        required: u32,
-        group: Option<&str>,
-        window: Duration,
-        event_type: EventType,
-        break_glass_reason: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<Submitted, CoreError> {
-        request.state = RequestState::PendingApproval;
-        request.expires_at = Some(now + window);
-        request.key_spki = Some(key.spki_der.clone());
-        let mut ev = self.event(ctx, event_type, now);
-        ev.subject_id = Some(request.subject_id.clone());
-        ev.request_id = Some(request.id.clone());
-        ev.reason = break_glass_reason.map(str::to_string);
-        ev.details = with_auth(
-            ctx.caller,
-            serde_json::json!({
-                "profile": request.profile, "approvals_required": required, "approval_group": group,
-                "expires_at": request.expires_at.map(|t| t.unix_timestamp()),
-                "break_glass": request.break_glass,
-                "severity": if request.break_glass { "high" } else { "info" },
-            }),
-        );
-        self.committer.write(IssuanceWrite::Outcome(IssuanceOutcome { request: request.clone(), credential: None, event: ev })).await?;
-        Ok(Submitted::Pending { request, approvals_required: required })
-    }
-
-    /// Record intent → mint (build + lint, sign, verify back) → commit the
-    /// credential, the request's final state and the event together.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn mint_and_commit(
-        &self,
-        ctx: Ctx<'_>,
-        mut request: Request,
-        key: &BoundKey,
-        grant: Grant,
-        policies: Vec<String>,
-        approvers: &[String],
-        now: OffsetDateTime,
-    ) -> Result<Issued, CoreError> {
-        // Nothing is issued while the log fails verification: it could not be
-        // recorded where anyone can check it.
-        self.log_integrity.require()?;
-        // Record intent before the key is used.
-        let serial = Serial::generate(now, self.rng.bytes16());
-        self.committer
-            .write(IssuanceWrite::Intent(IssuanceIntent {
-                serial: serial.clone(),
-                request_id: request.id.clone(),
-                subject_id: request.subject_id.clone(),
-                profile: request.profile.clone(),
-                key_fingerprint: key.fingerprint.clone(),
-                created_at: now,
-            }))
-            .await?;
-
-        // Mint: build + lint, sign, verify back (by the issuing CA active now).
-        let x509 = self.issuer();
-        let der = x509.mint(&grant, key, &serial)?;
-
-        let credential = Credential {
-            id: CredentialId::generate(now, self.rng.bytes16()),
-            credential_type: CredentialType::X509,
-            serial: serial.clone(),
-            subject_id: request.subject_id.clone(),
-            profile: request.profile.clone(),
-            request_id: request.id.clone(),
-            issuer_id: x509.issuer_id().clone(),
-            key_algorithm: key.algorithm,
-            key_fingerprint: key.fingerprint.clone(),
-            names: grant.names.clone(),
-            not_before: grant.not_before,
-            not_after: grant.not_after,
-            status: CredentialStatus::Active,
-            der,
-            created_at: now,
-        };
-        request.state = RequestState::Issued;
-        request.credential_id = Some(credential.id.clone());
-        request.updated_at = now;
-        let mut ev = self.event(ctx, EventType::CredentialIssued, now);
-        ev.subject_id = Some(request.subject_id.clone());
-        ev.request_id = Some(request.id.clone());
-        ev.credential_id = Some(credential.id.clone());
-        let mut details = serde_json::json!({
-            "type": "x509",
-            "serial": serial,
-            "issuer_id": credential.issuer_id,
-            "profile": request.profile,
-            "profile_version": request.profile_version,
-            "key_algorithm": credential.key_algorithm,
-            "key_fingerprint": credential.key_fingerprint,
-            "names": credential.names,
-            "not_before": credential.not_before.unix_timestamp(),
-            "not_after": credential.not_after.unix_timestamp(),
-            "certificate_sha256": hex(&sha256(&credential.der)),
-            "policies": policies,
-        });
-        if let Some(obj) = details.as_object_mut() {
-            if !approvers.is_empty() {
-                obj.insert("approvers".into(), serde_json::json!(approvers));
-                obj.insert("requested_by".into(), serde_json::json!(request.requested_by));
-            }
-            if request.break_glass {
-                obj.insert("break_glass".into(), serde_json::Value::Bool(true));
-                obj.insert("severity".into(), serde_json::json!("high"));
-            }
-        }
-        ev.details = with_auth(ctx.caller, details);
-        let outcome = IssuanceOutcome { request, credential: Some(credential), event: ev };
-        let (written, result) = self.committer.write_back(IssuanceWrite::Outcome(outcome)).await;
-        let Some(IssuanceWrite::Outcome(IssuanceOutcome { mut request, credential: Some(credential), .. })) = written else {
-            return Err(result.err().unwrap_or_else(|| CoreError::Internal("the committer did not hand the issuance back".into())));
-        };
-        match result {
-            Ok(Some(log_index)) => Ok(Issued { request, credential, log_index }),
-            Ok(None) => Err(CoreError::Internal("the issuance was committed without a log index".into())),
-            // The store writes no credential for a subject suspended or
-            // revoked since the decision: the certificate just minted is
-            // dropped unseen (its serial stays recorded as an intent), and
-            // the request is recorded as denied.
-            Err(CoreError::Denied(refusal)) => {
-                request.credential_id = None;
-                Err(self.deny(ctx, request, refusal, Vec::new(), now).await?)
-            }
-            Err(e) => Err(e),
-        }
     }
 
     // ------------------------------------------------------------ reads

@@ -36,6 +36,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+/// The rule that refuses a policy set under which the server could not get
+/// its own certificate ([`Authority::check_server_certificate_policy`]).
+pub const SERVER_CERTIFICATE_RULE: &str = "server-certificate";
+
 /// How often a process checks whether another one activated a new policy version.
 pub const POLICY_RECHECK: Duration = Duration::seconds(2);
 
@@ -556,6 +560,17 @@ impl Authority {
             self.store().record_events(&[ev]).await?;
             return Err(CoreError::Denied(FieldError::new("policy", locked.to_string())));
         }
+        if let Some(why) = self.check_server_certificate_policy(&new_set).await? {
+            let mut ev = self.event(ctx, EventType::PolicyRejected, self.now());
+            ev.reason = Some(why.clone());
+            ev.details = with_auth(
+                ctx.caller,
+                serde_json::json!({ "active_version": active.version, "sha256": hex(&sha256(text.as_bytes())),
+                "rule": SERVER_CERTIFICATE_RULE }),
+            );
+            self.store().record_events(&[ev]).await?;
+            return Err(CoreError::Denied(FieldError::new("policy", why)));
+        }
         let diff = diff_policies(&active.set, &new_set);
         let now = self.now();
         let stored = StoredPolicy {
@@ -588,6 +603,50 @@ impl Authority {
     }
 
     // ------------------------------------------------------------ the lockout rule
+
+    /// The server's own certificate goes through the issuance policy like
+    /// every credential, so no policy may refuse it: a server that cannot
+    /// renew its certificate cannot serve the API that would fix the policy.
+    /// `Some(reason)`: under `set`, the server's next certificate (its
+    /// subject and profile as stored) would be refused or held. `None` when
+    /// it would be issued, or when the server has no certificate yet.
+    pub async fn check_server_certificate_policy(&self, set: &PolicySet) -> Result<Option<String>, CoreError> {
+        let subject_id = crate::server_cert::server_subject_id();
+        let (Some(subject), Some(profile)) =
+            (self.store().get_subject(&subject_id).await?, self.store().get_profile(crate::server_cert::SERVER_PROFILE).await?)
+        else {
+            return Ok(None);
+        };
+        let names = signet_model::names::SanSet {
+            dns: profile.names.dns.iter().map(|p| p.as_str().to_string()).collect(),
+            ip: Vec::new(),
+            ..Default::default()
+        };
+        let decision = signet_policy::decide_issuance(
+            set,
+            &signet_policy::IssuanceCtx {
+                subject: &subject,
+                profile: &profile,
+                names: &names,
+                ttl_seconds: Some(profile.default_ttl_seconds),
+                scopes: &[],
+                evidence: signet_policy::Evidence { key_proven: true, attested: false },
+                caller: "system",
+                approvals: 0,
+            },
+        );
+        if decision.allowed {
+            return Ok(None);
+        }
+        let mut reasons = decision.reasons.clone();
+        reasons.extend(decision.errors.iter().cloned());
+        Ok(Some(format!(
+            "the policy set would refuse the server's own certificate ({}; policy: {}): the server could no longer renew it \
+             (rule `{SERVER_CERTIFICATE_RULE}`)",
+            reasons.join("; "),
+            decision.determining_policies.join(", ")
+        )))
+    }
 
     /// The lockout rule over the operators as stored, `changed` (an
     /// operator about to be updated) standing in for its stored version:

@@ -1,9 +1,11 @@
-//! The boundary between the pipeline and a credential type's minting code.
+//! What minting shares across credential types ([`BoundKey`], [`MintError`]),
+//! the X.509 signing authority ([`X509Issuer`], implemented in `signet-x509`)
+//! and status publication ([`StatusPublisher`]: CRL and OCSP for X.509).
 //!
-//! A credential type implements [`X509Issuer`]-like traits in `signet-x509`
-//! (and later siblings); the pipeline hands it a [`Grant`] and a [`BoundKey`]
-//! and nothing else, so only checked values can reach a signature.
+//! A credential type gets a [`Grant`] and a [`BoundKey`] and nothing else,
+//! so only checked values can reach a signature (see [`crate::credential_type`]).
 
+use crate::credential_type::PreparedCredential;
 use crate::ports::KeyError;
 use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::ids::{AuthorityId, Serial};
@@ -93,20 +95,11 @@ pub struct OcspQuestion {
 #[error("malformed OCSP request: {0}")]
 pub struct MalformedOcspRequest(pub String);
 
-/// An X.509 issuing authority: builds, lints, signs and verifies back one
-/// end-entity (or sub-CA) certificate from a grant, and states the status of
-/// what it issued (CRL, OCSP) with the same key.
-pub trait X509Issuer: Send + Sync {
+/// Publishes the status of what an authority key signed, signed with the
+/// same key: for X.509, the CRL and OCSP answers. A retired key keeps
+/// publishing until it is destroyed.
+pub trait StatusPublisher: Send + Sync {
     fn issuer_id(&self) -> &AuthorityId;
-    /// Certificates are never valid before the issuer's own start…
-    fn issuer_not_before(&self) -> OffsetDateTime;
-    /// …nor past its expiry.
-    fn issuer_not_after(&self) -> OffsetDateTime;
-    /// The chain to return with each certificate: issuing CA first, root last.
-    fn chain_der(&self) -> &[Vec<u8>];
-    /// Build the certificate for `grant` bound to `key`, lint it, sign it,
-    /// verify the signature and contents back, and return its DER.
-    fn mint(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Vec<u8>, MintError>;
     /// The CRL (RFC 5280 v2, DER) of this issuer at `now`, listing `revoked`
     /// (serial, revocation time): built, linted, signed, verified back.
     fn crl(&self, revoked: &[(Serial, OffsetDateTime)], now: OffsetDateTime) -> Result<Vec<u8>, MintError>;
@@ -116,6 +109,25 @@ pub trait X509Issuer: Send + Sync {
     /// `statuses`, one per question in order: built, linted, signed by this
     /// issuer's key, verified back.
     fn ocsp_response(&self, request: &OcspRequest, statuses: &[CertStatus], now: OffsetDateTime) -> Result<Vec<u8>, MintError>;
+}
+
+/// An X.509 issuing CA: prepares (builds and lints) one end-entity or sub-CA
+/// certificate from a grant for the X.509 credential type to sign, and
+/// publishes the status of what it issued.
+pub trait X509Issuer: StatusPublisher {
+    /// Certificates are never valid before the issuer's own start…
+    fn issuer_not_before(&self) -> OffsetDateTime;
+    /// …nor past its expiry.
+    fn issuer_not_after(&self) -> OffsetDateTime;
+    /// The chain to return with each certificate: issuing CA first, root last.
+    fn chain_der(&self) -> &[Vec<u8>];
+    /// Build the certificate for `grant` bound to `key` and lint it; signing
+    /// the result (which verifies it back) yields its DER.
+    fn prepare(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Box<dyn PreparedCredential>, MintError>;
+    /// Prepare, sign and verify back in one call (tools and tests).
+    fn mint(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Vec<u8>, MintError> {
+        self.prepare(grant, key, serial)?.sign()
+    }
 }
 
 #[cfg(test)]
@@ -136,7 +148,7 @@ mod tests {
             profile: "tls-server".into(),
             request_id: RequestId::from_random([5; 16]),
             issuer_id: ours.clone(),
-            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_algorithm: Some(KeyAlgorithm::EcdsaP256),
             key_fingerprint: String::new(),
             names: SanSet::default(),
             not_before: issued,

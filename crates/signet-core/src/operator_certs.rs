@@ -6,7 +6,8 @@
 //!    ─▶ authorise `token.create` on the operator, by the operator itself only (sod.own-credentials-only)
 //!    ─▶ the operator exists and is not disabled
 //!    ─▶ its certificate subject (`service_account`, id derived from the operator id) exists, or is enrolled now
-//!    ─▶ decide (profile `operator-client`, then the Cedar issuance policy) ─▶ mint ─▶ commit credential + log entry
+//!    ─▶ the issuance pipeline from `Authorized` (crate::issuance): decide (the Cedar issuance policy, the
+//!       profile `operator-client`) ─▶ record intent ─▶ sign ─▶ commit credential + log entry
 //!
 //!  TLS handshake: the client certificate chains to Signet's root (rustls, in the server)
 //!    ─▶ authenticate_certificate: the exact certificate is a credential row of profile `operator-client`,
@@ -23,15 +24,16 @@
 //! touching anything else. Its id is derived from the operator id, so it is
 //! found again without a lookup table, and its name is the operator id.
 
-use crate::authority::{Authority, Caller, Ctx, Submitted, X509Issue, sha256};
+use crate::authority::{Authority, Caller, Ctx, sha256};
+use crate::credential_type::TypedAsk;
 use crate::error::CoreError;
+use crate::issuance::{Authorized, Submitted};
 use crate::mint::BoundKey;
 use signet_model::FieldError;
 use signet_model::credential::CredentialStatus;
 use signet_model::ids::{OperatorId, Serial, SubjectId};
 use signet_model::names::SanSet;
 use signet_model::profile::{NamesInput, ProfileInput};
-use signet_model::request::Request;
 use signet_model::subject::{AssuranceLevel, Subject, SubjectKind, SubjectStatus};
 use signet_policy::{Action, ResourceCtx};
 
@@ -74,6 +76,7 @@ pub fn operator_client_profile() -> ProfileInput {
         subject_kinds: vec![SubjectKind::ServiceAccount.as_str().into()],
         allowed_scopes: vec![],
         approvals: None,
+        params: Default::default(),
     }
 }
 
@@ -127,16 +130,7 @@ impl Authority {
     ) -> Result<Submitted, CoreError> {
         let now = self.now();
         let names = SanSet { uri: vec![operator_uri(operator_id)], ..Default::default() };
-        let ask = X509Issue {
-            subject_id: operator_subject_id(operator_id),
-            profile: OPERATOR_CLIENT_PROFILE.into(),
-            key,
-            csr_names: SanSet::default(),
-            names: Some(names),
-            ttl_seconds,
-            scopes: vec![],
-            break_glass: None,
-        };
+        let ask = TypedAsk { names, names_field: "names", key: Some(key), key_field: "csr", params: signet_model::request::empty_object() };
         // Authorise before anything is read or written.
         let token_like = format!("{}/certificate", operator_id);
         let resource = ResourceCtx::Token { id: token_like, owner: operator_id.to_string() };
@@ -159,8 +153,18 @@ impl Authority {
             .get_profile(OPERATOR_CLIENT_PROFILE)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("the built-in profile `{OPERATOR_CLIENT_PROFILE}` is missing")))?;
-        let request: Request = self.new_request(ctx, &ask, &subject, &profile, now);
-        self.decide_and_issue(ctx, ask, request, &subject, &profile, now).await
+        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
+        let request = self.new_request(ctx, &ask, &subject, &profile, ttl_seconds, &[], false, now);
+        let authorized = Authorized {
+            request,
+            ask,
+            subject: std::sync::Arc::new(subject),
+            profile: std::sync::Arc::new(profile),
+            ty,
+            approvers: Vec::new(),
+            builtin_rule: None,
+        };
+        self.process(ctx, authorized, None, now).await
     }
 
     /// The operator's certificate subject, enrolled (and recorded) on first use.

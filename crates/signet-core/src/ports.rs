@@ -145,8 +145,12 @@ pub struct IssuanceIntent {
     pub request_id: RequestId,
     pub subject_id: SubjectId,
     pub profile: String,
+    /// The bound holder key's fingerprint; empty for a bearer credential.
     pub key_fingerprint: String,
     pub created_at: OffsetDateTime,
+    /// SHA-256 of the exact bytes about to be signed (the TBSCertificate,
+    /// the JWS signing input). `None` only for intents recorded before it was kept.
+    pub tbs_sha256: Option<[u8; 32]>,
 }
 
 /// The recorded end of one request: the request row in its final state, the

@@ -28,7 +28,7 @@ use signet_model::event::EventType;
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::profile::KeyAlgorithm;
 use signet_policy::{Action, ResourceCtx};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use time::{Duration, OffsetDateTime};
 
 /// The issuing CAs this process signs with: the active one (new
@@ -38,6 +38,40 @@ use time::{Duration, OffsetDateTime};
 pub struct Issuers {
     pub active: Arc<dyn X509Issuer>,
     pub retired: Vec<Arc<dyn X509Issuer>>,
+}
+
+/// The issuing CAs, shared between the authority (which rolls them over)
+/// and the X.509 credential type (which prepares certificates with the
+/// active one).
+pub struct IssuerSet(RwLock<Issuers>);
+
+impl IssuerSet {
+    pub fn new(active: Arc<dyn X509Issuer>) -> Self {
+        Self(RwLock::new(Issuers { active, retired: Vec::new() }))
+    }
+
+    /// The active issuing CA: the one new certificates are signed by.
+    pub fn active(&self) -> Arc<dyn X509Issuer> {
+        match self.0.read() {
+            Ok(i) => i.active.clone(),
+            Err(p) => p.into_inner().active.clone(),
+        }
+    }
+
+    /// The active and the retired ones.
+    pub fn current(&self) -> Issuers {
+        match self.0.read() {
+            Ok(i) => i.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn replace(&self, issuers: Issuers) {
+        match self.0.write() {
+            Ok(mut i) => *i = issuers,
+            Err(p) => *p.into_inner() = issuers,
+        }
+    }
 }
 
 /// Makes, loads and destroys issuing CAs for a rollover.
@@ -115,10 +149,8 @@ impl Authority {
     /// Enable rollovers, with the retired issuing CAs still published (loaded at start).
     pub fn with_rollover(mut self, rollover: Rollover, retired: Vec<Arc<dyn X509Issuer>>) -> Self {
         self.rollover = Some(rollover);
-        match self.issuers.get_mut() {
-            Ok(i) => i.retired = retired,
-            Err(p) => p.into_inner().retired = retired,
-        }
+        let active = self.issuers.active();
+        self.issuers.replace(Issuers { active, retired });
         self
     }
 
@@ -127,18 +159,12 @@ impl Authority {
     }
 
     fn current_issuers(&self) -> Issuers {
-        match self.issuers.read() {
-            Ok(i) => i.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.issuers.current()
     }
 
     fn replace_issuers(&self, issuers: Issuers) {
         let active = issuers.active.issuer_id().clone();
-        match self.issuers.write() {
-            Ok(mut i) => *i = issuers,
-            Err(p) => *p.into_inner() = issuers,
-        }
+        self.issuers.replace(issuers);
         self.active_issuer.send_if_modified(|id| {
             let changed = *id != active;
             *id = active;
@@ -171,7 +197,7 @@ impl Authority {
         let mut out = Vec::new();
         for record in self.store().list_authorities().await? {
             let last = match record.role {
-                AuthorityRole::Issuing => self.store().last_not_after(&record.id).await?,
+                AuthorityRole::Issuing | AuthorityRole::TokenSigning => self.store().last_not_after(&record.id).await?,
                 AuthorityRole::Root => None,
             };
             let destroyable = (record.state == KeyState::Retired).then(|| {

@@ -6,20 +6,25 @@
 //!  start / renewal (the server, as `system`)
 //!    ─▶ the built-in subject (`workload`, id derived from a constant) exists, or is enrolled now
 //!    ─▶ the built-in profile `signet-server` allows exactly the configured names, or is re-applied
-//!    ─▶ decide (the profile's rules; not the Cedar policy, see below) ─▶ record intent ─▶ mint ─▶ commit
+//!    ─▶ the issuance pipeline from `Authorized` (crate::issuance), as every other request: decide (the
+//!       Cedar issuance policy, the profile's rules) ─▶ record intent ─▶ sign ─▶ commit
 //! ```
 //!
-//! The Cedar issuance policy is not asked: a policy must never be able to
-//! stop the server from serving the API through which policies are fixed.
-//! The decision is the profile's X.509 rules (exactly the configured names,
-//! P-256, serverAuth, the configured lifetime), recorded in the log entry as
-//! the rule [`BUILTIN_RULE`].
+//! The Cedar issuance policy is asked like for every other credential, and
+//! the log entry names it with the rule [`BUILTIN_RULE`]. A policy must
+//! never be able to stop the server from serving the API through which
+//! policies are fixed: the lockout check refuses any policy set under which
+//! the server could no longer get its certificate (see
+//! [`Authority::check_server_certificate_policy`]), and `signet recover`
+//! restores the default policy should a store be changed around it.
 //!
 //! The profile is reserved: `POST /v1/requests` refuses it, so nobody else
 //! can obtain a certificate for the server's names through it.
 
-use crate::authority::{Authority, Caller, Ctx, Issued, X509Issue, sha256};
+use crate::authority::{Authority, Caller, Ctx, sha256};
+use crate::credential_type::TypedAsk;
 use crate::error::CoreError;
+use crate::issuance::{Authorized, Issued, Submitted};
 use crate::mint::BoundKey;
 use signet_model::names::SanSet;
 use signet_model::profile::{NamesInput, Profile, ProfileInput};
@@ -68,6 +73,7 @@ pub fn server_profile(names: &SanSet, ttl_seconds: i64) -> ProfileInput {
         subject_kinds: vec![SubjectKind::Workload.as_str().into()],
         allowed_scopes: vec![],
         approvals: None,
+        params: Default::default(),
     }
 }
 
@@ -88,27 +94,33 @@ impl Authority {
         let now = self.now();
         let subject = self.server_subject(ctx).await?;
         let profile = self.server_profile_for(ctx, names, ttl_seconds).await?;
-        let ask = X509Issue {
-            subject_id: subject.id.clone(),
-            profile: SERVER_PROFILE.into(),
-            key,
-            csr_names: SanSet::default(),
-            names: Some(names.clone()),
-            ttl_seconds: Some(ttl_seconds),
-            scopes: vec![],
-            break_glass: None,
+        let ask = TypedAsk {
+            names: names.clone(),
+            names_field: "names",
+            key: Some(key),
+            key_field: "key",
+            params: signet_model::request::empty_object(),
         };
-        let mut request = self.new_request(ctx, &ask, &subject, &profile, now);
-        // Decided by the profile's rules alone, not by the Cedar issuance
-        // policy: a policy must never stop the server from serving the API
-        // through which policies are changed. The profile allows exactly the
-        // configured names, and nobody else can use it.
-        let grant = match self.x509_floor(&request, &subject, &profile, &ask.key, "names", now) {
-            Ok(grant) => grant,
-            Err(refusal) => return Err(self.deny(ctx, request, refusal, vec![BUILTIN_RULE.into()], now).await?),
+        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
+        let request = self.new_request(ctx, &ask, &subject, &profile, Some(ttl_seconds), &[], false, now);
+        let authorized = Authorized {
+            request,
+            ask,
+            subject: std::sync::Arc::new(subject),
+            profile: std::sync::Arc::new(profile),
+            ty,
+            approvers: Vec::new(),
+            builtin_rule: Some(BUILTIN_RULE),
         };
-        request.state = signet_model::request::RequestState::Approved;
-        let issued = self.mint_and_commit(ctx, request, &ask.key, grant, vec![BUILTIN_RULE.into()], &[], now).await?;
+        let issued = match self.process(ctx, authorized, None, now).await? {
+            Submitted::Issued(issued) => issued,
+            Submitted::Pending { request, .. } => {
+                return Err(CoreError::Internal(format!(
+                    "the server certificate request `{}` waits for approvals: the issuance policy must not hold it",
+                    request.id
+                )));
+            }
+        };
         let chain = self
             .status_issuer(&issued.credential.issuer_id)
             .map(|issuer| issuer.chain_der().to_vec())

@@ -34,8 +34,9 @@ impl CredentialStatus {
     }
 }
 
-/// A minted credential, as recorded. `der` is the credential itself (for
-/// X.509, the DER certificate); it is public material.
+/// A minted credential, as recorded. `der` is the credential itself, as its
+/// type encodes it (X.509: the DER certificate; JWT: the compact JWS, ASCII).
+/// `serial` is unique across every type (X.509 serial number, JWT `jti`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credential {
     pub id: CredentialId,
@@ -46,8 +47,11 @@ pub struct Credential {
     pub request_id: RequestId,
     /// The authority key that signed it.
     pub issuer_id: AuthorityId,
-    pub key_algorithm: KeyAlgorithm,
-    /// SHA-256 of the bound key's DER SubjectPublicKeyInfo, lower-case hex.
+    /// The algorithm of the holder key it is bound to; `None` for a bearer
+    /// credential (a JWT without `cnf`).
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// SHA-256 of the bound key's DER SubjectPublicKeyInfo, lower-case hex;
+    /// empty for a bearer credential.
     pub key_fingerprint: String,
     pub names: SanSet,
     #[serde(with = "time::serde::rfc3339")]
@@ -67,6 +71,9 @@ pub struct Credential {
 pub enum AuthorityRole {
     Root,
     Issuing,
+    /// Signs JWTs (access tokens); its record holds the public key (DER
+    /// SubjectPublicKeyInfo) in place of a certificate.
+    TokenSigning,
 }
 
 impl AuthorityRole {
@@ -74,6 +81,7 @@ impl AuthorityRole {
         match self {
             Self::Root => "root",
             Self::Issuing => "issuing",
+            Self::TokenSigning => "token_signing",
         }
     }
 
@@ -81,13 +89,15 @@ impl AuthorityRole {
         match s {
             "root" => Ok(Self::Root),
             "issuing" => Ok(Self::Issuing),
+            "token_signing" => Ok(Self::TokenSigning),
             _ => Err(FieldError::new(field, format!("`{}` is not an authority role", crate::names::shorten(s)))),
         }
     }
 }
 
-/// A certificate authority of this Signet: its certificate and where its
-/// private key lives (a `KeyStore` reference, never the key itself).
+/// An authority key of this Signet (a CA, a token-signing key): its
+/// certificate (for a token-signing key: its DER SubjectPublicKeyInfo) and
+/// where its private key lives (a `KeyStore` reference, never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authority {
     pub id: AuthorityId,

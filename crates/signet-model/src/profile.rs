@@ -7,26 +7,49 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
 
-/// Credential types. Only X.509 exists so far; each later type is a new variant
-/// and a new module in the mint layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CredentialType {
-    X509,
-}
+/// The name of a credential type (`x509`, `jwt`, …): what a profile issues.
+///
+/// Which types exist is known only to the authority that registered their
+/// implementations (`signet_core::credential_type`); the model checks the
+/// name's form, and the authority refuses a profile naming a type it does
+/// not have. A new type needs no change here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, example = "x509")]
+pub struct CredentialType(std::borrow::Cow<'static, str>);
 
 impl CredentialType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::X509 => "x509",
-        }
+    /// X.509 certificates.
+    pub const X509: Self = Self::from_static("x509");
+
+    /// A type name known at compile time (a credential type crate's own).
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(std::borrow::Cow::Borrowed(name))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A type name: 1 to 32 lower-case ASCII letters, digits, `-` or `_`,
+    /// starting with a letter.
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
-        match s {
-            "x509" => Ok(Self::X509),
-            _ => Err(FieldError::new(field, format!("`{}` is not a supported credential type; expected x509", shorten(s)))),
+        let ok = (1..=32).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(FieldError::new(
+                field,
+                format!("`{}` is not a credential type name (lower-case letters, digits, `-`, `_`)", shorten(s)),
+            ));
         }
+        Ok(Self(std::borrow::Cow::Owned(s.to_string())))
+    }
+}
+
+impl fmt::Display for CredentialType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -188,6 +211,11 @@ pub struct Profile {
     pub allowed_scopes: Vec<String>,
     /// Approvals a request needs before issuance (m of the approval group).
     pub approvals: Option<ApprovalRule>,
+    /// The credential type's own rules (a JWT profile's audiences, …),
+    /// checked by that type when the profile is applied. Empty for X.509.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
     /// Increases by one on every change.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -203,7 +231,8 @@ pub struct ProfileInput {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Only `x509` so far.
+    /// The credential type: `x509` (default), `jwt`, or another type the
+    /// authority has.
     #[serde(default = "default_type")]
     pub credential_type: String,
     /// Default: `["ecdsa-p256", "ecdsa-p384", "ed25519"]`.
@@ -234,6 +263,11 @@ pub struct ProfileInput {
     /// m-of-n approvals before issuance.
     #[serde(default)]
     pub approvals: Option<ApprovalsInput>,
+    /// The credential type's own rules, checked by that type (a `jwt`
+    /// profile: `audiences`, …). Absent for X.509.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The wire form of [`ApprovalRule`]: `[approvals] required = 2, group = "security", expires_after = "24h"`.
@@ -324,6 +358,7 @@ pub struct ProfileSpec {
     pub subject_kinds: Vec<SubjectKind>,
     pub allowed_scopes: Vec<String>,
     pub approvals: Option<ApprovalRule>,
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ProfileSpec {
@@ -344,6 +379,7 @@ impl ProfileSpec {
             subject_kinds: self.subject_kinds,
             allowed_scopes: self.allowed_scopes,
             approvals: self.approvals,
+            params: self.params,
             version,
             created_at,
             updated_at,
@@ -356,7 +392,7 @@ impl Profile {
         ProfileSpec {
             name: self.name.clone(),
             description: self.description.clone(),
-            credential_type: self.credential_type,
+            credential_type: self.credential_type.clone(),
             key_algorithms: self.key_algorithms.clone(),
             default_ttl_seconds: self.default_ttl_seconds,
             max_ttl_seconds: self.max_ttl_seconds,
@@ -369,6 +405,7 @@ impl Profile {
             subject_kinds: self.subject_kinds.clone(),
             allowed_scopes: self.allowed_scopes.clone(),
             approvals: self.approvals.clone(),
+            params: self.params.clone(),
         }
     }
 }
@@ -490,6 +527,7 @@ impl ProfileInput {
             subject_kinds,
             allowed_scopes,
             approvals,
+            params: self.params.clone(),
         })
     }
 }
@@ -532,7 +570,7 @@ mod tests {
         p.path_len = Some(0);
         assert_eq!(p.parse().unwrap_err().field, "path_len");
         let mut p = base.clone();
-        p.credential_type = "pgp".into();
+        p.credential_type = "X 509".into();
         assert_eq!(p.parse().unwrap_err().field, "credential_type");
         let mut p = base;
         p.require_names = true;

@@ -3,7 +3,7 @@
 use crate::FieldError;
 use crate::ids::{CredentialId, RequestId, SubjectId};
 use crate::names::SanSet;
-use crate::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
+use crate::profile::{CredentialType, KeyAlgorithm};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -63,6 +63,11 @@ pub struct Request {
     /// Scopes (entitlements) asked for.
     #[serde(default)]
     pub requested_scopes: Vec<String>,
+    /// What else was asked, in the credential type's own terms (a JWT's
+    /// `audience`, …), as that type parsed it; `{}` for X.509.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
     /// The algorithm of the key to bind, once the key's proof of possession was checked.
     pub key_algorithm: Option<KeyAlgorithm>,
     /// SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex.
@@ -130,20 +135,33 @@ pub struct Approval {
 }
 
 /// What was actually allowed: the intersection of what was asked and what the
-/// profile permits. The mint layer builds a credential from a grant and from
-/// nothing else, so nothing a requester sent can reach the signature unchecked.
+/// profile and the policy permit. A credential type builds its credential
+/// from a grant (and the bound key) and from nothing else, so nothing a
+/// requester sent can reach the signature unchecked.
+///
+/// The fields every type shares are decided by the pipeline; `params` is
+/// the type's own part (X.509: subject CN, extended key usages, CA flag;
+/// JWT: audience, client id), decided by that type and read back only by it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub credential_type: CredentialType,
-    /// The name put in the certificate subject (CN).
-    pub common_name: String,
+    /// The subject's name.
+    pub subject_name: String,
+    /// Names allowed (X.509 SANs); empty for types without names.
     pub names: SanSet,
-    pub key_algorithm: KeyAlgorithm,
+    /// Scopes allowed: those asked, each permitted by the profile.
+    pub scopes: Vec<String>,
+    /// The algorithm of the bound holder key; `None` for a bearer credential.
+    pub key_algorithm: Option<KeyAlgorithm>,
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
-    pub ext_key_usages: Vec<ExtendedKeyUsage>,
-    pub is_ca: bool,
-    pub path_len: Option<u8>,
+    /// The credential type's own part.
+    pub params: serde_json::Value,
+}
+
+/// `{}`: the `params` of a request stored before types had any.
+pub fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use signet_core::authority::{Ctx, Submitted, X509Issue};
+use signet_core::authority::{Ask, Ctx, Submitted};
 use signet_core::listing::Listing;
 use signet_core::ports::{CredentialFilter, Cursor, Page, RequestFilter};
 use signet_model::FieldError;
@@ -16,7 +16,6 @@ use signet_model::credential::{Credential, CredentialStatus};
 use signet_model::duration::DurationInput;
 use signet_model::event::Event;
 use signet_model::ids::{CredentialId, RequestId, Serial, SubjectId};
-use signet_model::names::SanSet;
 use signet_model::profile::{Profile, ProfileInput, parse_scope};
 use signet_model::request::{Request, RequestState};
 use signet_model::subject::{Subject, SubjectInput};
@@ -186,40 +185,47 @@ pub struct NamesBody {
     pub email: Vec<String>,
 }
 
-/// Ask for a credential. Today: an X.509 certificate from a PKCS#10 CSR.
+/// Ask for a credential: the fields every credential type shares, and the
+/// fields of the profile's credential type (`x509`: `csr`, `names`; `jwt`:
+/// `audience`, `key_proof`; see docs/API.md). Parsed field by field
+/// ([`parse_ask_body`]); this type documents the body.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IssueRequestBody {
     /// The subject id (`sub_…`).
     pub subject: String,
     /// The profile name.
     pub profile: String,
-    /// The PKCS#10 CSR, PEM. Its signature proves possession of the key.
-    pub csr: String,
-    /// Names for the certificate; when absent, the CSR's requested SANs are used.
-    #[serde(default)]
-    pub names: Option<NamesBody>,
     /// Lifetime: seconds (`3600` or `"3600"`), or a number with s/m/h/d (`"24h"`). Default: the profile's.
     #[serde(default)]
     pub ttl: Option<DurationInput>,
     /// Scopes (entitlements) asked for; each must be allowed by the profile.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The credential type's fields. `x509`: `csr` (PKCS#10, PEM; its
+    /// signature proves possession of the key) and `names` (`{dns, ip, uri,
+    /// email}`, replacing the CSR's). `jwt`: `audience` (a string or an
+    /// array), `key_proof` (a JWS signed by the holder key, binding it as `cnf.jkt`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A certificate as returned by the API.
+/// A credential as returned by the API: its record, and its type's
+/// presentation of it (`certificate_pem` for X.509, `token` for a JWT).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialView {
     #[serde(flatten)]
     pub credential: Credential,
-    /// The certificate, PEM.
-    pub certificate_pem: String,
+    /// The credential itself, as its type shows it.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub presented: serde_json::Map<String, serde_json::Value>,
 }
 
 impl CredentialView {
-    fn new(c: Credential) -> Self {
-        let certificate_pem = signet_x509::pem::pem_encode("CERTIFICATE", &c.der);
-        Self { credential: c, certificate_pem }
+    fn new(s: &AppState, credential: Credential) -> (Self, serde_json::Map<String, serde_json::Value>) {
+        let presentation = s.authority.credential_type(&credential.credential_type).map(|t| t.present(&credential)).unwrap_or_default();
+        (Self { credential, presented: presentation.credential }, presentation.response)
     }
 }
 
@@ -236,8 +242,11 @@ pub struct IssueResponse {
     pub request: Request,
     pub credential: CredentialView,
     pub log: LogPosition,
-    /// The certificate followed by its issuer chain (issuing CA, root), PEM.
-    pub chain_pem: String,
+    /// What the credential's type adds (X.509: `chain_pem`, the
+    /// certificate followed by its issuer chain, PEM).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A request waiting for approvals.
@@ -247,33 +256,52 @@ pub struct PendingResponse {
     pub approvals_required: u32,
 }
 
-/// Parse a request body at the edge: the CSR's proof of possession is
-/// checked here (that is what makes its key a `BoundKey`).
-pub(crate) fn parse_issue_body(body: IssueRequestBody, break_glass: Option<String>) -> Result<X509Issue, FieldError> {
-    let subject_id = SubjectId::parse("subject", &body.subject)?;
-    if body.profile.is_empty() {
+/// Parse a request body at the edge: the common fields here, the rest
+/// (`params`) by the profile's credential type in the pipeline, which also
+/// checks the holder key's proof of possession. `reason` is read only for
+/// a break-glass request (`break_glass`), where it is required.
+pub(crate) fn parse_ask_body(body: serde_json::Map<String, serde_json::Value>, break_glass: bool) -> Result<Ask, FieldError> {
+    let mut params = body;
+    let mut text = |field: &str| -> Result<String, FieldError> {
+        match params.remove(field) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            Some(_) => Err(FieldError::new(field, "expected a string")),
+            None => Err(FieldError::new(field, "is required")),
+        }
+    };
+    let subject = text("subject")?;
+    let profile = text("profile")?;
+    let reason = if break_glass { Some(text("reason")?) } else { None };
+    let subject_id = SubjectId::parse("subject", &subject)?;
+    if profile.is_empty() {
         return Err(FieldError::new("profile", "is empty"));
     }
-    let csr = signet_x509::csr::parse_csr(body.csr.as_bytes())?;
-    let names = match &body.names {
-        None => None,
-        Some(n) => Some(SanSet::parse("names", &n.dns, &n.ip, &n.uri, &n.email)?),
-    };
-    let ttl_seconds = match &body.ttl {
-        None => None,
-        Some(t) => Some(t.seconds("ttl")?),
-    };
-    if body.scopes.len() > 64 {
-        return Err(FieldError::new("scopes", "at most 64 scopes"));
-    }
-    let mut scopes = Vec::with_capacity(body.scopes.len());
-    for (i, sc) in body.scopes.iter().enumerate() {
-        let sc = parse_scope(&format!("scopes[{i}]"), sc)?;
-        if !scopes.contains(&sc) {
-            scopes.push(sc);
+    let ttl_seconds = match params.remove("ttl") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let t: DurationInput = serde_json::from_value(v).map_err(|e| FieldError::new("ttl", e.to_string()))?;
+            Some(t.seconds("ttl")?)
         }
-    }
-    Ok(X509Issue { subject_id, profile: body.profile, key: csr.key, csr_names: csr.names, names, ttl_seconds, scopes, break_glass })
+    };
+    let scopes = match params.remove("scopes") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => {
+            if items.len() > 64 {
+                return Err(FieldError::new("scopes", "at most 64 scopes"));
+            }
+            let mut scopes = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("scopes[{i}]");
+                let sc = parse_scope(&field, item.as_str().ok_or_else(|| FieldError::new(&field, "expected a string"))?)?;
+                if !scopes.contains(&sc) {
+                    scopes.push(sc);
+                }
+            }
+            scopes
+        }
+        Some(_) => return Err(FieldError::new("scopes", "expected an array of strings")),
+    };
+    Ok(Ask { subject_id, profile, ttl_seconds, scopes, break_glass: reason, params })
 }
 
 /// The answer to a submission: 201 with the certificate, or 202 while it waits for approvals.
@@ -281,23 +309,19 @@ fn submitted_response(s: &AppState, submitted: Submitted) -> axum::response::Res
     use axum::response::IntoResponse;
     match submitted {
         Submitted::Issued(issued) => {
-            s.metrics.issuance(&issued.credential.profile, "x509", "issued");
+            s.metrics.issuance(&issued.credential.profile, issued.credential.credential_type.as_str(), "issued");
             (StatusCode::CREATED, Json(issue_response(s, issued))).into_response()
         }
         Submitted::Pending { request, approvals_required } => {
-            s.metrics.issuance(&request.profile, "x509", "pending");
+            s.metrics.issuance(&request.profile, request.credential_type.as_str(), "pending");
             (StatusCode::ACCEPTED, Json(PendingResponse { request, approvals_required })).into_response()
         }
     }
 }
 
 pub(crate) fn issue_response(s: &AppState, issued: signet_core::authority::Issued) -> IssueResponse {
-    // The chain of the CA that signed it (the active one, unless a rollover
-    // happened in between): issuing CA, root.
-    let chain = s.authority.status_issuer(&issued.credential.issuer_id).map(|i| signet_x509::pem::chain_pem(i.chain_der()));
-    let credential = CredentialView::new(issued.credential);
-    let chain_pem = format!("{}{}", credential.certificate_pem, chain.unwrap_or_default());
-    IssueResponse { request: issued.request, chain_pem, credential, log: LogPosition { index: issued.log_index } }
+    let (credential, extra) = CredentialView::new(s, issued.credential);
+    IssueResponse { request: issued.request, credential, log: LogPosition { index: issued.log_index }, extra }
 }
 
 /// Count a refused submission in the metrics. Label values stay bounded:
@@ -325,14 +349,14 @@ pub async fn create_request(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
-    JsonBody(body): JsonBody<IssueRequestBody>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<axum::response::Response> {
-    let ask = parse_issue_body(body, None).map_err(|e| {
-        s.metrics.issuance("-", "x509", "invalid");
+    let ask = parse_ask_body(body, false).map_err(|e| {
+        s.metrics.issuance("-", "-", "invalid");
         Problem::invalid(&e)
     })?;
     let profile = ask.profile.clone();
-    answer_submission(&s, &profile, s.authority.issue_x509(ctx(&caller, &rid), ask).await)
+    answer_submission(&s, &profile, s.authority.submit(ctx(&caller, &rid), ask).await)
 }
 
 /// The answer to a submission (a request, break-glass, an operator
@@ -463,7 +487,7 @@ pub async fn get_credential(
             .map_err(|_| Problem::not_found(format!("`{}` is neither a credential id nor a serial", signet_model::names::shorten(&id))))?;
         s.authority.get_credential_by_serial(ctx(&caller, &rid), &serial).await?
     };
-    Ok(Json(CredentialView::new(credential)))
+    Ok(Json(CredentialView::new(&s, credential).0))
 }
 
 // ------------------------------------------------------------ events

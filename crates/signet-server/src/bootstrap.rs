@@ -76,6 +76,7 @@ pub fn default_tls_server_profile() -> ProfileInput {
         subject_kinds: vec![],
         allowed_scopes: vec![],
         approvals: None,
+        params: Default::default(),
     }
 }
 
@@ -269,9 +270,12 @@ pub async fn finish(config: &ServerConfig, store: Arc<dyn Store>, keys: &Keys) -
     std::fs::write(config.data_dir.join("log.pub"), format!("{}\n", log_key.verifier_key())).map_err(boot("cannot write log.pub"))?;
 
     let rollover = signet_core::rollover::Rollover { factory, overlap: config.rollover_overlap };
-    let authority = Arc::new(
-        Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch).with_rollover(rollover, retired),
-    );
+    let authority =
+        Authority::new(store.clone(), clock.clone(), rng.clone(), x509.clone(), config.commit_batch).with_rollover(rollover, retired);
+    // The credential types this server issues: each is one implementation
+    // of `CredentialType` (docs/ARCHITECTURE.md, "Adding a credential type").
+    let x509_type = Arc::new(signet_x509::X509Type::new(authority.x509_issuers()));
+    let authority = Arc::new(authority.with_credential_type(x509_type));
     // Every start: data directories made before operator certificates existed get the profile too.
     authority.ensure_operator_client_profile().await.map_err(boot("cannot create the operator-client profile"))?;
     let admin_token_path = complete_first_start(&authority, &config.data_dir).await?;

@@ -4,7 +4,7 @@
 //! answer; every permission is decided in `signet_core` by the policy set.
 
 use crate::AppState;
-use crate::api::{IssueRequestBody, IssueResponse, answer_submission, ctx, issue_response, parse_issue_body};
+use crate::api::{IssueRequestBody, IssueResponse, answer_submission, ctx, issue_response, parse_ask_body};
 use crate::extract::{Authed, JsonBody, RequestIdExt};
 use crate::problem::{ApiResult, Problem};
 use axum::extract::{Path, State};
@@ -511,7 +511,7 @@ pub struct ExplainResponse {
     pub determining_policies: Vec<ExplainedPolicy>,
     pub reasons: Vec<String>,
     pub errors: Vec<String>,
-    /// A refusal by the profile's X.509 rules, checked before the policy.
+    /// A refusal by the profile's or the credential type's rules (checked in Rust).
     pub refusal: Option<Problem>,
     pub approvals_required: u32,
     pub approval_group: Option<String>,
@@ -527,10 +527,10 @@ pub async fn explain(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
-    JsonBody(body): JsonBody<IssueRequestBody>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Json<ExplainResponse>> {
-    let ask = parse_issue_body(body, None).map_err(|e| Problem::invalid(&e))?;
-    let e = s.authority.explain_x509(ctx(&caller, &rid), ask).await?;
+    let ask = parse_ask_body(body, false).map_err(|e| Problem::invalid(&e))?;
+    let e = s.authority.explain(ctx(&caller, &rid), ask).await?;
     Ok(Json(ExplainResponse {
         outcome: e.outcome.to_string(),
         summary: e.explanation.summary,
@@ -643,27 +643,12 @@ pub async fn list_approvals(
 // ------------------------------------------------------------ break-glass
 
 /// An emergency request: the fields of a normal request body and the
-/// emergency's reason. The fields are spelt out rather than `#[serde(flatten)]`:
-/// a flattened struct is read through serde's own buffer, which binds a JSON
-/// array by position and ignores `deny_unknown_fields`.
+/// emergency's reason. Parsed field by field like a request
+/// ([`crate::api::parse_ask_body`]); this type documents the body.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BreakGlassBody {
-    /// The subject id (`sub_…`).
-    pub subject: String,
-    /// The profile name.
-    pub profile: String,
-    /// The PKCS#10 CSR, PEM. Its signature proves possession of the key.
-    pub csr: String,
-    /// Names for the certificate; when absent, the CSR's requested SANs are used.
-    #[serde(default)]
-    pub names: Option<crate::api::NamesBody>,
-    /// Lifetime: seconds (`3600` or `"3600"`), or a number with s/m/h/d (`"24h"`). Default: the profile's.
-    #[serde(default)]
-    pub ttl: Option<signet_model::duration::DurationInput>,
-    /// Scopes (entitlements) asked for; each must be allowed by the profile.
-    #[serde(default)]
-    pub scopes: Vec<String>,
+    #[serde(flatten)]
+    pub request: IssueRequestBody,
     /// Why the normal path cannot be used (recorded in a high-severity event).
     pub reason: String,
 }
@@ -680,17 +665,16 @@ pub async fn break_glass(
     State(s): St,
     caller: Authed,
     Extension(rid): Extension<RequestIdExt>,
-    JsonBody(body): JsonBody<BreakGlassBody>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Response> {
-    let reason = body.reason.trim().to_string();
+    let mut ask = parse_ask_body(body, true).map_err(|e| Problem::invalid(&e))?;
+    let reason = ask.break_glass.as_deref().unwrap_or_default().trim().to_string();
     if reason.is_empty() || reason.chars().count() > 1024 || reason.chars().any(char::is_control) {
         return Err(Problem::invalid(&FieldError::new("reason", "a reason of 1-1024 characters, without control characters, is required")));
     }
-    let BreakGlassBody { subject, profile, csr, names, ttl, scopes, reason: _ } = body;
-    let request = IssueRequestBody { subject, profile, csr, names, ttl, scopes };
-    let ask = parse_issue_body(request, Some(reason)).map_err(|e| Problem::invalid(&e))?;
+    ask.break_glass = Some(reason);
     let profile = ask.profile.clone();
-    answer_submission(&s, &profile, s.authority.issue_x509(ctx(&caller, &rid), ask).await)
+    answer_submission(&s, &profile, s.authority.submit(ctx(&caller, &rid), ask).await)
 }
 
 // ------------------------------------------------------------ subjects' lifecycle

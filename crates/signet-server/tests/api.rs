@@ -390,14 +390,15 @@ both_backends!(the_servers_own_certificate_is_a_recorded_credential, |srv| {
     assert_eq!(srv.get(&pem_of(&own[0])).await.1["certificate_pem"], served.as_str());
     assert_eq!((own[0]["subject_id"].as_str(), own[0]["status"].as_str()), (Some(server.as_str()), Some("active")));
     assert!(own[0]["names"]["dns"].as_array().unwrap().contains(&json!("localhost")), "{}", own[0]);
-    // Its request and its log entry, decided by the built-in rule.
+    // Its request and its log entry, decided by the issuance policy like every
+    // credential (issue 15: no entry skips the policy), and the built-in rule.
     let (_, reqs) = srv.get("/v1/requests?limit=1000").await;
     let req = reqs["items"].as_array().unwrap().iter().find(|r| r["credential_id"] == own[0]["id"]).unwrap().clone();
     assert_eq!((req["state"].as_str(), req["requested_by"].as_str()), (Some("issued"), Some("system")));
     let (_, events) = srv.get("/v1/events?limit=1000").await;
     let issued = events["items"].as_array().unwrap().iter().find(|e| e["credential_id"] == own[0]["id"]).unwrap().clone();
     assert_eq!(issued["event_type"], "credential.issued");
-    assert_eq!(issued["details"]["policies"], json!(["builtin.server-certificate"]));
+    assert_eq!(issued["details"]["policies"], json!(["issue.permit.within-profile", "builtin.server-certificate"]));
     let (_, profile) = srv.get("/v1/profiles/signet-server").await;
     assert_eq!((profile["version"].as_i64(), profile["key_algorithms"].clone()), (Some(1), json!(["ecdsa-p256"])), "{profile}");
 

@@ -136,6 +136,9 @@ pub(crate) struct ProfileRules {
     pub(crate) allowed_scopes: Vec<String>,
     #[serde(default)]
     pub(crate) approvals: Option<ApprovalRule>,
+    /// The credential type's own rules.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TryFrom<ProfileRow> for Profile {
@@ -161,6 +164,7 @@ impl TryFrom<ProfileRow> for Profile {
             subject_kinds: p.json("subject_kinds", &r.subject_kinds)?,
             allowed_scopes: rules.allowed_scopes,
             approvals: rules.approvals,
+            params: rules.params,
             version: r.version,
             created_at: p.time("created_at", r.created_at)?,
             updated_at: p.time("updated_at", r.updated_at)?,
@@ -189,6 +193,7 @@ pub(crate) struct RequestRow {
     break_glass: bool,
     expires_at: Option<i64>,
     key_spki: Option<Vec<u8>>,
+    params: String,
 }
 
 impl TryFrom<RequestRow> for Request {
@@ -205,6 +210,7 @@ impl TryFrom<RequestRow> for Request {
             requested_names: p.json("requested_names", &r.requested_names)?,
             requested_ttl_seconds: r.requested_ttl_seconds,
             requested_scopes: p.json("requested_scopes", &r.requested_scopes)?,
+            params: p.json("params", &r.params)?,
             break_glass: r.break_glass,
             expires_at: p.opt_time("expires_at", r.expires_at)?,
             key_spki: r.key_spki,
@@ -229,7 +235,7 @@ pub(crate) struct CredentialRow {
     profile: String,
     request_id: String,
     issuer_id: String,
-    key_algorithm: String,
+    key_algorithm: Option<String>,
     key_fingerprint: String,
     names: String,
     not_before: i64,
@@ -252,7 +258,7 @@ impl TryFrom<CredentialRow> for Credential {
             profile: r.profile,
             request_id: p.parse(RequestId::parse, "request_id", &r.request_id)?,
             issuer_id: p.parse(AuthorityId::parse, "issuer_id", &r.issuer_id)?,
-            key_algorithm: p.parse(KeyAlgorithm::parse, "key_algorithm", &r.key_algorithm)?,
+            key_algorithm: r.key_algorithm.as_deref().map(|v| p.parse(KeyAlgorithm::parse, "key_algorithm", v)).transpose()?,
             key_fingerprint: r.key_fingerprint,
             names: p.json("names", &r.names)?,
             not_before: p.time("not_before", r.not_before)?,
@@ -272,6 +278,7 @@ pub(crate) struct IntentRow {
     profile: String,
     key_fingerprint: String,
     created_at: i64,
+    tbs_sha256: Option<Vec<u8>>,
 }
 
 impl TryFrom<IntentRow> for IssuanceIntent {
@@ -286,6 +293,10 @@ impl TryFrom<IntentRow> for IssuanceIntent {
             profile: r.profile,
             key_fingerprint: r.key_fingerprint,
             created_at: p.time("created_at", r.created_at)?,
+            tbs_sha256: r
+                .tbs_sha256
+                .map(|h| <[u8; 32]>::try_from(h.as_slice()).map_err(|_| p.corrupt("tbs_sha256", "not 32 bytes")))
+                .transpose()?,
         })
     }
 }

@@ -66,7 +66,7 @@ macro_rules! request_columns {
     () => {
         "id, subject_id, profile, profile_version, credential_type, requested_names, requested_ttl_seconds, \
          key_algorithm, key_fingerprint, requested_by, state, reason, credential_id, created_at, updated_at, \
-         requested_scopes, break_glass, expires_at, key_spki"
+         requested_scopes, break_glass, expires_at, key_spki, params"
     };
 }
 macro_rules! credential_columns {
@@ -77,7 +77,7 @@ macro_rules! credential_columns {
 }
 macro_rules! intent_columns {
     () => {
-        "serial, request_id, subject_id, profile, key_fingerprint, created_at"
+        "serial, request_id, subject_id, profile, key_fingerprint, created_at, tbs_sha256"
     };
 }
 macro_rules! event_columns {
@@ -158,7 +158,7 @@ impl HotStatements {
                  requested_by = excluded.requested_by, state = excluded.state, reason = excluded.reason, \
                  credential_id = excluded.credential_id, updated_at = excluded.updated_at, \
                  requested_scopes = excluded.requested_scopes, break_glass = excluded.break_glass, \
-                 expires_at = excluded.expires_at, key_spki = excluded.key_spki",
+                 expires_at = excluded.expires_at, key_spki = excluded.key_spki, params = excluded.params",
                 placeholders,
             ),
             credentials: MultiInsert::new(
@@ -524,7 +524,12 @@ where
             match write {
                 IssuanceWrite::Intent(i) => intents.push(i),
                 IssuanceWrite::Outcome(o) => {
-                    requests.push((&o.request, json(&o.request.requested_names)?, json(&o.request.requested_scopes)?));
+                    requests.push((
+                        &o.request,
+                        json(&o.request.requested_names)?,
+                        json(&o.request.requested_scopes)?,
+                        json(&o.request.params)?,
+                    ));
                     if let Some(c) = &o.credential {
                         credentials.push((c, json(&c.names)?));
                     }
@@ -542,14 +547,15 @@ where
                 .bind(i.profile.as_str())
                 .bind(i.key_fingerprint.as_str())
                 .bind(unix(i.created_at))
+                .bind(i.tbs_sha256.as_ref().map(|h| h.as_slice()))
         })
         .await?;
 
         // PostgreSQL refuses an upsert that touches one row twice in one
         // statement: should a batch carry one request twice, go row by row.
         let mut seen = HashSet::with_capacity(requests.len());
-        let request_group = if requests.iter().all(|(r, _, _)| seen.insert(&r.id)) { MAX_GROUP } else { 1 };
-        Self::insert_rows(conn, &hot.requests, &requests, request_group, |q, (r, names, scopes)| {
+        let request_group = if requests.iter().all(|(r, _, _, _)| seen.insert(&r.id)) { MAX_GROUP } else { 1 };
+        Self::insert_rows(conn, &hot.requests, &requests, request_group, |q, (r, names, scopes, params)| {
             q.bind(r.id.as_str())
                 .bind(r.subject_id.as_str())
                 .bind(r.profile.as_str())
@@ -569,6 +575,7 @@ where
                 .bind(r.break_glass)
                 .bind(r.expires_at.map(unix))
                 .bind(r.key_spki.as_deref())
+                .bind(params.as_str())
         })
         .await?;
 
@@ -580,7 +587,7 @@ where
                 .bind(c.profile.as_str())
                 .bind(c.request_id.as_str())
                 .bind(c.issuer_id.as_str())
-                .bind(c.key_algorithm.as_str())
+                .bind(c.key_algorithm.map(|a| a.as_str()))
                 .bind(c.key_fingerprint.as_str())
                 .bind(names.as_str())
                 .bind(unix(c.not_before))
@@ -747,7 +754,11 @@ where
         let names = json(&spec.names)?;
         let ext_key_usages = json(&spec.ext_key_usages)?;
         let subject_kinds = json(&spec.subject_kinds)?;
-        let rules = json(&ProfileRules { allowed_scopes: spec.allowed_scopes.clone(), approvals: spec.approvals.clone() })?;
+        let rules = json(&ProfileRules {
+            allowed_scopes: spec.allowed_scopes.clone(),
+            approvals: spec.approvals.clone(),
+            params: spec.params.clone(),
+        })?;
         let mut tx = self.begin(DB::BEGIN_APPEND).await?;
         let (version, created_at): (i64, i64) = sqlx::query_as(concat!(
             "INSERT INTO profiles (",

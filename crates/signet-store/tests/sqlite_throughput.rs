@@ -92,6 +92,7 @@ async fn sqlite_issuance_throughput() {
         subject_kinds: vec![],
         allowed_scopes: vec![],
         approvals: None,
+        params: Default::default(),
     };
     store.put_profile(&spec, T0, &event(EventType::ProfileApplied, T0)).await.unwrap();
     let issuer = Authority {
@@ -129,6 +130,7 @@ async fn sqlite_issuance_throughput() {
                 profile: "tls".into(),
                 key_fingerprint: fingerprint.clone(),
                 created_at: now,
+                tbs_sha256: Some([0; 32]),
             }));
             let request = Request {
                 id: request_id.clone(),
@@ -139,6 +141,7 @@ async fn sqlite_issuance_throughput() {
                 requested_names: names.clone(),
                 requested_ttl_seconds: None,
                 requested_scopes: vec![],
+                params: serde_json::json!({}),
                 break_glass: false,
                 expires_at: None,
                 key_spki: None,
@@ -159,7 +162,7 @@ async fn sqlite_issuance_throughput() {
                 profile: "tls".into(),
                 request_id: request_id.clone(),
                 issuer_id: issuer.id.clone(),
-                key_algorithm: KeyAlgorithm::EcdsaP256,
+                key_algorithm: Some(KeyAlgorithm::EcdsaP256),
                 key_fingerprint: fingerprint,
                 names,
                 not_before: now,

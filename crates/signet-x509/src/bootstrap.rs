@@ -5,7 +5,7 @@
 //! CA 5 years.
 
 use crate::ca::bind_own_key;
-use crate::certificate::{parse_issuer_ca, prepare};
+use crate::certificate::{SignerRef, parse_issuer_ca, prepare};
 use crate::key::PublicKeyInfo;
 use crate::template::{IssuerTemplate, Template, cert_time, key_usages_for};
 use signet_core::mint::MintError;
@@ -79,7 +79,7 @@ pub fn create_root(
     let key = public_key_of(signer.as_ref())?;
     let issuer = IssuerTemplate { key: key.clone(), ca: None };
     let template = ca_template(common_name, serial, not_before, not_after, 1, key, issuer);
-    let der = prepare(template, signer.as_ref())?.sign()?.verify_back()?;
+    let der = prepare(template, SignerRef::Borrowed(signer.as_ref()))?.sign()?.verify_back()?;
     Ok((der, signer))
 }
 
@@ -110,6 +110,6 @@ pub fn create_issuing(
     let key = public_key_of(signer.as_ref())?;
     let issuer = IssuerTemplate { key: root_key, ca: Some(root) };
     let template = ca_template(common_name, serial, not_before, not_after, 0, key, issuer);
-    let der = prepare(template, root_signer)?.sign()?.verify_back()?;
+    let der = prepare(template, SignerRef::Borrowed(root_signer))?.sign()?.verify_back()?;
     Ok((der, signer))
 }

@@ -1,10 +1,12 @@
-//! An issuing CA: [`X509Authority`] implements [`X509Issuer`].
+//! An issuing CA: [`X509Authority`] implements [`X509Issuer`] (it prepares
+//! certificates for the X.509 credential type) and [`StatusPublisher`] (CRL, OCSP).
 
-use crate::certificate::{PreparedCertificate, parse_issuer_ca, prepare};
+use crate::certificate::{PreparedCertificate, SignerRef, parse_issuer_ca, prepare};
 use crate::key::{PublicKeyInfo, SignatureError, sha256_hex, signature_oid, verify_signature};
 use crate::ocsp::IssuerHashes;
 use crate::template::{IssuerCa, IssuerTemplate, Template, Urls, cert_time, key_usages_for};
-use signet_core::mint::{BoundKey, CertStatus, MalformedOcspRequest, MintError, OcspRequest, X509Issuer};
+use signet_core::credential_type::PreparedCredential;
+use signet_core::mint::{BoundKey, CertStatus, MalformedOcspRequest, MintError, OcspRequest, StatusPublisher, X509Issuer};
 use signet_core::ports::AuthoritySigner;
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::request::Grant;
@@ -84,57 +86,64 @@ impl X509Authority {
     }
 
     /// Build and lint the certificate for `grant` bound to `key`; nothing is
-    /// signed yet. Sign it with [`PreparedCertificate::sign`].
-    pub fn prepare(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<PreparedCertificate<'_>, MintError> {
+    /// signed yet. Sign it with [`PreparedCertificate::sign`]. The X.509
+    /// part of the grant (CN, extended key usages, CA) is read from
+    /// `grant.params` ([`crate::credential::X509Params`]).
+    pub fn prepare_certificate(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<PreparedCertificate<'static>, MintError> {
+        let x509 = crate::credential::X509Params::of(grant)?;
         let subject_key = PublicKeyInfo::from_spki_der(&key.spki_der).map_err(|e| MintError::Lint(format!("the bound key: {e}")))?;
-        if subject_key.algorithm != key.algorithm || grant.key_algorithm != key.algorithm {
+        if subject_key.algorithm != key.algorithm || grant.key_algorithm != Some(key.algorithm) {
             return Err(MintError::Lint(format!(
-                "key algorithm mismatch: granted {}, bound {}, actual {}",
+                "key algorithm mismatch: granted {:?}, bound {}, actual {}",
                 grant.key_algorithm, key.algorithm, subject_key.algorithm
             )));
         }
         if key.fingerprint != sha256_hex(&subject_key.spki_der) {
             return Err(MintError::Lint("the bound key's fingerprint is not the SHA-256 of its public key".into()));
         }
-        if !grant.is_ca && grant.path_len.is_some() {
+        if !x509.is_ca && x509.path_len.is_some() {
             return Err(MintError::Lint("an end-entity grant has a path length".into()));
         }
         let template = Template {
             serial: crate::der::positive_integer_content(serial.as_bytes()),
             not_before: cert_time(grant.not_before),
             not_after: cert_time(grant.not_after),
-            common_name: (!grant.common_name.is_empty()).then(|| grant.common_name.clone()),
+            common_name: (!x509.common_name.is_empty()).then(|| x509.common_name.clone()),
             names: grant.names.clone(),
-            ca: grant.is_ca.then_some(grant.path_len),
-            key_usages: key_usages_for(grant.is_ca, subject_key.algorithm),
-            ext_key_usages: grant.ext_key_usages.clone(),
+            ca: x509.is_ca.then_some(x509.path_len),
+            key_usages: key_usages_for(x509.is_ca, subject_key.algorithm),
+            ext_key_usages: x509.ext_key_usages,
             subject_key,
             issuer: IssuerTemplate { key: self.key.clone(), ca: Some(self.ca.clone()) },
             urls: Some(self.urls.clone()),
         };
-        prepare(template, self.signer.as_ref())
+        prepare(template, SignerRef::Shared(self.signer.clone()))
     }
 }
 
-impl X509Issuer for X509Authority {
+/// A certificate prepared by an issuing CA, as the pipeline holds it.
+struct PreparedX509 {
+    certificate: PreparedCertificate<'static>,
+    issuer_id: AuthorityId,
+}
+
+impl PreparedCredential for PreparedX509 {
+    fn tbs_sha256(&self) -> [u8; 32] {
+        crate::key::sha256(self.certificate.tbs_der())
+    }
+
+    fn issuer_id(&self) -> &AuthorityId {
+        &self.issuer_id
+    }
+
+    fn sign(self: Box<Self>) -> Result<Vec<u8>, MintError> {
+        self.certificate.sign()?.verify_back()
+    }
+}
+
+impl StatusPublisher for X509Authority {
     fn issuer_id(&self) -> &AuthorityId {
         &self.id
-    }
-
-    fn issuer_not_before(&self) -> OffsetDateTime {
-        self.ca.not_before
-    }
-
-    fn issuer_not_after(&self) -> OffsetDateTime {
-        self.ca.not_after
-    }
-
-    fn chain_der(&self) -> &[Vec<u8>] {
-        &self.chain
-    }
-
-    fn mint(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Vec<u8>, MintError> {
-        self.prepare(grant, key, serial)?.sign()?.verify_back()
     }
 
     fn crl(&self, revoked: &[(Serial, OffsetDateTime)], now: OffsetDateTime) -> Result<Vec<u8>, MintError> {
@@ -147,6 +156,25 @@ impl X509Issuer for X509Authority {
 
     fn ocsp_response(&self, request: &OcspRequest, statuses: &[CertStatus], now: OffsetDateTime) -> Result<Vec<u8>, MintError> {
         crate::ocsp::build_response(self.signer.as_ref(), &self.key, &self.ocsp, request, statuses, now)
+    }
+}
+
+impl X509Issuer for X509Authority {
+    fn issuer_not_before(&self) -> OffsetDateTime {
+        self.ca.not_before
+    }
+
+    fn issuer_not_after(&self) -> OffsetDateTime {
+        self.ca.not_after
+    }
+
+    fn chain_der(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    fn prepare(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Box<dyn PreparedCredential>, MintError> {
+        let certificate = self.prepare_certificate(grant, key, serial)?;
+        Ok(Box::new(PreparedX509 { certificate, issuer_id: self.id.clone() }))
     }
 }
 

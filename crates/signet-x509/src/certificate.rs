@@ -34,13 +34,33 @@ use x509_parser::prelude::FromDer;
 pub struct PreparedCertificate<'a> {
     tbs_der: Vec<u8>,
     sig_alg_der: Vec<u8>,
-    signer: &'a dyn AuthoritySigner,
+    signer: SignerRef<'a>,
     template: Template,
+}
+
+/// The key a prepared certificate will be signed with: borrowed (a CA
+/// being created), or shared with its issuing CA, so that the prepared
+/// certificate can move to a blocking thread to be signed.
+pub(crate) enum SignerRef<'a> {
+    Borrowed(&'a dyn AuthoritySigner),
+    Shared(std::sync::Arc<dyn AuthoritySigner>),
+}
+
+impl SignerRef<'_> {
+    fn get(&self) -> &dyn AuthoritySigner {
+        match self {
+            Self::Borrowed(s) => *s,
+            Self::Shared(s) => s.as_ref(),
+        }
+    }
 }
 
 impl fmt::Debug for PreparedCertificate<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedCertificate").field("tbs_sha256", &self.tbs_sha256_hex()).field("signer", &self.signer.algorithm()).finish()
+        f.debug_struct("PreparedCertificate")
+            .field("tbs_sha256", &self.tbs_sha256_hex())
+            .field("signer", &self.signer.get().algorithm())
+            .finish()
     }
 }
 
@@ -65,9 +85,11 @@ fn build_err(e: rcgen::Error) -> MintError {
 
 /// Build the TBS for `template` (rcgen, through the capturing key), lint it,
 /// and hold it for `signer`.
-pub(crate) fn prepare<'a>(template: Template, signer: &'a dyn AuthoritySigner) -> Result<PreparedCertificate<'a>, MintError> {
+pub(crate) fn prepare(template: Template, signer: SignerRef<'_>) -> Result<PreparedCertificate<'_>, MintError> {
     template.lint_policy().map_err(MintError::Lint)?;
-    if signer.public_key_spki_der() != template.issuer.key.spki_der.as_slice() || signer.algorithm() != template.issuer.key.algorithm {
+    if signer.get().public_key_spki_der() != template.issuer.key.spki_der.as_slice()
+        || signer.get().algorithm() != template.issuer.key.algorithm
+    {
         return Err(MintError::Build("the signer's key is not the issuer certificate's key".into()));
     }
     let params = template.to_params()?;
@@ -110,7 +132,7 @@ impl PreparedCertificate<'_> {
     /// Sign the linted bytes with the authority key. Consumes the prepared
     /// certificate, so it cannot be signed twice.
     pub fn sign(self) -> Result<SignedCertificate, MintError> {
-        let signature = self.signer.sign(&self.tbs_der)?;
+        let signature = self.signer.get().sign(&self.tbs_der)?;
         let mut bits = Vec::with_capacity(signature.len() + 1);
         bits.push(0); // no unused bits
         bits.extend_from_slice(&signature);

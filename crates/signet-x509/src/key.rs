@@ -20,6 +20,13 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
 
+/// SHA-256 over `data`.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, data).as_ref());
+    out
+}
+
 /// Lower-case hex of SHA-256 over `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     digest(&SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()

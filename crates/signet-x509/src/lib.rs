@@ -1,4 +1,5 @@
-//! X.509 for Signet: CSR intake, certificate minting, CA bootstrap.
+//! X.509 for Signet: CSR intake, certificate minting, CA bootstrap. The
+//! credential type the pipeline sees is [`credential::X509Type`].
 //!
 //! ```text
 //!  untrusted CSR ──▶ csr::parse_csr ──▶ ParsedCsr { BoundKey, SanSet, CN }     (proof of possession checked;
@@ -24,11 +25,12 @@
 //! Status, signed by the same issuing CA key through the same
 //! lint-then-sign-then-verify-back discipline: [`crl`] writes the CRL and
 //! [`ocsp`] parses OCSP requests and writes responses, both by hand in DER,
-//! reached through `X509Issuer::crl` / `parse_ocsp_request` / `ocsp_response`.
+//! reached through `StatusPublisher::crl` / `parse_ocsp_request` / `ocsp_response`.
 
 pub mod bootstrap;
 pub mod ca;
 pub mod certificate;
+pub mod credential;
 pub mod crl;
 pub mod csr;
 mod der;
@@ -41,6 +43,7 @@ pub mod tls;
 pub use bootstrap::{create_issuing, create_root};
 pub use ca::{X509Authority, bind_own_key};
 pub use certificate::{PreparedCertificate, SignedCertificate};
+pub use credential::{X509Params, X509Type};
 pub use csr::{ParsedCsr, parse_csr};
 pub use pem::{chain_pem, pem_encode};
 pub use tls::{ServerIdentity, server_identity};

@@ -6,8 +6,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use signet_core::mint::{BoundKey, MintError, X509Issuer};
 use signet_model::ids::Serial;
 use signet_model::names::SanSet;
-use signet_model::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
-use signet_model::request::Grant;
+use signet_model::profile::{ExtendedKeyUsage, KeyAlgorithm};
 use std::fmt;
 use time::{Duration, OffsetDateTime};
 
@@ -55,17 +54,16 @@ pub fn server_identity(
         .checked_add(ttl)
         .ok_or_else(|| MintError::Lint("the server certificate lifetime is out of range".into()))?
         .min(issuer.issuer_not_after());
-    let grant = Grant {
-        credential_type: CredentialType::X509,
-        common_name: names.dns.first().cloned().unwrap_or_default(),
-        names: names.clone(),
-        key_algorithm: KeyAlgorithm::EcdsaP256,
-        not_before: now,
+    let grant = crate::credential::X509Params::grant(
+        &names.dns.first().cloned().unwrap_or_default(),
+        names.clone(),
+        KeyAlgorithm::EcdsaP256,
+        now,
         not_after,
-        ext_key_usages: vec![ExtendedKeyUsage::ServerAuth],
-        is_ca: false,
-        path_len: None,
-    };
+        vec![ExtendedKeyUsage::ServerAuth],
+        false,
+        None,
+    );
     let leaf = issuer.mint(&grant, &bound, serial)?;
     let mut chain_der = Vec::with_capacity(issuer.chain_der().len() + 1);
     chain_der.push(leaf);

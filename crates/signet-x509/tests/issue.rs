@@ -6,7 +6,7 @@ mod common;
 
 use ::time::Duration;
 use common::*;
-use signet_core::mint::{BoundKey, MintError, X509Issuer};
+use signet_core::mint::{BoundKey, MintError, StatusPublisher, X509Issuer};
 use signet_core::ports::AuthoritySigner;
 use signet_model::ids::AuthorityId;
 use signet_model::profile::KeyAlgorithm;
@@ -238,20 +238,20 @@ fn validity_past_the_issuer_is_a_lint_error_and_nothing_is_signed() {
 
     let mut grant = server_grant("x", Default::default(), KeyAlgorithm::Ed25519);
     grant.not_after = authority.issuer_not_after() + Duration::seconds(1);
-    match authority.mint(&grant, &key, &serial(50)) {
+    match authority.mint(&grant.grant(), &key, &serial(50)) {
         Err(MintError::Lint(m)) => assert!(m.contains("not inside the issuer's"), "{m}"),
         other => panic!("expected a lint error, got {other:?}"),
     }
     let mut before = server_grant("x", Default::default(), KeyAlgorithm::Ed25519);
     before.not_before = now() - Duration::seconds(1);
-    assert!(matches!(authority.mint(&before, &key, &serial(50)), Err(MintError::Lint(_))));
+    assert!(matches!(authority.mint(&before.grant(), &key, &serial(50)), Err(MintError::Lint(_))));
     let mut inverted = server_grant("x", Default::default(), KeyAlgorithm::Ed25519);
     inverted.not_after = inverted.not_before;
-    assert!(matches!(authority.mint(&inverted, &key, &serial(50)), Err(MintError::Lint(_))));
+    assert!(matches!(authority.mint(&inverted.grant(), &key, &serial(50)), Err(MintError::Lint(_))));
     assert_eq!(counting.calls(), 0, "nothing may be signed after a lint error");
 
     // The same authority signs a good grant exactly once.
-    authority.mint(&server_grant("x", Default::default(), KeyAlgorithm::Ed25519), &key, &serial(51)).unwrap();
+    authority.mint(&server_grant("x", Default::default(), KeyAlgorithm::Ed25519).grant(), &key, &serial(51)).unwrap();
     assert_eq!(counting.calls(), 1);
 }
 
@@ -261,10 +261,10 @@ fn other_lints_stop_bad_grants_before_signing() {
     let counting = TestSigner::new(ca.issuing_signer.clone(), false);
     let authority = ca.authority_with(counting.clone()).unwrap();
     let key = parse_csr(&rcgen_csr(&rcgen_key(KeyAlgorithm::EcdsaP256), "x", vec![])).unwrap().key;
-    let lint = |grant: &signet_model::request::Grant, key: &BoundKey, serial_bytes: [u8; 16]| {
+    let lint = |grant: &TestGrant, key: &BoundKey, serial_bytes: [u8; 16]| {
         let serial =
             signet_model::ids::Serial::parse_hex("s", &serial_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()).unwrap();
-        match authority.mint(grant, key, &serial) {
+        match authority.mint(&grant.grant(), key, &serial) {
             Err(MintError::Lint(m)) => m,
             other => panic!("expected a lint error, got {other:?}"),
         }
@@ -295,7 +295,7 @@ fn other_lints_stop_bad_grants_before_signing() {
     assert_eq!(counting.calls(), 0);
 
     // Serials with the top bit set are encoded positive (17 octets) and accepted.
-    let der = authority.mint(&good, &key, &signet_model::ids::Serial::parse_hex("s", &"ff".repeat(16)).unwrap()).unwrap();
+    let der = authority.mint(&good.grant(), &key, &signet_model::ids::Serial::parse_hex("s", &"ff".repeat(16)).unwrap()).unwrap();
     assert_eq!(parse(&der).raw_serial().len(), 17);
 }
 
@@ -306,7 +306,7 @@ fn a_signer_returning_a_bad_signature_fails_verify_back() {
     let grant = server_grant("x", Default::default(), KeyAlgorithm::EcdsaP256);
     let bad = TestSigner::new(ca.issuing_signer.clone(), true);
     let authority = ca.authority_with(bad.clone()).unwrap();
-    match authority.mint(&grant, &key, &serial(60)) {
+    match authority.mint(&grant.grant(), &key, &serial(60)) {
         Err(MintError::VerifyBack(m)) => assert!(m.contains("does not verify"), "{m}"),
         other => panic!("expected VerifyBack, got {other:?}"),
     }
@@ -321,12 +321,12 @@ fn prepared_certificates_expose_their_tbs_and_sign_once() {
     let ca = TestCa::new(KeyAlgorithm::Ed25519, KeyAlgorithm::Ed25519);
     let key = parse_csr(&rcgen_csr(&rcgen_key(KeyAlgorithm::Ed25519), "x", vec![])).unwrap().key;
     let grant = server_grant("x", Default::default(), KeyAlgorithm::Ed25519);
-    let prepared = ca.authority.prepare(&grant, &key, &serial(70)).unwrap();
+    let prepared = ca.authority.prepare_certificate(&grant.grant(), &key, &serial(70)).unwrap();
     let tbs = prepared.tbs_der().to_vec();
     let hash = prepared.tbs_sha256_hex();
     assert_eq!(hash.len(), 64);
     // Preparing is deterministic for Ed25519 (no randomness in the TBS).
-    assert_eq!(ca.authority.prepare(&grant, &key, &serial(70)).unwrap().tbs_sha256_hex(), hash);
+    assert_eq!(ca.authority.prepare_certificate(&grant.grant(), &key, &serial(70)).unwrap().tbs_sha256_hex(), hash);
     let der = prepared.sign().unwrap().verify_back().unwrap();
     assert_eq!(parse(&der).tbs_certificate.as_ref(), tbs.as_slice());
 }
@@ -352,7 +352,7 @@ fn a_sub_ca_grant_makes_an_intermediate_openssl_accepts() {
     grant.path_len = Some(0);
     grant.ext_key_usages = vec![];
     grant.not_after = now() + Duration::days(365);
-    let sub_der = over_root.mint(&grant, &sub_key, &serial(80)).unwrap();
+    let sub_der = over_root.mint(&grant.grant(), &sub_key, &serial(80)).unwrap();
     let sub = parse(&sub_der);
     let bc = sub.basic_constraints().unwrap().unwrap();
     assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
@@ -371,7 +371,7 @@ fn a_sub_ca_grant_makes_an_intermediate_openssl_accepts() {
     let key =
         parse_csr(&rcgen_csr(&rcgen_key(KeyAlgorithm::EcdsaP256), "x", vec![rcgen::SanType::DnsName("edge.example".try_into().unwrap())]))
             .unwrap();
-    let leaf = site.mint(&server_grant("edge.example", key.names.clone(), KeyAlgorithm::EcdsaP256), &key.key, &serial(81)).unwrap();
+    let leaf = site.mint(&server_grant("edge.example", key.names.clone(), KeyAlgorithm::EcdsaP256).grant(), &key.key, &serial(81)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = openssl_verify(dir.path(), &ca.root_der, &[&sub_der], &leaf, &["-purpose", "sslserver"]);
     assert!(out.contains("leaf.pem: OK"), "{out}");
@@ -382,7 +382,7 @@ fn a_sub_ca_grant_makes_an_intermediate_openssl_accepts() {
     let mut deeper = grant.clone();
     deeper.not_after = now() + Duration::days(30);
     let (_, deeper_key) = own_key(&ca.keys, "site-2", KeyAlgorithm::EcdsaP256);
-    assert!(matches!(site.mint(&deeper, &deeper_key, &serial(82)), Err(MintError::Lint(_))));
+    assert!(matches!(site.mint(&deeper.grant(), &deeper_key, &serial(82)), Err(MintError::Lint(_))));
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn pkcs11_a_ca_whose_keys_live_in_the_token_issues_certificates_openssl_verifies
 
             let csr = parse_csr(&openssl_csr(dir.path(), "ecdsa-p256", &[])).unwrap();
             let grant = server_grant("a.example", csr.names.clone(), KeyAlgorithm::EcdsaP256);
-            let leaf = authority.mint(&grant, &csr.key, &serial(n + 4)).unwrap();
+            let leaf = authority.mint(&grant.grant(), &csr.key, &serial(n + 4)).unwrap();
             let out = openssl_verify(dir.path(), &root_der, &[&issuing_der], &leaf, &["-purpose", "sslserver"]);
             assert!(out.contains("leaf.pem: OK"), "{name}: {out}");
 

@@ -7,7 +7,7 @@ mod common;
 use ::time::{Duration, OffsetDateTime};
 use common::*;
 use signet_core::clock::SystemClock;
-use signet_core::mint::{CertStatus, MintError, X509Issuer};
+use signet_core::mint::{CertStatus, MintError, StatusPublisher};
 use signet_core::ports::Clock;
 use signet_model::ids::Serial;
 use signet_model::profile::KeyAlgorithm;

@@ -115,6 +115,7 @@ pub fn profile_spec(name: &str) -> ProfileSpec {
             expires_after_seconds: 3600,
             fresh_approver_window_seconds: 86400,
         }),
+        params: Default::default(),
     }
 }
 
@@ -156,6 +157,7 @@ pub fn request(n: u8, subject: &Subject, profile: &str, state: RequestState, cre
         requested_names: names(),
         requested_ttl_seconds: Some(3_600),
         requested_scopes: vec!["read".into()],
+        params: serde_json::json!({ "audience": ["https://api.shop.example"] }),
         key_algorithm: Some(KeyAlgorithm::EcdsaP256),
         key_fingerprint: Some(format!("{n:02x}").repeat(32)),
         requested_by: OperatorId::from_random([0xaa; 16]).to_string(),
@@ -184,7 +186,7 @@ pub fn credential(n: u8, request: &Request, issuer: &Authority, status: Credenti
         profile: request.profile.clone(),
         request_id: request.id.clone(),
         issuer_id: issuer.id.clone(),
-        key_algorithm: KeyAlgorithm::EcdsaP256,
+        key_algorithm: Some(KeyAlgorithm::EcdsaP256),
         key_fingerprint: format!("{n:02x}").repeat(32),
         names: request.requested_names.clone(),
         not_before: request.created_at - Duration::seconds(60),
@@ -203,6 +205,7 @@ pub fn intent_for(c: &Credential) -> IssuanceIntent {
         profile: c.profile.clone(),
         key_fingerprint: c.key_fingerprint.clone(),
         created_at: c.created_at - Duration::seconds(1),
+        tbs_sha256: Some([c.serial.as_bytes()[0]; 32]),
     }
 }
 

@@ -6,7 +6,7 @@ use signet_core::ports::{AuthoritySigner, KeyError, KeyStore};
 use signet_keys::SoftwareKeyStore;
 use signet_model::ids::{AuthorityId, Serial};
 use signet_model::names::SanSet;
-use signet_model::profile::{CredentialType, ExtendedKeyUsage, KeyAlgorithm};
+use signet_model::profile::{ExtendedKeyUsage, KeyAlgorithm};
 use signet_model::request::Grant;
 use signet_x509::{X509Authority, create_issuing, create_root, pem_encode};
 use std::path::{Path, PathBuf};
@@ -131,8 +131,8 @@ impl TestCa {
         )
     }
 
-    pub fn mint(&self, grant: &Grant, key: &BoundKey, n: u8) -> Result<Vec<u8>, MintError> {
-        self.authority.mint(grant, key, &serial(n))
+    pub fn mint(&self, grant: &TestGrant, key: &BoundKey, n: u8) -> Result<Vec<u8>, MintError> {
+        self.authority.mint(&grant.grant(), key, &serial(n))
     }
 }
 
@@ -141,10 +141,38 @@ pub fn names(dns: &[&str], ip: &[&str]) -> SanSet {
     SanSet::parse("names", &s(dns), &s(ip), &[], &[]).unwrap()
 }
 
+/// A grant as these tests shape it: the common fields and the X.509 part
+/// side by side; [`TestGrant::grant`] is the pipeline's `Grant`.
+#[derive(Debug, Clone)]
+pub struct TestGrant {
+    pub common_name: String,
+    pub names: SanSet,
+    pub key_algorithm: KeyAlgorithm,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub ext_key_usages: Vec<ExtendedKeyUsage>,
+    pub is_ca: bool,
+    pub path_len: Option<u8>,
+}
+
+impl TestGrant {
+    pub fn grant(&self) -> Grant {
+        signet_x509::X509Params::grant(
+            &self.common_name,
+            self.names.clone(),
+            self.key_algorithm,
+            self.not_before,
+            self.not_after,
+            self.ext_key_usages.clone(),
+            self.is_ca,
+            self.path_len,
+        )
+    }
+}
+
 /// An end-entity TLS server grant for `key`, one day from `now()`.
-pub fn server_grant(cn: &str, names: SanSet, alg: KeyAlgorithm) -> Grant {
-    Grant {
-        credential_type: CredentialType::X509,
+pub fn server_grant(cn: &str, names: SanSet, alg: KeyAlgorithm) -> TestGrant {
+    TestGrant {
         common_name: cn.to_string(),
         names,
         key_algorithm: alg,
