@@ -124,9 +124,15 @@ pub trait PreparedCredential: Send + 'static {
     fn tbs_sha256(&self) -> [u8; 32];
     /// The authority key that will sign it.
     fn issuer_id(&self) -> &AuthorityId;
+    /// Whether signing may hold its thread for long (its signer's
+    /// [`crate::ports::AuthoritySigner::may_block`]): then it is signed on a
+    /// blocking thread.
+    fn may_block(&self) -> bool {
+        true
+    }
     /// Sign with the authority key, verify the result back, return the
-    /// credential's bytes. May block (an HSM): the pipeline runs it off the
-    /// async workers.
+    /// credential's bytes. May block (an HSM): the pipeline then runs it off
+    /// the async workers.
     fn sign(self: Box<Self>) -> Result<Vec<u8>, MintError>;
 }
 

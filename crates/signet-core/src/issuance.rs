@@ -627,13 +627,18 @@ struct Hold<'a> {
 
 impl Intended {
     /// Sign (the credential type, with the authority key; it verifies the
-    /// result back), off the async workers: the key may be a blocking HSM call.
+    /// result back), off the async workers when the key may block (an HSM
+    /// call, an RSA key); an in-memory ECDSA or Ed25519 key signs in place.
     async fn mint(self) -> Result<Minted, CoreError> {
         let Intended { decided, serial, prepared } = self;
         let issuer_id = prepared.issuer_id().clone();
-        let bytes = tokio::task::spawn_blocking(move || prepared.sign())
-            .await
-            .map_err(|e| CoreError::Internal(format!("the signing task failed: {e}")))??;
+        let bytes = if prepared.may_block() {
+            tokio::task::spawn_blocking(move || prepared.sign())
+                .await
+                .map_err(|e| CoreError::Internal(format!("the signing task failed: {e}")))??
+        } else {
+            prepared.sign()?
+        };
         Ok(Minted { decided, serial, issuer_id, bytes })
     }
 }

@@ -452,6 +452,14 @@ pub trait AuthoritySigner: Send + Sync {
     /// SHA-256 (P-256) or SHA-384 (P-384), DER-encoded; Ed25519; RSA PKCS#1
     /// v1.5 with SHA-256.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
+    /// May [`AuthoritySigner::sign`] hold its thread for long (a call into
+    /// an HSM, an RSA private-key operation)? Then the pipeline signs on a
+    /// blocking thread, off the async workers. An in-memory ECDSA or Ed25519
+    /// signature (tens of microseconds of CPU, like the CSR check beside it)
+    /// is made in place: handing it to another thread costs more than it does.
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 impl fmt::Debug for dyn AuthoritySigner {

@@ -99,6 +99,11 @@ impl AuthoritySigner for SoftwareSigner {
         &self.spki_der
     }
 
+    /// In memory; only an RSA signature takes long enough to matter.
+    fn may_block(&self) -> bool {
+        matches!(self.inner, Inner::Rsa(_))
+    }
+
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let fail = |_| backend("signing failed");
         match &self.inner {

@@ -125,6 +125,7 @@ impl X509Authority {
 struct PreparedX509 {
     certificate: PreparedCertificate<'static>,
     issuer_id: AuthorityId,
+    may_block: bool,
 }
 
 impl PreparedCredential for PreparedX509 {
@@ -134,6 +135,10 @@ impl PreparedCredential for PreparedX509 {
 
     fn issuer_id(&self) -> &AuthorityId {
         &self.issuer_id
+    }
+
+    fn may_block(&self) -> bool {
+        self.may_block
     }
 
     fn sign(self: Box<Self>) -> Result<Vec<u8>, MintError> {
@@ -174,7 +179,7 @@ impl X509Issuer for X509Authority {
 
     fn prepare(&self, grant: &Grant, key: &BoundKey, serial: &Serial) -> Result<Box<dyn PreparedCredential>, MintError> {
         let certificate = self.prepare_certificate(grant, key, serial)?;
-        Ok(Box::new(PreparedX509 { certificate, issuer_id: self.id.clone() }))
+        Ok(Box::new(PreparedX509 { certificate, issuer_id: self.id.clone(), may_block: self.signer.may_block() }))
     }
 }
 

@@ -238,6 +238,11 @@ impl AuthoritySigner for SealedSigner {
         &self.spki_der
     }
 
+    /// In memory (an RSA key excepted).
+    fn may_block(&self) -> bool {
+        !matches!(self.algorithm, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519)
+    }
+
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let key = self.slot.key.read().unwrap_or_else(PoisonError::into_inner);
         match key.as_ref() {
