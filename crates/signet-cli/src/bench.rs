@@ -1,4 +1,5 @@
-//! `signet bench issue`: a load generator for end-to-end certificate issuance.
+//! `signet bench issue`: a load generator for end-to-end issuance, of
+//! certificates (default) or of JWT access tokens (`--credential-type jwt`).
 //!
 //! It pre-generates one distinct P-256 key and CSR per request before the
 //! clock starts (so no request can be served from a cache of verified CSRs),
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCmd {
-    /// Issue P-256 certificates from distinct CSRs as fast as the server allows.
+    /// Issue credentials as fast as the server allows: P-256 certificates from
+    /// distinct CSRs (default), or JWT access tokens (`--credential-type jwt`).
     Issue(IssueBench),
     /// The tamper-evident log on a fresh SQLite store: append, grow the tree,
     /// prove, export and verify offline.
@@ -34,9 +36,15 @@ pub struct IssueBench {
     /// How many distinct CSRs to pre-generate; the run stops early if it uses them all.
     #[arg(long, default_value_t = 150_000)]
     csrs: usize,
-    /// Profile to issue under.
-    #[arg(long, default_value = "tls-server")]
-    profile: String,
+    /// Profile to issue under; default `tls-server` (x509), `bench-jwt` (jwt,
+    /// applied by the bench when missing: audience `https://api.bench.internal`, 15 min).
+    #[arg(long)]
+    profile: Option<String>,
+    /// What to issue: `x509` (a distinct P-256 CSR per request) or `jwt`
+    /// (a bearer access token per request: the pipeline, one ES256 signature
+    /// and its verification back).
+    #[arg(long, default_value = "x509", value_parser = ["x509", "jwt"])]
+    credential_type: String,
     /// Subject to issue to; default: enrol a fresh `bench-…` workload subject.
     #[arg(long)]
     subject: Option<String>,
@@ -70,10 +78,21 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
         None => enrol_subject(&http, &base, &token).await?,
     };
 
-    eprintln!("generating {} distinct P-256 keys and CSRs…", b.csrs);
-    let started = Instant::now();
-    let bodies = Arc::new(generate_bodies(b.csrs, &subject, &b.profile).await?);
-    eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+    let jwt = b.credential_type == "jwt";
+    let profile = b.profile.clone().unwrap_or_else(|| if jwt { JWT_PROFILE.into() } else { "tls-server".into() });
+    let bodies = if jwt {
+        ensure_jwt_profile(&http, &base, &token, &profile).await?;
+        let body = serde_json::json!({ "subject": subject, "profile": profile, "ttl": "15m" });
+        let body = bytes::Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
+        Arc::new(vec![body; b.csrs])
+    } else {
+        eprintln!("generating {} distinct P-256 keys and CSRs…", b.csrs);
+        let started = Instant::now();
+        let bodies = generate_bodies(b.csrs, &subject, &profile).await?;
+        eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+        Arc::new(bodies)
+    };
+    let what = if jwt { "tokens" } else { "certificates" };
 
     eprintln!("measuring raw P-256 sign/verify rates (aws-lc, one core)…");
     let (sign_rate, verify_rate) = tokio::task::spawn_blocking(raw_p256_rates).await.map_err(|e| e.to_string())??;
@@ -142,27 +161,33 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
     };
     let rate = ok.len() as f64 / elapsed;
     println!(
-        "signet bench issue: {} clients, {:.1}s{}",
+        "signet bench issue: {} {}, {} clients, {:.1}s{}",
+        b.credential_type,
+        what,
         b.clients,
         elapsed,
-        if exhausted { " (stopped early: all CSRs used)" } else { "" }
+        if exhausted { " (stopped early: all request bodies used)" } else { "" }
     );
-    println!("  certificates issued   {}", ok.len());
+    println!("  {what} issued   {}", ok.len());
     println!("  errors                {errors}");
-    println!("  certificates/s        {rate:.0}");
+    println!("  {what}/s        {rate:.0}");
     println!("  latency p50           {:.2} ms", pct(0.50));
     println!("  latency p99           {:.2} ms", pct(0.99));
     println!("  latency max           {:.2} ms", pct(1.0));
     println!("  raw P-256 sign/s      {sign_rate:.0}  (aws-lc, one core, same run)");
     println!("  raw P-256 verify/s    {verify_rate:.0}  (aws-lc, one core, same run)");
-    // The server checks the CSR's signature, signs, and verifies what it signed.
-    let floor_micros = 1e6 / sign_rate + 2.0 * 1e6 / verify_rate;
+    // X.509: the server checks the CSR's signature, signs, and verifies what
+    // it signed. JWT (bearer): it signs and verifies what it signed.
+    let verifies = if jwt { 1.0 } else { 2.0 };
+    let floor_micros = 1e6 / sign_rate + verifies * 1e6 / verify_rate;
     let per_cert = |cpu: f64| if ok.is_empty() { 0.0 } else { cpu * 1e6 / ok.len() as f64 };
     if let Some(cpu) = server_cpu {
         println!(
-            "  server CPU/cert       {:.0} µs  ({:.0}% of a core; P-256 floor 1 sign + 2 verifies = {floor_micros:.0} µs)",
+            "  server CPU/{}       {:.0} µs  ({:.0}% of a core; P-256 floor 1 sign + {verifies} verif{} = {floor_micros:.0} µs)",
+            if jwt { "token" } else { "cert" },
             per_cert(cpu),
-            cpu * 100.0 / elapsed
+            cpu * 100.0 / elapsed,
+            if jwt { "y" } else { "ies" }
         );
     }
     if let Some(cpu) = own_cpu {
@@ -178,7 +203,7 @@ async fn issue(b: IssueBench, g: &crate::Global) -> Result<(), String> {
         println!("  first error           {e}");
     }
     if ok.is_empty() {
-        return Err("no certificate was issued".into());
+        return Err(format!("no {} was issued", if jwt { "token" } else { "certificate" }));
     }
     Ok(())
 }
@@ -218,6 +243,33 @@ async fn enrol_subject(http: &reqwest::Client, base: &str, token: &str) -> Resul
     let id = v.get("id").and_then(|i| i.as_str()).ok_or("no subject id in the answer")?;
     eprintln!("enrolled subject {name} ({})", path_segment(id));
     Ok(id.to_string())
+}
+
+/// The profile `--credential-type jwt` issues under when none is named.
+const JWT_PROFILE: &str = "bench-jwt";
+
+/// Apply the bench's JWT profile unless a profile of that name exists.
+async fn ensure_jwt_profile(http: &reqwest::Client, base: &str, token: &str, name: &str) -> Result<(), String> {
+    let url = format!("{base}/v1/profiles/{}", path_segment(name));
+    let resp = http.get(&url).bearer_auth(token).send().await.map_err(|e| format!("cannot reach {base}: {e}"))?;
+    if resp.status().is_success() {
+        return Ok(());
+    }
+    if name != JWT_PROFILE {
+        return Err(format!("profile `{name}` does not exist"));
+    }
+    let body = serde_json::json!({
+        "name": name, "credential_type": "jwt", "max_ttl": "1h", "default_ttl": "15m",
+        "description": "signet bench issue --credential-type jwt",
+        "params": { "audiences": ["https://api.bench.internal"] },
+    });
+    let resp = http.put(&url).bearer_auth(token).json(&body).send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(format!("cannot apply the bench profile `{name}`: HTTP {status}: {text}"));
+    }
+    Ok(())
 }
 
 /// One JSON request body per CSR, generated on every core.
