@@ -153,17 +153,8 @@ impl Authority {
         // The key's proof of possession was checked when the request was
         // submitted; the stored key must still be the one fingerprinted then.
         let ask = stored_ask(&request)?;
-        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
         request.state = RequestState::Approved;
-        let authorized = Authorized {
-            request,
-            ask,
-            subject: std::sync::Arc::new(subject),
-            profile: std::sync::Arc::new(profile),
-            ty,
-            approvers: approvers.to_vec(),
-            builtin_rule: None,
-        };
+        let authorized = Authorized { approvers: approvers.to_vec(), ..self.enter(request, ask, subject, profile)? };
         match self.process(ctx, authorized, None, now).await? {
             Submitted::Issued(issued) => Ok(issued),
             Submitted::Pending { request, .. } => {

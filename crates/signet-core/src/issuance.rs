@@ -252,6 +252,22 @@ impl Authority {
         Ok((subject, profile, ty))
     }
 
+    /// Enter the pipeline at [`Authorized`] with a request the caller has
+    /// already been authorised for (an approved request, an operator's own
+    /// certificate, the server's certificate): its profile's type is looked up.
+    pub(crate) fn enter(&self, request: Request, ask: TypedAsk, subject: Subject, profile: Profile) -> Result<Authorized, CoreError> {
+        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
+        Ok(Authorized {
+            request,
+            ask,
+            subject: Arc::new(subject),
+            profile: Arc::new(profile),
+            ty,
+            approvers: Vec::new(),
+            builtin_rule: None,
+        })
+    }
+
     /// Resolve an ask and let its profile's type parse its fields: the
     /// request as it will be recorded, and everything the decision reads.
     pub(crate) async fn authorized_ask(&self, ctx: Ctx<'_>, ask: &Ask, now: OffsetDateTime) -> Result<Authorized, CoreError> {

@@ -27,7 +27,7 @@
 use crate::authority::{Authority, Caller, Ctx, sha256};
 use crate::credential_type::TypedAsk;
 use crate::error::CoreError;
-use crate::issuance::{Authorized, Submitted};
+use crate::issuance::Submitted;
 use crate::mint::BoundKey;
 use signet_model::FieldError;
 use signet_model::credential::CredentialStatus;
@@ -153,17 +153,8 @@ impl Authority {
             .get_profile(OPERATOR_CLIENT_PROFILE)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("the built-in profile `{OPERATOR_CLIENT_PROFILE}` is missing")))?;
-        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
         let request = self.new_request(ctx, &ask, &subject, &profile, ttl_seconds, &[], false, now);
-        let authorized = Authorized {
-            request,
-            ask,
-            subject: std::sync::Arc::new(subject),
-            profile: std::sync::Arc::new(profile),
-            ty,
-            approvers: Vec::new(),
-            builtin_rule: None,
-        };
+        let authorized = self.enter(request, ask, subject, profile)?;
         self.process(ctx, authorized, None, now).await
     }
 

@@ -101,17 +101,8 @@ impl Authority {
             key_field: "key",
             params: signet_model::request::empty_object(),
         };
-        let ty = self.types.require("profile", &profile.credential_type).map_err(CoreError::Invalid)?.clone();
         let request = self.new_request(ctx, &ask, &subject, &profile, Some(ttl_seconds), &[], false, now);
-        let authorized = Authorized {
-            request,
-            ask,
-            subject: std::sync::Arc::new(subject),
-            profile: std::sync::Arc::new(profile),
-            ty,
-            approvers: Vec::new(),
-            builtin_rule: Some(BUILTIN_RULE),
-        };
+        let authorized = Authorized { builtin_rule: Some(BUILTIN_RULE), ..self.enter(request, ask, subject, profile)? };
         let issued = match self.process(ctx, authorized, None, now).await? {
             Submitted::Issued(issued) => issued,
             Submitted::Pending { request, .. } => {
