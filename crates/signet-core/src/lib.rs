@@ -24,6 +24,7 @@ pub mod governance;
 pub mod integrity;
 pub mod listing;
 pub mod log;
+pub mod memory;
 pub mod mint;
 pub mod operator_certs;
 pub mod ports;
