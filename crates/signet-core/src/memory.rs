@@ -1001,3 +1001,368 @@ impl Store for MemoryStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::ports::{AuthoritySigner, IssuanceOutcome, KeyError};
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use signet_model::credential::{AuthorityRole, CredentialStatus};
+    use signet_model::names::{NameRules, SanSet};
+    use signet_model::profile::{CredentialType, KeyAlgorithm};
+    use signet_model::subject::{AssuranceLevel, SubjectKind};
+    use std::sync::Arc;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        T0 + Duration::seconds(seconds)
+    }
+
+    fn event(event_type: EventType, n: u8) -> NewEvent {
+        NewEvent {
+            event_type,
+            actor: "system".into(),
+            subject_id: None,
+            request_id: None,
+            credential_id: None,
+            reason: None,
+            details: serde_json::json!({ "n": n }),
+            trace_id: None,
+            time: at(i64::from(n)),
+        }
+    }
+
+    fn subject(n: u8, name: &str) -> Subject {
+        Subject {
+            id: SubjectId::from_random([n; 16]),
+            name: name.into(),
+            kind: SubjectKind::Workload,
+            owner: Some("team".into()),
+            purpose: Some("serve".into()),
+            assurance: AssuranceLevel::Ial1,
+            attributes: Default::default(),
+            site: "default".into(),
+            status: SubjectStatus::Active,
+            created_at: at(0),
+            updated_at: at(0),
+        }
+    }
+
+    fn spec(name: &str) -> ProfileSpec {
+        ProfileSpec {
+            name: name.into(),
+            description: String::new(),
+            credential_type: CredentialType::X509,
+            key_algorithms: vec![KeyAlgorithm::EcdsaP256],
+            default_ttl_seconds: 3600,
+            max_ttl_seconds: 86400,
+            names: NameRules::default(),
+            require_names: false,
+            ext_key_usages: vec![],
+            is_ca: false,
+            path_len: None,
+            required_assurance: AssuranceLevel::Ial1,
+            subject_kinds: vec![],
+            allowed_scopes: vec![],
+            approvals: None,
+        }
+    }
+
+    fn issuing(n: u8) -> Authority {
+        Authority {
+            id: AuthorityId::from_random([n; 16]),
+            role: AuthorityRole::Issuing,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_ref: format!("key-{n}"),
+            certificate_der: vec![0x30, n],
+            state: KeyState::Active,
+            created_at: at(1),
+            retired_at: None,
+            destroyed_at: None,
+        }
+    }
+
+    /// A store with subject `web`, profile `tls` and one issuing authority.
+    async fn world() -> (MemoryStore, Subject, Authority) {
+        let store = MemoryStore::new();
+        let web = subject(1, "web");
+        store.insert_subject(&web, &event(EventType::SubjectCreated, 0)).await.unwrap();
+        store.put_profile(&spec("tls"), at(1), &event(EventType::ProfileApplied, 1)).await.unwrap();
+        let issuer = issuing(9);
+        store.insert_authorities(std::slice::from_ref(&issuer), &[event(EventType::AuthorityCreated, 1)]).await.unwrap();
+        (store, web, issuer)
+    }
+
+    /// Request `n` issued: the request, its credential (serial `n`), its event.
+    fn issued(n: u8, subject: &Subject, issuer: &Authority) -> IssuanceOutcome {
+        let credential = Credential {
+            id: CredentialId::from_random([n; 16]),
+            credential_type: CredentialType::X509,
+            serial: Serial::from_random([n; 16]),
+            subject_id: subject.id.clone(),
+            profile: "tls".into(),
+            request_id: RequestId::from_random([n; 16]),
+            issuer_id: issuer.id.clone(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_fingerprint: "ab".repeat(32),
+            names: SanSet { dns: vec!["web.internal".into()], ..Default::default() },
+            not_before: at(10),
+            not_after: at(3600),
+            status: CredentialStatus::Active,
+            der: vec![0x30, n],
+            created_at: at(10 + i64::from(n)),
+        };
+        let request = Request {
+            id: credential.request_id.clone(),
+            subject_id: subject.id.clone(),
+            profile: "tls".into(),
+            profile_version: 1,
+            credential_type: CredentialType::X509,
+            requested_names: credential.names.clone(),
+            requested_ttl_seconds: None,
+            requested_scopes: vec![],
+            key_algorithm: Some(KeyAlgorithm::EcdsaP256),
+            key_fingerprint: Some(credential.key_fingerprint.clone()),
+            requested_by: "op_x".into(),
+            state: RequestState::Issued,
+            break_glass: false,
+            expires_at: None,
+            key_spki: None,
+            reason: None,
+            credential_id: Some(credential.id.clone()),
+            created_at: credential.created_at,
+            updated_at: credential.created_at,
+        };
+        let event = NewEvent {
+            subject_id: Some(subject.id.clone()),
+            request_id: Some(request.id.clone()),
+            credential_id: Some(credential.id.clone()),
+            ..event(EventType::CredentialIssued, n)
+        };
+        IssuanceOutcome { request, credential: Some(credential), event }
+    }
+
+    fn intent(o: &IssuanceOutcome) -> IssuanceWrite {
+        let c = o.credential.as_ref().unwrap();
+        IssuanceWrite::Intent(IssuanceIntent {
+            serial: c.serial.clone(),
+            request_id: c.request_id.clone(),
+            subject_id: c.subject_id.clone(),
+            profile: c.profile.clone(),
+            key_fingerprint: c.key_fingerprint.clone(),
+            created_at: c.created_at,
+        })
+    }
+
+    /// The log as it stands: every entry, and how many there are.
+    async fn log(store: &MemoryStore) -> Vec<LogEntry> {
+        store.log_entries(0, u32::MAX).await.unwrap()
+    }
+
+    /// What the group committer does: one batch carries the intents and
+    /// outcomes of several requests; every outcome's event gets the next
+    /// index, in batch order, and its entry is the one `entry_bytes` builds,
+    /// chained to the entry before it.
+    #[tokio::test]
+    async fn a_group_commit_batch_gets_consecutive_indexes_and_chained_entries() {
+        let (store, web, issuer) = world().await;
+        let before = log(&store).await;
+        assert_eq!(before.iter().map(|e| e.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+
+        let (a, b, c) = (issued(10, &web, &issuer), issued(11, &web, &issuer), issued(12, &web, &issuer));
+        let batch = vec![
+            intent(&a),
+            IssuanceWrite::Outcome(a.clone()),
+            intent(&b),
+            intent(&c),
+            IssuanceWrite::Outcome(b.clone()),
+            IssuanceWrite::Outcome(c.clone()),
+        ];
+        let indexes = store.apply_issuance_batch(&batch).await.unwrap();
+        assert_eq!(indexes, vec![None, Some(3), None, None, Some(4), Some(5)]);
+
+        // The entries are exactly what the SQL store would write.
+        let entries = log(&store).await;
+        assert_eq!(entries[..3], before[..]);
+        let mut prev = before[2].leaf_hash;
+        for (entry, o) in entries[3..].iter().zip([&a, &b, &c]) {
+            let bytes = log::entry_bytes(entry.index, &prev, &o.event);
+            assert_eq!((&entry.entry, entry.leaf_hash), (&bytes, log::leaf_hash(&bytes)));
+            prev = entry.leaf_hash;
+        }
+        let events = store.list_events(2, 10).await.unwrap();
+        assert_eq!(events.iter().map(|e| (e.index, e.credential_id.clone())).collect::<Vec<_>>(), vec![
+            (3, a.event.credential_id.clone()),
+            (4, b.event.credential_id.clone()),
+            (5, c.event.credential_id.clone()),
+        ]);
+        for o in [&a, &b, &c] {
+            let credential = o.credential.clone().unwrap();
+            assert_eq!(store.get_credential_by_serial(&credential.serial).await.unwrap(), Some(credential.clone()));
+            assert!(store.get_intent(&credential.serial).await.unwrap().is_some());
+            assert_eq!(store.get_request(&o.request.id).await.unwrap(), Some(o.request.clone()));
+        }
+        assert_eq!(store.issuance_event_index(&b.credential.as_ref().unwrap().id).await.unwrap(), Some(4));
+        // A batch of intents alone appends nothing.
+        let d = issued(13, &web, &issuer);
+        assert_eq!(store.apply_issuance_batch(&[intent(&d)]).await.unwrap(), vec![None]);
+        assert_eq!(log(&store).await.len(), 6);
+    }
+
+    /// A duplicate serial anywhere in a batch fails all of it: no intent,
+    /// request, credential or event of the batch stays; the good writes
+    /// alone then go through (as the group committer retries them).
+    #[tokio::test]
+    async fn a_duplicate_serial_in_a_batch_writes_nothing() {
+        let (store, web, issuer) = world().await;
+        let before = log(&store).await;
+        let a = issued(20, &web, &issuer);
+        let mut twin = issued(21, &web, &issuer);
+        let shared = a.credential.as_ref().unwrap().serial.clone();
+        if let Some(c) = twin.credential.as_mut() {
+            c.serial = shared.clone();
+        }
+
+        // Two credentials with one serial, and two intents with one serial.
+        for batch in [
+            vec![intent(&a), IssuanceWrite::Outcome(a.clone()), IssuanceWrite::Outcome(twin.clone())],
+            vec![intent(&a), intent(&twin), IssuanceWrite::Outcome(a.clone())],
+        ] {
+            match store.apply_issuance_batch(&batch).await {
+                Err(StoreError::Conflict { entity: "credential", field: "serial", value }) => assert_eq!(value, shared.to_hex()),
+                other => panic!("expected a serial conflict, got {other:?}"),
+            }
+            assert_eq!(store.get_intent(&shared).await.unwrap(), None);
+            assert_eq!(store.get_request(&a.request.id).await.unwrap(), None);
+            assert_eq!(store.get_request(&twin.request.id).await.unwrap(), None);
+            assert_eq!(store.get_credential_by_serial(&shared).await.unwrap(), None);
+            assert_eq!(log(&store).await, before);
+        }
+
+        store.apply_issuance_batch(&[intent(&a), IssuanceWrite::Outcome(a.clone())]).await.unwrap();
+        assert_eq!(store.get_credential_by_serial(&shared).await.unwrap(), a.credential.clone());
+        // Now the serial is taken by a stored intent and credential.
+        match store.apply_issuance_batch(&[intent(&twin)]).await {
+            Err(StoreError::Conflict { value, .. }) => assert_eq!(value, shared.to_hex()),
+            other => panic!("expected a serial conflict, got {other:?}"),
+        }
+        assert_eq!(log(&store).await.len(), before.len() + 1);
+    }
+
+    /// What the SQL schema's foreign keys refuse, the memory store refuses
+    /// too, and writes nothing of the batch: a request for an unknown
+    /// profile, a credential from an unknown issuer or a taken credential id.
+    #[tokio::test]
+    async fn a_batch_naming_a_missing_row_or_a_taken_id_writes_nothing() {
+        let (store, web, issuer) = world().await;
+        let before = log(&store).await;
+        let good = issued(30, &web, &issuer);
+        let mut no_profile = issued(31, &web, &issuer);
+        no_profile.request.profile = "nope".into();
+        let mut no_issuer = issued(32, &web, &issuer);
+        if let Some(c) = no_issuer.credential.as_mut() {
+            c.issuer_id = AuthorityId::from_random([0x77; 16]);
+        }
+        let mut same_id = issued(33, &web, &issuer);
+        if let Some(c) = same_id.credential.as_mut() {
+            c.id = good.credential.as_ref().unwrap().id.clone();
+        }
+        for bad in [no_profile, no_issuer, same_id] {
+            let batch = [intent(&good), IssuanceWrite::Outcome(good.clone()), IssuanceWrite::Outcome(bad)];
+            let err = store.apply_issuance_batch(&batch).await.unwrap_err();
+            assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+            assert_eq!(store.get_request(&good.request.id).await.unwrap(), None);
+            assert_eq!(store.get_intent(&good.credential.as_ref().unwrap().serial).await.unwrap(), None);
+            assert_eq!(log(&store).await, before);
+        }
+    }
+
+    /// An Ed25519 key for the log's checkpoints.
+    struct LogSigner {
+        key: Ed25519KeyPair,
+        spki: Vec<u8>,
+    }
+
+    impl LogSigner {
+        fn new() -> Self {
+            let key = Ed25519KeyPair::generate().unwrap();
+            let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+            spki.extend_from_slice(key.public_key().as_ref());
+            Self { key, spki }
+        }
+    }
+
+    impl AuthoritySigner for LogSigner {
+        fn algorithm(&self) -> KeyAlgorithm {
+            KeyAlgorithm::Ed25519
+        }
+
+        fn public_key_spki_der(&self) -> &[u8] {
+            &self.spki
+        }
+
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+            Ok(self.key.sign(message).as_ref().to_vec())
+        }
+    }
+
+    /// The sequencer grows the tree over the memory store's entries: the
+    /// signed root is the root of their leaf hashes, proofs verify, and a
+    /// step from a size the tree no longer has writes nothing.
+    #[tokio::test]
+    async fn the_sequencer_grows_the_tree_over_the_entries_once() {
+        let (store, web, issuer) = world().await;
+        let key = log::LogKey::new(Arc::new(LogSigner::new()), "signet.test/log").unwrap();
+        assert_eq!(store.log_tree().await.unwrap(), (0, signet_log::empty_root()));
+        let (a, b) = (issued(40, &web, &issuer), issued(41, &web, &issuer));
+        store.apply_issuance_batch(&[IssuanceWrite::Outcome(a), IssuanceWrite::Outcome(b)]).await.unwrap();
+
+        let first = log::grow_tree(&store, &key, at(100)).await.unwrap().expect("a checkpoint");
+        let leaves: Vec<[u8; 32]> = log(&store).await.iter().map(|e| e.leaf_hash).collect();
+        let root = signet_log::MemoryTree::from_leaf_hashes(leaves.clone()).root();
+        assert_eq!((first.tree_size, first.root_hash), (5, root));
+        assert_eq!(store.log_tree().await.unwrap(), (5, root));
+        assert_eq!(store.log_tree_leaves(0, 100).await.unwrap(), leaves);
+        assert_eq!(store.log_tree_leaves(3, 1).await.unwrap(), leaves[3..4].to_vec());
+        assert_eq!(signet_log::open_checkpoint(&first.note, key.verifier()).unwrap().size(), 5);
+        let proof = log::inclusion_proof(&store, 3, 5).await.unwrap();
+        signet_log::verify_inclusion(&leaves[3], 3, 5, &proof, &root).unwrap();
+        assert_eq!(log::grow_tree(&store, &key, at(101)).await.unwrap(), None, "nothing new");
+
+        // Grow again; the checkpoints are kept in size order.
+        store.record_events(&[event(EventType::AuthorityCreated, 50)]).await.unwrap();
+        let second = log::grow_tree(&store, &key, at(102)).await.unwrap().expect("a checkpoint");
+        assert_eq!(second.tree_size, 6);
+        assert_eq!(store.latest_checkpoint().await.unwrap(), Some(second.clone()));
+        assert_eq!(store.list_checkpoints(0, 10).await.unwrap(), vec![first.clone(), second.clone()]);
+        assert_eq!(store.list_checkpoints(5, 10).await.unwrap(), vec![second.clone()]);
+        assert_eq!(store.checkpoint_covering(4).await.unwrap(), Some(first.clone()));
+        assert_eq!(store.checkpoint_covering(5).await.unwrap(), Some(second.clone()));
+        assert_eq!(store.checkpoint_covering(6).await.unwrap(), None);
+        let consistency = log::consistency_proof(&store, 5, 6).await.unwrap();
+        signet_log::verify_consistency(5, 6, &first.root_hash, &second.root_hash, &consistency).unwrap();
+
+        // A stale step (another sequencer got there first) changes nothing.
+        let stale = TreeGrowth { from_size: 5, to_size: 6, root_hash: [1; 32], nodes: vec![(0, 5, [1; 32])], checkpoint: second.clone() };
+        assert!(!store.grow_log_tree(&stale).await.unwrap());
+        assert_eq!(store.log_tree().await.unwrap(), (6, second.root_hash));
+        // Every event still reads back, checked against the tree's leaves.
+        assert_eq!(store.list_events(-1, 100).await.unwrap().len(), 6);
+    }
+
+    /// A forwarding position only moves forward; an unknown sink is at -1.
+    #[tokio::test]
+    async fn forwarding_positions_only_move_forward() {
+        let store = MemoryStore::new();
+        assert_eq!(store.forwarding_position("nats").await.unwrap(), -1);
+        store.set_forwarding_position("nats", 7).await.unwrap();
+        store.set_forwarding_position("nats", 3).await.unwrap();
+        assert_eq!(store.forwarding_position("nats").await.unwrap(), 7);
+        assert_eq!(store.forwarding_position("syslog").await.unwrap(), -1);
+    }
+}
