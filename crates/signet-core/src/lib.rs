@@ -30,6 +30,7 @@ pub mod integrity;
 pub mod issuance;
 pub mod listing;
 pub mod log;
+pub mod memory;
 pub mod mint;
 pub mod operator_certs;
 pub mod ports;

@@ -1,6 +1,8 @@
 //! Signet's storage: one [`Store`] implementation over SQLite (the embedded
 //! default, [`SqliteStore`]) and PostgreSQL ([`PgStore`]), checked by one
-//! conformance suite (`tests/conformance.rs`) run against both.
+//! conformance suite (`tests/conformance/`) run against both, and against
+//! signet-core's in-memory store (`signet_core::memory::MemoryStore`), which
+//! must behave as they do.
 //!
 //! ```text
 //!  open_store("sqlite://…" | path | "postgres://…")

@@ -1,7 +1,9 @@
 //! Runs one conformance test against one backend, each test on a database of
-//! its own: a file in a fresh temporary directory (SQLite), or a fresh
-//! database created for the test and dropped after it (PostgreSQL).
+//! its own: a file in a fresh temporary directory (SQLite), a fresh
+//! database created for the test and dropped after it (PostgreSQL), or a
+//! fresh [`MemoryStore`] (signet-core's in-memory store).
 
+use signet_core::memory::MemoryStore;
 use signet_core::ports::Store;
 use signet_store::open_store;
 use sqlx::{Connection, Executor, PgConnection};
@@ -19,12 +21,18 @@ pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// call opens a new store (new pools, migrations run again) on the same data.
 #[derive(Debug, Clone)]
 pub struct Db {
-    /// What `open_store` is given: `sqlite://PATH` or a PostgreSQL URL.
+    /// What `open_store` is given: `sqlite://PATH` or a PostgreSQL URL
+    /// (`memory` for the in-memory store).
     pub location: String,
+    /// The in-memory store every `open` returns, for the memory backend.
+    memory: Option<Arc<MemoryStore>>,
 }
 
 impl Db {
     pub async fn open(&self) -> Arc<dyn Store> {
+        if let Some(memory) = &self.memory {
+            return Arc::clone(memory) as Arc<dyn Store>;
+        }
         match open_store(&self.location).await {
             Ok(store) => store,
             Err(e) => panic!("cannot open `{}`: {e}", self.location),
@@ -32,7 +40,10 @@ impl Db {
     }
 
     /// Run one SQL statement directly on the database, around the store.
+    /// Only the SQL backends have one: tests that call this are listed as
+    /// `sql_only` in `main.rs`.
     pub async fn raw_execute(&self, sql: &str) -> Result<(), sqlx::Error> {
+        assert!(self.memory.is_none(), "raw SQL on the memory store: list this test as `sql_only`");
         let sql = sqlx::AssertSqlSafe(sql.to_string());
         if self.location.starts_with("sqlite:") {
             let mut c = sqlx::SqliteConnection::connect(&self.location).await?;
@@ -48,7 +59,7 @@ impl Db {
 pub async fn run_sqlite(test: fn(Db) -> TestFuture) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("signet.db");
-    let db = Db { location: format!("sqlite://{}", path.display()) };
+    let db = Db { location: format!("sqlite://{}", path.display()), memory: None };
     test(db).await;
 }
 
@@ -58,7 +69,7 @@ pub async fn run_postgres(test: fn(Db) -> TestFuture) {
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| panic!("cannot connect to {PG_URL_VAR}: {e}"));
     admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create the test database");
 
-    let db = Db { location: with_database(&admin_url, &name) };
+    let db = Db { location: with_database(&admin_url, &name), memory: None };
     // Run the test in its own task: a failing assertion ends the task, not
     // this function, so the database is dropped either way.
     let outcome = tokio::spawn(test(db)).await;
@@ -74,6 +85,11 @@ pub async fn run_postgres(test: fn(Db) -> TestFuture) {
             Err(e) => panic!("test task failed: {e}"),
         }
     }
+}
+
+pub async fn run_memory(test: fn(Db) -> TestFuture) {
+    let db = Db { location: "memory".into(), memory: Some(Arc::new(MemoryStore::new())) };
+    test(db).await;
 }
 
 /// The PostgreSQL URL, or `None` when the run explicitly leaves the

@@ -1,5 +1,7 @@
-//! The store conformance suite: every test here runs against SQLite and
-//! against PostgreSQL (see `harness.rs` for how each gets its own database).
+//! The store conformance suite: every test here runs against SQLite, against
+//! PostgreSQL and against signet-core's in-memory store, except the few that
+//! reach around the store with raw SQL, which run on SQLite and PostgreSQL
+//! only (see `harness.rs` for how each gets its own database).
 
 // A test crate: failing loudly is the point. (The workspace denies these in
 // library code; clippy only exempts `#[test]` functions, not their helpers.)
@@ -21,14 +23,23 @@ use signet_model::subject::Subject;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Generates, for each test function `f(db: Db)`, one `#[tokio::test]` per backend.
+/// Generates, for each test function `f(db: Db)`, one `#[tokio::test]` per
+/// backend: SQLite, PostgreSQL and the in-memory store for the tests in
+/// `all`; SQLite and PostgreSQL only for those in `sql_only`, which reach
+/// around the store with raw SQL (tampering, schema triggers, migrations).
 macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
+    (all: [$($test:ident),* $(,)?], sql_only: [$($sql_test:ident),* $(,)?] $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $test() {
                     crate::harness::run_sqlite(|db| Box::pin(crate::$test(db))).await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $sql_test() {
+                    crate::harness::run_sqlite(|db| Box::pin(crate::$sql_test(db))).await;
                 }
             )*
         }
@@ -39,39 +50,58 @@ macro_rules! conformance {
                     crate::harness::run_postgres(|db| Box::pin(crate::$test(db))).await;
                 }
             )*
+            $(
+                #[tokio::test]
+                async fn $sql_test() {
+                    crate::harness::run_postgres(|db| Box::pin(crate::$sql_test(db))).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::harness::run_memory(|db| Box::pin(crate::$test(db))).await;
+                }
+            )*
         }
     };
 }
 
 conformance!(
-    ping_answers,
-    subjects_insert_get_list,
-    duplicate_subject_name_is_a_conflict_and_writes_nothing,
-    profiles_are_versioned,
-    issuance_batch_round_trips_every_field,
-    duplicate_serial_fails_the_whole_batch,
-    duplicate_serial_within_one_batch_fails_it,
-    no_credential_for_a_subject_not_active_at_commit,
-    outcome_upserts_its_request,
-    credential_filters_and_paging,
-    request_filters_and_paging,
-    events_are_ascending_and_paged,
-    authorities_round_trip,
-    authority_rotation_and_destruction,
-    tokens_round_trip,
-    migrations_are_idempotent,
-    empty_batch_is_a_no_op,
-    concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
-    operators_round_trip_and_names_are_unique,
-    an_operator_and_its_first_token_commit_together,
-    an_enrolment_is_redeemed_once_before_it_expires,
-    a_grant_applies_once_and_only_to_the_operator_it_was_asked_for,
-    token_revocation_is_recorded_once,
-    subject_status_is_compare_and_set,
-    policy_versions_are_gap_free_and_immutable,
-    verdicts_count_once_and_close_the_request_once,
-    pending_requests_expire_once,
-    events_are_read_from_their_entries_and_a_changed_one_fails,
+    all: [
+        ping_answers,
+        subjects_insert_get_list,
+        duplicate_subject_name_is_a_conflict_and_writes_nothing,
+        profiles_are_versioned,
+        issuance_batch_round_trips_every_field,
+        duplicate_serial_fails_the_whole_batch,
+        duplicate_serial_within_one_batch_fails_it,
+        no_credential_for_a_subject_not_active_at_commit,
+        outcome_upserts_its_request,
+        credential_filters_and_paging,
+        request_filters_and_paging,
+        events_are_ascending_and_paged,
+        authorities_round_trip,
+        authority_rotation_and_destruction,
+        tokens_round_trip,
+        empty_batch_is_a_no_op,
+        concurrent_writers_commit_and_a_tailing_reader_misses_nothing,
+        operators_round_trip_and_names_are_unique,
+        an_operator_and_its_first_token_commit_together,
+        an_enrolment_is_redeemed_once_before_it_expires,
+        a_grant_applies_once_and_only_to_the_operator_it_was_asked_for,
+        token_revocation_is_recorded_once,
+        subject_status_is_compare_and_set,
+        policy_versions_are_gap_free_and_immutable,
+        verdicts_count_once_and_close_the_request_once,
+        pending_requests_expire_once,
+    ],
+    sql_only: [
+        migrations_are_idempotent,
+        stored_policies_cannot_be_changed_around_the_store,
+        events_are_read_from_their_entries_and_a_changed_one_fails,
+    ],
 );
 
 // ---------------------------------------------------------------- helpers
@@ -922,9 +952,24 @@ async fn policy_versions_are_gap_free_and_immutable(db: Db) {
     let listed = store.list_policies().await.unwrap();
     assert_eq!(listed.iter().map(|p| p.version).collect::<Vec<_>>(), vec![2, 1]);
     assert_eq!(all_events(&*store).await.len(), 2);
-    // Stored versions cannot be changed behind the store's back either.
+}
+
+/// Stored versions cannot be changed behind the store's back either.
+async fn stored_policies_cannot_be_changed_around_the_store(db: Db) {
+    use signet_core::ports::StoredPolicy;
+    let store = db.open().await;
+    let one = StoredPolicy {
+        version: 1,
+        text: "one".into(),
+        sha256: format!("{:064x}", 1),
+        comment: "v1".into(),
+        created_by: "op_x".into(),
+        created_at: at(1),
+    };
+    store.insert_policy(&one, &event(EventType::PolicyActivated, at(1))).await.unwrap();
     assert!(db.raw_execute("UPDATE policies SET text = 'evil' WHERE version = 1").await.is_err());
     assert!(db.raw_execute("DELETE FROM policies WHERE version = 1").await.is_err());
+    assert_eq!(store.get_policy(1).await.unwrap(), Some(one));
 }
 
 fn pending_request(n: u8, w: &World, expires_at: OffsetDateTime) -> signet_core::ports::IssuanceOutcome {
