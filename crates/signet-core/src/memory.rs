@@ -1070,6 +1070,7 @@ mod tests {
             subject_kinds: vec![],
             allowed_scopes: vec![],
             approvals: None,
+            params: Default::default(),
         }
     }
 
@@ -1108,7 +1109,7 @@ mod tests {
             profile: "tls".into(),
             request_id: RequestId::from_random([n; 16]),
             issuer_id: issuer.id.clone(),
-            key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_algorithm: Some(KeyAlgorithm::EcdsaP256),
             key_fingerprint: "ab".repeat(32),
             names: SanSet { dns: vec!["web.internal".into()], ..Default::default() },
             not_before: at(10),
@@ -1126,6 +1127,7 @@ mod tests {
             requested_names: credential.names.clone(),
             requested_ttl_seconds: None,
             requested_scopes: vec![],
+            params: signet_model::request::empty_object(),
             key_algorithm: Some(KeyAlgorithm::EcdsaP256),
             key_fingerprint: Some(credential.key_fingerprint.clone()),
             requested_by: "op_x".into(),
@@ -1156,6 +1158,7 @@ mod tests {
             profile: c.profile.clone(),
             key_fingerprint: c.key_fingerprint.clone(),
             created_at: c.created_at,
+            tbs_sha256: Some([1; 32]),
         })
     }
 
