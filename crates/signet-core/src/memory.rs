@@ -358,7 +358,11 @@ impl State {
             }
             if self.credential_serials.contains_key(&c.serial) || !serials.insert(&c.serial) {
                 let value = taken_serial(&credential_serials, |s| self.credential_serials.contains_key(s));
-                return Err(StoreError::Conflict { entity: "credential", field: "serial", value: value.unwrap_or_else(|| c.serial.to_hex()) });
+                return Err(StoreError::Conflict {
+                    entity: "credential",
+                    field: "serial",
+                    value: value.unwrap_or_else(|| c.serial.to_hex()),
+                });
             }
         }
         let batch_requests: HashSet<&RequestId> = requests.iter().map(|r| &r.id).collect();
@@ -402,7 +406,13 @@ impl State {
 
     // ------------------------------------------------------------ approvals
 
-    fn record_verdict(&mut self, approval: &Approval, required: u32, now: OffsetDateTime, event: &NewEvent) -> Result<VerdictRecorded, StoreError> {
+    fn record_verdict(
+        &mut self,
+        approval: &Approval,
+        required: u32,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<VerdictRecorded, StoreError> {
         let now_s = whole_seconds(now)?;
         let pending = self.requests.get(&approval.request_id).is_some_and(|r| {
             r.state == RequestState::PendingApproval && r.expires_at.is_none_or(|t| t.unix_timestamp() > now.unix_timestamp())
@@ -512,9 +522,10 @@ impl Store for MemoryStore {
 
     async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError> {
         self.with(|s| {
-            let rows = s.requests.values().filter(|r| {
-                filter.subject_id.as_ref().is_none_or(|v| &r.subject_id == v) && filter.state.is_none_or(|v| r.state == v)
-            });
+            let rows = s
+                .requests
+                .values()
+                .filter(|r| filter.subject_id.as_ref().is_none_or(|v| &r.subject_id == v) && filter.state.is_none_or(|v| r.state == v));
             Ok(newest_first(rows, |r| sort_key(r.created_at, r.id.as_str()), &filter.page))
         })
     }
@@ -641,7 +652,11 @@ impl Store for MemoryStore {
 
     async fn list_checkpoints(&self, after_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.with(|s| {
-            Ok(s.checkpoints.range((Bound::Excluded(after_size), Bound::Unbounded)).take(self::limit(limit)).map(|(_, c)| c.clone()).collect())
+            Ok(s.checkpoints
+                .range((Bound::Excluded(after_size), Bound::Unbounded))
+                .take(self::limit(limit))
+                .map(|(_, c)| c.clone())
+                .collect())
         })
     }
 
@@ -681,7 +696,9 @@ impl Store for MemoryStore {
     }
 
     async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError> {
-        self.with(|s| Ok(newest_first(s.authorities.values(), |a| sort_key(a.created_at, a.id.as_str()), &Page { limit: u32::MAX, after: None })))
+        self.with(|s| {
+            Ok(newest_first(s.authorities.values(), |a| sort_key(a.created_at, a.id.as_str()), &Page { limit: u32::MAX, after: None }))
+        })
     }
 
     async fn rotate_authority(
@@ -728,7 +745,10 @@ impl Store for MemoryStore {
                 .filter(|c| &c.issuer_id == issuer)
                 .map(|c| c.not_after.unix_timestamp())
                 .max()
-                .map(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|e| StoreError::Corrupt { table: "credentials", reason: format!("not_after: {e}") }))
+                .map(|t| {
+                    OffsetDateTime::from_unix_timestamp(t)
+                        .map_err(|e| StoreError::Corrupt { table: "credentials", reason: format!("not_after: {e}") })
+                })
                 .transpose()
         })
     }
@@ -1199,11 +1219,10 @@ mod tests {
             prev = entry.leaf_hash;
         }
         let events = store.list_events(2, 10).await.unwrap();
-        assert_eq!(events.iter().map(|e| (e.index, e.credential_id.clone())).collect::<Vec<_>>(), vec![
-            (3, a.event.credential_id.clone()),
-            (4, b.event.credential_id.clone()),
-            (5, c.event.credential_id.clone()),
-        ]);
+        assert_eq!(
+            events.iter().map(|e| (e.index, e.credential_id.clone())).collect::<Vec<_>>(),
+            vec![(3, a.event.credential_id.clone()), (4, b.event.credential_id.clone()), (5, c.event.credential_id.clone()),]
+        );
         for o in [&a, &b, &c] {
             let credential = o.credential.clone().unwrap();
             assert_eq!(store.get_credential_by_serial(&credential.serial).await.unwrap(), Some(credential.clone()));
